@@ -1,0 +1,208 @@
+"""What ConvLSTMCell and ConvGRUCell share: argument checks, parameter building and checking.
+
+Nothing here is maths; the gates live in ``lstm.py`` and ``gru.py``.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+from .activations import get_activation
+
+CHANNELS_LAST = "channels_last"
+CHANNELS_FIRST = "channels_first"
+
+
+def check_int(value, name, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_ints(values, name, n=None, minimum=1):
+    """A list of ints (``n`` of them when given), each >= ``minimum``."""
+    if isinstance(values, (numbers.Integral, str)) or not hasattr(values, "__len__"):
+        raise ValueError(f"{name}: expected a list of integers, got {values!r}")
+    values = list(values)
+    if n is not None and len(values) != n:
+        raise ValueError(f"{name}: expected {n} integers (one per spatial axis of shape), "
+                         f"got {len(values)}: {values!r}")
+    if len(values) == 0:
+        raise ValueError(f"{name}: expected at least one spatial axis, got {values!r}")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum:
+            raise ValueError(f"{name}: expected integers >= {minimum}, got {values!r}")
+    return [int(v) for v in values]
+
+
+def check_data_format(data_format):
+    if data_format not in (CHANNELS_LAST, CHANNELS_FIRST):
+        raise ValueError(f"data_format: expected 'channels_last' or 'channels_first', "
+                         f"got {data_format!r}")
+    return data_format
+
+
+def check_float_array(x, name):
+    """``x`` as an array of a real floating dtype; integers and complex numbers are refused."""
+    if not isinstance(x, np.ndarray):
+        x = np.asarray(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{name}: expected a real floating-point array (float32 or float64), "
+                        f"got dtype {x.dtype}")
+    return x
+
+
+def glorot_uniform(rng, shape):
+    """TensorFlow's default initialiser, ``U(-l, l)`` with ``l = sqrt(6 / (fan_in + fan_out))``.
+
+    Fans as TensorFlow counts them: the last axis is fan-out, the one before it
+    fan-in, and every axis before those multiplies both (a convolution's
+    receptive field; for a peephole weight ``[H, W, F]`` that is ``H``).
+    """
+    if len(shape) == 1:
+        fan_in = fan_out = shape[0]
+    else:
+        receptive = math.prod(shape[:-2])
+        fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
+    limit = math.sqrt(6.0 / max(fan_in + fan_out, 1))
+    return rng.uniform(-limit, limit, size=shape)
+
+
+class ConvCell:
+    """Plumbing common to the two cells; subclasses define the maths.
+
+    A subclass sets ``gate_names`` and implements ``_param_specs(in_channels)``
+    (name -> (shape, initialiser)), ``_step(x, state, params)`` and
+    ``_state_from_frames``/``zero_state``.
+    """
+
+    gate_names = ()
+
+    def __init__(self, shape, filters, kernel, activation, normalize, data_format):
+        self.shape = check_ints(shape, "shape")
+        self.filters = check_int(filters, "filters")
+        self.kernel = check_ints(kernel, "kernel", n=len(self.shape))
+        self.data_format = check_data_format(data_format)
+        self.activation = get_activation(activation, "activation")
+        if not isinstance(normalize, (bool, np.bool_)):
+            raise TypeError(f"normalize: expected True or False, got {normalize!r}")
+        self.normalize = bool(normalize)
+        self.in_channels = None
+        self.params = None
+
+    # --- layout -----------------------------------------------------------
+    @property
+    def channel_axis(self):
+        """Channel axis of a batched frame ``[B, ...]``: -1 or 1."""
+        return -1 if self.data_format == CHANNELS_LAST else 1
+
+    @property
+    def state_shape(self):
+        """Spatial size of the state (equal to ``shape`` unless the input convolution shrinks it)."""
+        return list(self.shape)
+
+    def _frame(self, spatial, channels):
+        spatial = list(spatial)
+        return (*spatial, channels) if self.data_format == CHANNELS_LAST else (channels, *spatial)
+
+    @property
+    def output_size(self):
+        """One frame of ``h`` without the batch axis: ``S``."""
+        return self._frame(self.state_shape, self.filters)
+
+    # --- parameters -------------------------------------------------------
+    def build(self, in_channels, seed=None):
+        """Create ``self.params`` for inputs with ``in_channels`` channels.
+
+        Args:
+            in_channels: ``C_in``, channels of one input frame.
+            seed: int, ``np.random.SeedSequence`` or None (fresh entropy). The
+                same seed gives the same bits.
+        """
+        self.in_channels = check_int(in_channels, "in_channels")
+        rng = np.random.default_rng(seed)
+        self.params = {name: init(rng, shape) if callable(init) else np.full(shape, float(init))
+                       for name, (shape, init) in self._param_specs(self.in_channels).items()}
+
+    def _checked_params(self, dtype):
+        """The parameters, checked against SPEC's names and shapes and cast to ``dtype``."""
+        if not isinstance(self.params, dict):
+            raise TypeError(f"params: expected a dict of arrays, got {type(self.params).__name__}")
+        specs = self._param_specs(self.in_channels)
+        unknown = sorted(set(self.params) - set(specs))
+        missing = sorted(set(specs) - set(self.params))
+        if unknown or missing:
+            raise ValueError(f"params: expected exactly the keys {sorted(specs)}; "
+                             f"missing {missing}, unexpected {unknown}")
+        out = {}
+        for name, (shape, _) in specs.items():
+            value = np.asarray(self.params[name])
+            if value.dtype.kind not in "fiu":
+                raise TypeError(f"params[{name!r}]: expected a real numeric array, "
+                                f"got dtype {value.dtype}")
+            if value.shape != tuple(shape):
+                raise ValueError(f"params[{name!r}]: expected shape {tuple(shape)}, "
+                                 f"got {value.shape}")
+            out[name] = value.astype(dtype, copy=False)
+        return out
+
+    # --- checking frames and states -----------------------------------------
+    def _prepare(self, full_shape, lead, dtype, argument="x"):
+        """Check the shape of a batch of frames, build on first use, return cast params.
+
+        Args:
+            full_shape: shape of the array, leading axes included.
+            lead: names of the leading axes, e.g. ``["B"]`` or ``["B", "T"]``.
+        """
+        n = len(self.shape)
+        frame_shape = tuple(full_shape[len(lead):])
+        expected = "[" + ", ".join([*lead, *map(str, self._frame(self.shape, "C"))]) + "]"
+        got = list(full_shape)
+        if len(full_shape) != len(lead) + n + 1:
+            raise ValueError(f"{argument}: expected shape {expected} ({n} spatial axes, "
+                             f"{self.data_format}), got {got}")
+        ca = -1 if self.data_format == CHANNELS_LAST else 0
+        spatial = list(frame_shape[:-1] if ca == -1 else frame_shape[1:])
+        channels = frame_shape[ca]
+        if spatial != self.shape:
+            raise ValueError(f"{argument}: expected shape {expected} (spatial size {self.shape}, "
+                             f"{self.data_format}), got {got}")
+        if self.params is None:
+            self.build(channels)
+        elif self.in_channels is None:  # params assigned by hand, without build()
+            self.in_channels = check_int(channels, f"channels of {argument}")
+        if channels != self.in_channels:
+            raise ValueError(f"{argument}: expected {self.in_channels} channels (the cell was "
+                             f"built for {self.in_channels}), got {channels} (shape {got})")
+        return self._checked_params(dtype)
+
+    def _check_state_array(self, value, batch_size, dtype, argument):
+        value = check_float_array(value, argument)
+        expected = (batch_size, *self.output_size)
+        if value.shape != expected:
+            raise ValueError(f"{argument}: expected shape {list(expected)}, got {list(value.shape)}")
+        if value.dtype != dtype:
+            raise TypeError(f"{argument}: expected dtype {dtype} (the inputs' dtype), "
+                            f"got {value.dtype}")
+        return value
+
+    def _zeros(self, batch_size, dtype):
+        batch_size = check_int(batch_size, "batch_size", minimum=0)
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"dtype: expected a floating-point dtype, got {dtype}")
+        return np.zeros((batch_size, *self.output_size), dtype=dtype)
+
+    def __call__(self, x, state):
+        """One step on a batch of frames ``x`` ``[B, ...]``: ``(h, new_state)``."""
+        x = check_float_array(x, "x")
+        params = self._prepare(x.shape, ["B"], x.dtype, "x")
+        state = self._check_state(state, x.shape[0], x.dtype)
+        h, state, _ = self._step(x, state, params)
+        return h, state
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(shape={self.shape}, filters={self.filters}, "
+                f"kernel={self.kernel}, data_format={self.data_format!r}, "
+                f"built={'no' if self.params is None else self.in_channels})")

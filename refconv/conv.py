@@ -1,0 +1,211 @@
+"""N-D cross-correlation, the one operation every gate of a ConvLSTM is made of.
+
+Two implementations of the same function, kept side by side and tested
+against each other and against ``scipy.signal.correlate``:
+
+* :func:`conv_nd_naive`: the obvious one. For every kernel offset, take the
+  shifted (and strided, dilated) slice of the padded input and multiply its
+  channels by that offset's ``[C_in, C_out]`` matrix; sum over offsets.
+  Read this one to learn what a convolution layer computes.
+* :func:`conv_nd`: the fast one. It builds the im2col matrix of patches block by
+  block (a few MB at a time) and does one matrix product per block, so the
+  BLAS library does the arithmetic while the patches stay in cache.
+
+Conventions (TensorFlow's, as in ``tf.nn.convolution``):
+
+* no kernel flip (cross-correlation);
+* kernel layout ``[*kernel_size, C_in, C_out]``;
+* ``x`` is ``[B, *spatial, C_in]`` (``channels_last``) or ``[B, C_in, *spatial]``
+  (``channels_first``);
+* ``SAME`` padding: output size ``ceil(n / s)``; total padding
+  ``max((out - 1) * s + (k - 1) * d + 1 - n, 0)``, ``total // 2`` before, the
+  rest after (an even kernel pads one more zero after than before);
+* ``VALID``: no padding, output size ``floor((n - (k - 1) * d - 1) / s) + 1``.
+"""
+
+import math
+
+import numpy as np
+
+__all__ = ["conv_nd", "conv_nd_naive", "conv_output_size", "conv_padding"]
+
+# Patches are built this many bytes at a time: big enough that one matrix
+# product per block runs near BLAS speed, small enough to stay in L2/L3 cache.
+_BLOCK_BYTES = 6 * 2**20
+
+
+def conv_output_size(n, k, stride=1, dilation=1, padding="SAME"):
+    """Output length of one spatial axis of length ``n`` (TensorFlow's rule)."""
+    padding = _check_padding(padding)
+    if padding == "SAME":
+        return -(-n // stride)  # ceil(n / stride)
+    return (n - (k - 1) * dilation - 1) // stride + 1
+
+
+def conv_padding(n, k, stride=1, dilation=1, padding="SAME"):
+    """Zeros added ``(before, after)`` one spatial axis of length ``n``.
+
+    ``SAME`` splits the total as TensorFlow does: ``total // 2`` before and the
+    rest after, so an even kernel (or a stride that does not divide ``n``)
+    pads one more zero after than before.
+    """
+    padding = _check_padding(padding)
+    if padding == "VALID":
+        return (0, 0)
+    out = conv_output_size(n, k, stride, dilation, "SAME")
+    total = max((out - 1) * stride + (k - 1) * dilation + 1 - n, 0)
+    return (total // 2, total - total // 2)
+
+
+def conv_nd_naive(x, kernel, strides=1, padding="SAME", dilations=1,
+                  data_format="channels_last"):
+    """N-D cross-correlation by a loop over kernel offsets (the obvious way).
+
+    Equations::
+
+        xp = pad(x)                                     # SAME or VALID
+        y[b, o, :] = sum_j  xp[b, o * s + j * d, :] @ kernel[j, :, :]
+
+    where ``o`` runs over output positions and ``j`` over kernel offsets (both
+    N-D indices), ``s`` is the stride and ``d`` the dilation.
+
+    Args:
+        x: ``[B, *spatial, C_in]`` (channels_last) or ``[B, C_in, *spatial]``.
+        kernel: ``[*kernel_size, C_in, C_out]``.
+        strides, dilations: an int or N ints.
+        padding: ``"SAME"`` or ``"VALID"`` (any case).
+        data_format: ``"channels_last"`` or ``"channels_first"``.
+
+    Returns:
+        ``[B, *out_spatial, C_out]`` or ``[B, C_out, *out_spatial]``.
+    """
+    x, kernel, strides, dilations, padding, channels_first = _check_conv_args(
+        x, kernel, strides, dilations, padding, data_format)
+    if channels_first:
+        x = np.moveaxis(x, 1, -1)
+    xp, out_shape = _pad(x, kernel.shape[:-2], strides, dilations, padding)
+    c_out = kernel.shape[-1]
+    y = np.zeros((x.shape[0], *out_shape, c_out), dtype=np.result_type(x, kernel))
+    for j in np.ndindex(*kernel.shape[:-2]):
+        # The input pixels that kernel offset j meets, one per output pixel.
+        window = tuple(slice(jj * d, jj * d + (o - 1) * s + 1, s)
+                       for jj, d, o, s in zip(j, dilations, out_shape, strides))
+        y += xp[(slice(None), *window)] @ kernel[j]
+    if channels_first:
+        y = np.moveaxis(y, -1, 1)
+    return y
+
+
+def conv_nd(x, kernel, strides=1, padding="SAME", dilations=1,
+            data_format="channels_last"):
+    """N-D cross-correlation, fast: block-wise im2col and one matrix product per block.
+
+    Same arguments, result and conventions as :func:`conv_nd_naive` (which
+    see); the two agree to rounding.
+
+    The patch matrix of a whole input (``B * prod(out) x prod(k) * C_in``) would
+    be ``prod(k)`` times larger than the input. Built a block of output rows at
+    a time it stays in cache, and each block's matrix product writes straight
+    into its slice of the output.
+    """
+    x, kernel, strides, dilations, padding, channels_first = _check_conv_args(
+        x, kernel, strides, dilations, padding, data_format)
+    if channels_first:
+        x = np.moveaxis(x, 1, -1)
+    k_shape = kernel.shape[:-2]
+    c_in, c_out = kernel.shape[-2:]
+    xp, out_shape = _pad(x, k_shape, strides, dilations, padding)
+    dtype = np.result_type(x, kernel)
+    batch = x.shape[0]
+    rows, rest = out_shape[0], out_shape[1:]
+    taps = math.prod(k_shape) * c_in
+    w = kernel.reshape(taps, c_out).astype(dtype, copy=False)
+    y = np.empty((batch, *out_shape, c_out), dtype=dtype)
+
+    # One block is `n_b` whole samples, or `n_r` output rows of one sample.
+    row_bytes = max(math.prod(rest) * taps * dtype.itemsize, 1)
+    n_r = max(1, min(rows, _BLOCK_BYTES // row_bytes))
+    n_b = max(1, _BLOCK_BYTES // (row_bytes * rows)) if n_r == rows else 1
+    cols = np.empty((n_b, n_r, *rest, *k_shape, c_in), dtype=dtype)
+
+    for b0 in range(0, batch, n_b):
+        nb = min(n_b, batch - b0)
+        for r0 in range(0, rows, n_r):
+            nr = min(n_r, rows - r0)
+            block = cols[:nb, :nr]
+            for j in np.ndindex(*k_shape):
+                first = slice(r0 * strides[0] + j[0] * dilations[0],
+                              (r0 + nr - 1) * strides[0] + j[0] * dilations[0] + 1,
+                              strides[0])
+                others = tuple(slice(jj * d, jj * d + (o - 1) * s + 1, s)
+                               for jj, d, o, s in zip(j[1:], dilations[1:], rest, strides[1:]))
+                block[(Ellipsis, *j, slice(None))] = xp[(slice(b0, b0 + nb), first, *others)]
+            out = y[b0:b0 + nb, r0:r0 + nr].reshape(-1, c_out)
+            np.matmul(block.reshape(-1, taps), w, out=out)
+    if channels_first:
+        y = np.moveaxis(y, -1, 1)
+    return y
+
+
+def _pad(x, k_shape, strides, dilations, padding):
+    """Zero-pad the spatial axes of a channels_last ``x``; also return the output size."""
+    pads = [conv_padding(n, k, s, d, padding)
+            for n, k, s, d in zip(x.shape[1:-1], k_shape, strides, dilations)]
+    out_shape = tuple(conv_output_size(n, k, s, d, padding)
+                      for n, k, s, d in zip(x.shape[1:-1], k_shape, strides, dilations))
+    if any(pads_axis != (0, 0) for pads_axis in pads):
+        x = np.pad(x, [(0, 0), *pads, (0, 0)])
+    return x, out_shape
+
+
+def _check_padding(padding):
+    if not isinstance(padding, str) or padding.upper() not in ("SAME", "VALID"):
+        raise ValueError(f"padding: expected 'SAME' or 'VALID', got {padding!r}")
+    return padding.upper()
+
+
+def _per_axis(value, n, name):
+    """An int or a sequence of ``n`` ints, all >= 1, as a tuple of ``n`` ints."""
+    values = (value,) * n if np.ndim(value) == 0 else tuple(value)
+    if len(values) != n:
+        raise ValueError(f"{name}: expected an int or {n} ints (one per spatial axis), got {value!r}")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name}: expected integers >= 1, got {value!r}")
+    return tuple(int(v) for v in values)
+
+
+def _check_conv_args(x, kernel, strides, dilations, padding, data_format):
+    x = np.asarray(x)
+    kernel = np.asarray(kernel)
+    for name, a in (("x", x), ("kernel", kernel)):
+        if a.dtype.kind not in "fiu":
+            raise TypeError(f"{name}: expected a real numeric array, got dtype {a.dtype}")
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(
+            f"data_format: expected 'channels_last' or 'channels_first', got {data_format!r}")
+    if kernel.ndim < 3:
+        raise ValueError(f"kernel: expected shape [*kernel_size, C_in, C_out] with at least "
+                         f"one spatial axis, got shape {kernel.shape}")
+    n = kernel.ndim - 2
+    if x.ndim != n + 2:
+        raise ValueError(f"x: expected rank {n + 2} ([B, {n} spatial axes, C]) for a kernel "
+                         f"with {n} spatial axes, got shape {x.shape}")
+    channels_first = data_format == "channels_first"
+    c_in = x.shape[1] if channels_first else x.shape[-1]
+    if c_in != kernel.shape[-2]:
+        raise ValueError(f"x: expected {kernel.shape[-2]} input channels (kernel shape "
+                         f"{kernel.shape}), got {c_in} (x shape {x.shape}, {data_format})")
+    if min(kernel.shape) < 1:
+        raise ValueError(f"kernel: expected every size >= 1, got shape {kernel.shape}")
+    strides = _per_axis(strides, n, "strides")
+    dilations = _per_axis(dilations, n, "dilations")
+    padding = _check_padding(padding)
+    spatial = x.shape[2:] if channels_first else x.shape[1:-1]
+    if padding == "VALID":
+        for axis, (size, k, d) in enumerate(zip(spatial, kernel.shape[:-2], dilations)):
+            if (k - 1) * d + 1 > size:
+                raise ValueError(
+                    f"x: spatial axis {axis} has size {size}, smaller than the dilated kernel "
+                    f"({(k - 1) * d + 1}); VALID padding would leave no output")
+    return x, kernel, strides, dilations, padding, channels_first

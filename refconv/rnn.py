@@ -1,0 +1,281 @@
+"""Running a cell over time, with TensorFlow 1's semantics.
+
+* :func:`dynamic_rnn`: one direction; ``sequence_length`` stops each batch row
+  at its own length: past it the output is zero and the state is carried
+  through unchanged, so the final state of a row is its state after its last
+  real step (the initial state when its length is 0).
+* :func:`bidirectional_dynamic_rnn`: a forward and a backward pass. The backward
+  cell reads each row reversed *within its own length*, and its outputs are
+  reversed back, so ``out_bw[:, t]`` lines up with ``inputs[:, t]``.
+* :class:`MultiRNNCell`: cells stacked, each layer's ``h`` the next layer's input.
+
+Passing one cell object as both directions shares its weights, as TensorFlow
+does (the seed's test.py does this); two cell objects have two sets.
+"""
+
+import numpy as np
+
+from ._cell import check_float_array, check_int
+from .gru import ConvGRUCell
+from .lstm import ConvLSTMCell
+
+__all__ = ["dynamic_rnn", "bidirectional_dynamic_rnn", "reverse_sequence", "MultiRNNCell"]
+
+
+class MultiRNNCell:
+    """Cells stacked in depth: layer ``i + 1`` reads layer ``i``'s ``h``.
+
+    The state is a tuple with one state per layer; ``params`` is the list of
+    the layers' parameter dicts (``multi.params[0]["kernel"]`` is the first
+    layer's kernel). Every layer's input shape must be the state shape of the
+    layer below, and all layers must use the same data_format.
+    """
+
+    def __init__(self, cells):
+        cells = list(cells) if isinstance(cells, (list, tuple)) else cells
+        if not isinstance(cells, list) or not cells:
+            raise ValueError(f"cells: expected a non-empty list of cells, got {cells!r}")
+        for i, cell in enumerate(cells):
+            if not isinstance(cell, (ConvLSTMCell, ConvGRUCell)):
+                raise TypeError(f"cells[{i}]: expected a ConvLSTMCell or ConvGRUCell, "
+                                f"got {type(cell).__name__}")
+            if i and cell.data_format != cells[0].data_format:
+                raise ValueError(f"cells[{i}]: expected data_format {cells[0].data_format!r} "
+                                 f"like cells[0], got {cell.data_format!r}")
+            if i and cell.shape != cells[i - 1].state_shape:
+                raise ValueError(f"cells[{i}]: expected shape {cells[i - 1].state_shape} (the "
+                                 f"state shape of cells[{i - 1}]), got {cell.shape}")
+        self.cells = cells
+
+    @property
+    def params(self):
+        return [cell.params for cell in self.cells]
+
+    @property
+    def state_size(self):
+        return tuple(cell.state_size for cell in self.cells)
+
+    @property
+    def output_size(self):
+        return self.cells[-1].output_size
+
+    @property
+    def shape(self):
+        return self.cells[0].shape
+
+    def build(self, in_channels, seed=None):
+        """Build every layer; one seed gives each layer its own independent stream."""
+        seeds = np.random.SeedSequence(seed).spawn(len(self.cells))
+        for cell, layer_seed in zip(self.cells, seeds):
+            cell.build(in_channels, seed=layer_seed)
+            in_channels = cell.filters
+
+    def zero_state(self, batch_size, dtype=np.float64):
+        return tuple(cell.zero_state(batch_size, dtype) for cell in self.cells)
+
+    def _prepare(self, full_shape, lead, dtype, argument="x"):
+        params = [self.cells[0]._prepare(full_shape, lead, dtype, argument)]
+        shape = tuple(full_shape[:len(lead)])
+        for i, (below, cell) in enumerate(zip(self.cells, self.cells[1:]), start=1):
+            params.append(cell._prepare((*shape, *below.output_size), lead, dtype,
+                                        f"the output of cells[{i - 1}]"))
+        return params
+
+    def _check_state(self, state, batch_size, dtype, argument="state"):
+        # An LSTMStateTuple is a tuple too, but it is one layer's state, not a stack's.
+        if type(state) is not tuple or len(state) != len(self.cells):
+            raise TypeError(f"{argument}: expected a tuple of {len(self.cells)} states "
+                            f"(one per layer), got {type(state).__name__}"
+                            + (f" of length {len(state)}" if isinstance(state, tuple) else ""))
+        return tuple(cell._check_state(s, batch_size, dtype, f"{argument}[{i}]")
+                     for i, (cell, s) in enumerate(zip(self.cells, state)))
+
+    def _step(self, x, state, params):
+        new_states, caches = [], []
+        for cell, layer_state, layer_params in zip(self.cells, state, params):
+            x, layer_state, cache = cell._step(x, layer_state, layer_params)
+            new_states.append(layer_state)
+            caches.append(cache)
+        return x, tuple(new_states), tuple(caches)
+
+    def _gates(self, caches):
+        return [cell._gates(cache) for cell, cache in zip(self.cells, caches)]
+
+    def __call__(self, x, state):
+        """One step through every layer: ``(h of the top layer, tuple of new states)``."""
+        x = check_float_array(x, "x")
+        params = self._prepare(x.shape, ["B"], x.dtype, "x")
+        state = self._check_state(state, x.shape[0], x.dtype)
+        h, state, _ = self._step(x, state, params)
+        return h, state
+
+
+def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=None,
+                time_major=False, return_gates=False):
+    """Run ``cell`` over the time axis of ``inputs``, as ``tf.compat.v1.nn.dynamic_rnn``.
+
+    Args:
+        cell: a ConvLSTMCell, ConvGRUCell or MultiRNNCell.
+        inputs: ``[B, T, *frame]`` (``[T, B, *frame]`` when ``time_major``), a
+            frame being ``[*shape, C_in]`` or ``[C_in, *shape]``; float32 or float64.
+        sequence_length: None or B ints in ``[0, T]``.
+        initial_state: the cell's state structure with batch B; zeros if None.
+        dtype: the zero state's dtype (the seed passes it); must be the inputs' dtype.
+        time_major: whether the first two axes of inputs and outputs are ``[T, B]``.
+        return_gates: also return every gate's activations over time.
+
+    Returns:
+        ``(outputs, final_state)``, outputs ``[B, T, *S]`` (``[T, B, *S]`` when
+        time_major), zero past each row's length. With ``return_gates`` a third
+        value: a dict name -> array shaped like outputs (LSTM ``z`` (after the
+        activation), ``z_i``, ``z_f``, ``z_o``, ``c``, ``h``; GRU ``r``, ``u``,
+        ``candidate``, ``h``), zero past each row's length; for a MultiRNNCell,
+        a list of such dicts, one per layer.
+    """
+    return _run(cell, inputs, sequence_length, initial_state, dtype, time_major, return_gates,
+                "initial_state")
+
+
+def _run(cell, inputs, sequence_length, initial_state, dtype, time_major, return_gates,
+         state_argument):
+    """:func:`dynamic_rnn`, naming the initial state ``state_argument`` in errors."""
+    inputs = check_float_array(inputs, "inputs")
+    lead = ["T", "B"] if time_major else ["B", "T"]
+    if inputs.ndim < 3:
+        raise ValueError(f"inputs: expected shape [{', '.join(lead)}, *frame], "
+                         f"got {list(inputs.shape)}")
+    x_bt = inputs.swapaxes(0, 1) if time_major else inputs
+    batch, steps = x_bt.shape[:2]
+    params = cell._prepare(inputs.shape, lead, inputs.dtype, "inputs")
+    lengths = _check_sequence_length(sequence_length, batch, steps)
+    state = _initial_state(cell, initial_state, batch, inputs.dtype, dtype, state_argument)
+
+    def empty(frame):
+        out = np.zeros((steps, batch, *frame) if time_major else (batch, steps, *frame),
+                       dtype=inputs.dtype)
+        return out, (out.swapaxes(0, 1) if time_major else out)
+
+    outputs, out_bt = empty(cell.output_size)
+    multi = isinstance(cell, MultiRNNCell)
+    layers = cell.cells if multi else [cell]
+    gates = [{name: empty(layer.output_size) for name in layer.gate_names} for layer in layers]
+
+    last = steps if lengths is None else int(lengths.max(initial=0))
+    for t in range(last):
+        h, new_state, cache = cell._step(x_bt[:, t], state, params)
+        # Rows still inside their sequence take the step; the others keep their state.
+        alive = slice(None) if lengths is None else t < lengths
+        out_bt[alive, t] = h[alive]
+        if return_gates:
+            step_gates = cell._gates(cache) if multi else [cell._gates(cache)]
+            for layer_gates, new in zip(gates, step_gates):
+                for name, (_, g_bt) in layer_gates.items():
+                    g_bt[alive, t] = new[name][alive]
+        state = new_state if lengths is None else _select(alive, new_state, state)
+
+    if not return_gates:
+        return outputs, state
+    gates = [{name: g for name, (g, _) in layer_gates.items()} for layer_gates in gates]
+    return outputs, state, (gates if multi else gates[0])
+
+
+def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None,
+                              initial_state_fw=None, initial_state_bw=None, dtype=None,
+                              time_major=False, return_gates=False):
+    """A forward and a backward :func:`dynamic_rnn`, as ``tf.compat.v1.nn.bidirectional_dynamic_rnn``.
+
+    The backward cell runs on :func:`reverse_sequence` of the inputs (each row
+    reversed within its own length) and its outputs are reversed back, so both
+    directions' outputs line up with the inputs. One cell object passed as both
+    ``cell_fw`` and ``cell_bw`` means one set of (shared) weights.
+
+    Returns:
+        ``((out_fw, out_bw), (state_fw, state_bw))``, and with ``return_gates``
+        a third value ``(gates_fw, gates_bw)``, the backward gates reversed back
+        like its outputs.
+    """
+    inputs = check_float_array(inputs, "inputs")
+    if inputs.ndim < 3:
+        raise ValueError(f"inputs: expected shape [B, T, *frame] (or [T, B, *frame] when "
+                         f"time_major), got {list(inputs.shape)}")
+    seq_axis, batch_axis = (0, 1) if time_major else (1, 0)
+    batch, steps = inputs.shape[batch_axis], inputs.shape[seq_axis]
+    lengths = _check_sequence_length(sequence_length, batch, steps)
+    fw = _run(cell_fw, inputs, lengths, initial_state_fw, dtype, time_major, return_gates,
+              "initial_state_fw")
+    reversed_inputs = reverse_sequence(inputs, lengths, seq_axis, batch_axis)
+    bw = _run(cell_bw, reversed_inputs, lengths, initial_state_bw, dtype, time_major,
+              return_gates, "initial_state_bw")
+
+    def back(a):
+        return reverse_sequence(a, lengths, seq_axis, batch_axis)
+
+    out_bw = back(bw[0])
+    if not return_gates:
+        return (fw[0], out_bw), (fw[1], bw[1])
+    gates_bw = bw[2]
+    if isinstance(gates_bw, dict):
+        gates_bw = {name: back(g) for name, g in gates_bw.items()}
+    else:
+        gates_bw = [{name: back(g) for name, g in layer.items()} for layer in gates_bw]
+    return (fw[0], out_bw), (fw[1], bw[1]), (fw[2], gates_bw)
+
+
+def reverse_sequence(x, seq_lengths, seq_axis=1, batch_axis=0):
+    """Reverse each batch row of ``x`` along ``seq_axis``, within its own length.
+
+    As ``tf.reverse_sequence``: row ``b``'s first ``seq_lengths[b]`` entries are
+    reversed, the rest stay where they are. ``seq_lengths=None`` reverses whole
+    rows.
+    """
+    x = np.asarray(x)
+    if seq_axis == batch_axis or {seq_axis, batch_axis} - set(range(x.ndim)):
+        raise ValueError(f"seq_axis, batch_axis: expected two different axes of x "
+                         f"(rank {x.ndim}), got {seq_axis} and {batch_axis}")
+    x_bt = np.moveaxis(x, (batch_axis, seq_axis), (0, 1))
+    batch, steps = x_bt.shape[:2]
+    lengths = _check_sequence_length(seq_lengths, batch, steps, "seq_lengths")
+    if lengths is None:
+        lengths = np.full(batch, steps)
+    t = np.arange(steps)
+    index = np.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)  # [B, T]
+    out = x_bt[np.arange(batch)[:, None], index]
+    return np.moveaxis(out, (0, 1), (batch_axis, seq_axis))
+
+
+def _check_sequence_length(sequence_length, batch, steps, argument="sequence_length"):
+    if sequence_length is None:
+        return None
+    lengths = np.asarray(sequence_length)
+    if lengths.dtype.kind not in "iu":
+        raise TypeError(f"{argument}: expected integers, got dtype {lengths.dtype}")
+    if lengths.shape != (batch,):
+        raise ValueError(f"{argument}: expected shape [{batch}] (one length per batch row), "
+                         f"got {list(lengths.shape)}")
+    if lengths.size and (lengths.min() < 0 or lengths.max() > steps):
+        raise ValueError(f"{argument}: expected lengths in [0, {steps}] (T = {steps}), "
+                         f"got min {lengths.min()} and max {lengths.max()}")
+    return lengths.astype(np.int64)
+
+
+def _initial_state(cell, initial_state, batch, inputs_dtype, dtype, argument):
+    if initial_state is not None:
+        return cell._check_state(initial_state, batch, inputs_dtype, argument)
+    if dtype is not None:
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"dtype: expected a NumPy dtype, got {dtype!r}") from None
+        if dtype != inputs_dtype:
+            raise TypeError(f"dtype: expected the inputs' dtype {inputs_dtype} for the zero "
+                            f"state, got {dtype}")
+    return cell.zero_state(batch, inputs_dtype)
+
+
+def _select(alive, new, old):
+    """``new`` for the rows where ``alive`` holds, ``old`` elsewhere, through nested state tuples."""
+    if isinstance(new, tuple):
+        return type(new)(*(_select(alive, n, o) for n, o in zip(new, old))) \
+            if hasattr(new, "_fields") else tuple(_select(alive, n, o) for n, o in zip(new, old))
+    mask = alive.reshape(-1, *([1] * (new.ndim - 1)))
+    return np.where(mask, new, old)
