@@ -7,10 +7,14 @@ h), ``z_i`` (input, "memory" gate), ``z_f`` (forget gate), ``z_o`` (output gate)
 """
 
 from .activations import hard_sigmoid, hard_sigmoid_keras2, sigmoid
-from .conv import conv_nd, conv_nd_naive, conv_output_size, conv_padding
-from .gru import ConvGRUCell, GRUCache, gru_step
-from .layer_norm import layer_norm
-from .lstm import ConvLSTMCell, LSTMCache, LSTMStateTuple, lstm_step
+from .bptt import (BidirectionalRNNGradients, RNNGradients, bidirectional_dynamic_rnn_grad,
+                   dynamic_rnn_grad)
+from .conv import (conv_nd, conv_nd_backward, conv_nd_backward_naive, conv_nd_naive,
+                   conv_output_size, conv_padding)
+from .gradcheck import GradcheckReport, gradcheck
+from .gru import ConvGRUCell, GRUCache, gru_step, gru_step_backward
+from .layer_norm import layer_norm, layer_norm_backward
+from .lstm import ConvLSTMCell, LSTMCache, LSTMStateTuple, lstm_step, lstm_step_backward
 from .rnn import MultiRNNCell, bidirectional_dynamic_rnn, dynamic_rnn, reverse_sequence
 
 __version__ = "0.1.0"
@@ -21,4 +25,8 @@ __all__ = [
     "conv_nd", "conv_nd_naive", "conv_output_size", "conv_padding",
     "layer_norm", "sigmoid", "hard_sigmoid", "hard_sigmoid_keras2",
     "lstm_step", "gru_step", "LSTMCache", "GRUCache",
+    "dynamic_rnn_grad", "bidirectional_dynamic_rnn_grad", "RNNGradients",
+    "BidirectionalRNNGradients", "conv_nd_backward", "conv_nd_backward_naive",
+    "layer_norm_backward", "lstm_step_backward", "gru_step_backward",
+    "gradcheck", "GradcheckReport",
 ]

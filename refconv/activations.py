@@ -13,7 +13,7 @@ import numpy as np
 from scipy.special import expit
 
 __all__ = ["sigmoid", "tanh", "hard_sigmoid", "hard_sigmoid_keras2", "relu", "linear",
-           "ACTIVATIONS", "activation_name", "get_activation"]
+           "ACTIVATIONS", "activation_name", "get_activation", "derivative"]
 
 
 def sigmoid(x):
@@ -84,3 +84,16 @@ def get_activation(fn, argument="activation"):
     if not callable(fn):
         raise TypeError(f"{argument}: expected a name or a callable, got {type(fn).__name__}")
     return fn
+
+
+def derivative(fn, argument="activation"):
+    """``d fn(x) / dx`` as a function of the input ``x`` and the output ``y = fn(x)``.
+
+    Backpropagation needs it for every activation it passes through; a callable
+    that is not one of :data:`ACTIVATIONS` has none, and that is an error.
+    """
+    name = activation_name(fn)
+    if name is None:
+        raise ValueError(f"{argument}: no derivative is known for {fn!r}; gradients need one "
+                         f"of {sorted(ACTIVATIONS)} (by name or as refconv's/NumPy's function)")
+    return ACTIVATIONS[name][1]

@@ -27,7 +27,8 @@ import math
 
 import numpy as np
 
-__all__ = ["conv_nd", "conv_nd_naive", "conv_output_size", "conv_padding"]
+__all__ = ["conv_nd", "conv_nd_naive", "conv_nd_backward", "conv_nd_backward_naive",
+           "conv_output_size", "conv_padding"]
 
 # Patches are built this many bytes at a time: big enough that one matrix
 # product per block runs near BLAS speed, small enough to stay in L2/L3 cache.
@@ -116,35 +117,144 @@ def conv_nd(x, kernel, strides=1, padding="SAME", dilations=1,
     c_in, c_out = kernel.shape[-2:]
     xp, out_shape = _pad(x, k_shape, strides, dilations, padding)
     dtype = np.result_type(x, kernel)
-    batch = x.shape[0]
-    rows, rest = out_shape[0], out_shape[1:]
     taps = math.prod(k_shape) * c_in
     w = kernel.reshape(taps, c_out).astype(dtype, copy=False)
-    y = np.empty((batch, *out_shape, c_out), dtype=dtype)
+    y = np.empty((x.shape[0], *out_shape, c_out), dtype=dtype)
 
-    # One block is `n_b` whole samples, or `n_r` output rows of one sample.
-    row_bytes = max(math.prod(rest) * taps * dtype.itemsize, 1)
+    for out_index, block, _ in _im2col_blocks(xp, out_shape, k_shape, strides, dilations, dtype):
+        np.matmul(block.reshape(-1, taps), w, out=y[out_index].reshape(-1, c_out))
+    if channels_first:
+        y = np.moveaxis(y, -1, 1)
+    return y
+
+
+def conv_nd_backward_naive(x, kernel, d_y, strides=1, padding="SAME", dilations=1,
+                           data_format="channels_last"):
+    """Gradients of ``sum(conv_nd(x, kernel, ...) * d_y)`` by a loop over kernel offsets.
+
+    The forward adds, for every offset ``j``, ``xp[window_j] @ kernel[j]``. Its
+    backward, offset by offset::
+
+        d_kernel[j]     = sum over b, o of  xp[b, o * s + j * d, :]^T  d_y[b, o, :]
+        d_xp[window_j] += d_y @ kernel[j]^T
+        d_x             = d_xp without its padding
+
+    Args:
+        x, kernel, strides, padding, dilations, data_format: as :func:`conv_nd_naive`.
+        d_y: shaped like the convolution's output.
+
+    Returns:
+        ``(d_x, d_kernel)``, shaped like ``x`` and ``kernel``.
+    """
+    x, kernel, strides, dilations, padding, channels_first = _check_conv_args(
+        x, kernel, strides, dilations, padding, data_format)
+    if channels_first:
+        x, d_y = np.moveaxis(x, 1, -1), np.moveaxis(np.asarray(d_y), 1, -1)
+    xp, out_shape = _pad(x, kernel.shape[:-2], strides, dilations, padding)
+    d_y = _check_d_y(d_y, (x.shape[0], *out_shape, kernel.shape[-1]), channels_first)
+    dtype = np.result_type(x, kernel, d_y)
+    d_xp = np.zeros(xp.shape, dtype=dtype)
+    d_kernel = np.zeros(kernel.shape, dtype=dtype)
+    batch_and_out = tuple(range(d_y.ndim - 1))
+    for j in np.ndindex(*kernel.shape[:-2]):
+        window = (slice(None), *(slice(jj * d, jj * d + (o - 1) * s + 1, s)
+                                 for jj, d, o, s in zip(j, dilations, out_shape, strides)))
+        d_kernel[j] = np.tensordot(xp[window], d_y, axes=(batch_and_out, batch_and_out))
+        d_xp[window] += d_y @ kernel[j].T
+    d_x = _unpad(d_xp, x.shape, kernel.shape[:-2], strides, dilations, padding)
+    if channels_first:
+        d_x = np.moveaxis(d_x, -1, 1)
+    return d_x, d_kernel
+
+
+def conv_nd_backward(x, kernel, d_y, strides=1, padding="SAME", dilations=1,
+                     data_format="channels_last"):
+    """Gradients of ``sum(conv_nd(x, kernel, ...) * d_y)``, block by block as the forward.
+
+    Per block of output rows, with ``cols`` the block's im2col patches (rebuilt,
+    not stored: they are ``prod(kernel)`` times the input)::
+
+        d_kernel += cols^T @ d_y_block
+        d_cols    = d_y_block @ kernel^T      then scattered back onto d_xp (col2im)
+
+    Same arguments and result as :func:`conv_nd_backward_naive`.
+    """
+    x, kernel, strides, dilations, padding, channels_first = _check_conv_args(
+        x, kernel, strides, dilations, padding, data_format)
+    if channels_first:
+        x, d_y = np.moveaxis(x, 1, -1), np.moveaxis(np.asarray(d_y), 1, -1)
+    k_shape = kernel.shape[:-2]
+    c_in, c_out = kernel.shape[-2:]
+    xp, out_shape = _pad(x, k_shape, strides, dilations, padding)
+    d_y = _check_d_y(d_y, (x.shape[0], *out_shape, c_out), channels_first)
+    dtype = np.result_type(x, kernel, d_y)
+    taps = math.prod(k_shape) * c_in
+    w = kernel.reshape(taps, c_out).astype(dtype, copy=False)
+    d_w = np.zeros((taps, c_out), dtype=dtype)
+    d_xp = np.zeros(xp.shape, dtype=dtype)
+
+    for out_index, block, windows in _im2col_blocks(xp, out_shape, k_shape, strides,
+                                                    dilations, dtype):
+        d_y_block = np.ascontiguousarray(d_y[out_index]).reshape(-1, c_out)
+        d_w += block.reshape(-1, taps).T @ d_y_block
+        np.matmul(d_y_block, w.T, out=block.reshape(-1, taps))  # the block now holds d_cols
+        for j, window in windows:
+            d_xp[window] += block[(Ellipsis, *j, slice(None))]
+    d_x = _unpad(d_xp, x.shape, kernel.shape[:-2], strides, dilations, padding)
+    if channels_first:
+        d_x = np.moveaxis(d_x, -1, 1)
+    return d_x, d_w.reshape(kernel.shape)
+
+
+def _im2col_blocks(xp, out_shape, k_shape, strides, dilations, dtype):
+    """Yield the im2col patches of a padded channels_last ``xp``, a block of output rows at a time.
+
+    A block is ``n_b`` whole samples, or ``n_r`` output rows of one sample,
+    whichever keeps it near ``_BLOCK_BYTES``. Yields ``(out_index, block,
+    windows)``: ``out_index`` selects the block's outputs (``y[out_index]``),
+    ``block`` is ``[n_b, n_r, *out_rest, *kernel, C_in]`` (reused: copy what you
+    keep), and ``windows`` pairs each kernel offset ``j`` with the slice of
+    ``xp`` it read.
+    """
+    batch, c_in = xp.shape[0], xp.shape[-1]
+    rows, rest = out_shape[0], out_shape[1:]
+    row_bytes = max(math.prod(rest) * math.prod(k_shape) * c_in * dtype.itemsize, 1)
     n_r = max(1, min(rows, _BLOCK_BYTES // row_bytes))
     n_b = max(1, _BLOCK_BYTES // (row_bytes * rows)) if n_r == rows else 1
-    cols = np.empty((n_b, n_r, *rest, *k_shape, c_in), dtype=dtype)
-
+    cols = np.empty((min(n_b, batch), n_r, *rest, *k_shape, c_in), dtype=dtype)
     for b0 in range(0, batch, n_b):
         nb = min(n_b, batch - b0)
         for r0 in range(0, rows, n_r):
             nr = min(n_r, rows - r0)
             block = cols[:nb, :nr]
+            windows = []
             for j in np.ndindex(*k_shape):
                 first = slice(r0 * strides[0] + j[0] * dilations[0],
-                              (r0 + nr - 1) * strides[0] + j[0] * dilations[0] + 1,
-                              strides[0])
+                              (r0 + nr - 1) * strides[0] + j[0] * dilations[0] + 1, strides[0])
                 others = tuple(slice(jj * d, jj * d + (o - 1) * s + 1, s)
                                for jj, d, o, s in zip(j[1:], dilations[1:], rest, strides[1:]))
-                block[(Ellipsis, *j, slice(None))] = xp[(slice(b0, b0 + nb), first, *others)]
-            out = y[b0:b0 + nb, r0:r0 + nr].reshape(-1, c_out)
-            np.matmul(block.reshape(-1, taps), w, out=out)
-    if channels_first:
-        y = np.moveaxis(y, -1, 1)
-    return y
+                window = (slice(b0, b0 + nb), first, *others)
+                block[(Ellipsis, *j, slice(None))] = xp[window]
+                windows.append((j, window))
+            yield (slice(b0, b0 + nb), slice(r0, r0 + nr)), block, windows
+
+
+def _check_d_y(d_y, expected, channels_first):
+    d_y = np.asarray(d_y)
+    if d_y.dtype.kind not in "fiu":
+        raise TypeError(f"d_y: expected a real numeric array, got dtype {d_y.dtype}")
+    if d_y.shape != expected:
+        shown = (expected[0], expected[-1], *expected[1:-1]) if channels_first else expected
+        got = (d_y.shape[0], d_y.shape[-1], *d_y.shape[1:-1]) if channels_first else d_y.shape
+        raise ValueError(f"d_y: expected the output's shape {list(shown)}, got {list(got)}")
+    return d_y
+
+
+def _unpad(xp, shape, k_shape, strides, dilations, padding):
+    """The part of a padded channels_last array ``xp`` that the unpadded ``shape`` came from."""
+    before = [conv_padding(n, k, s, d, padding)[0]
+              for n, k, s, d in zip(shape[1:-1], k_shape, strides, dilations)]
+    return xp[(slice(None), *(slice(b, b + n) for b, n in zip(before, shape[1:-1])), slice(None))]
 
 
 def _pad(x, k_shape, strides, dilations, padding):

@@ -12,25 +12,26 @@ from typing import NamedTuple
 import numpy as np
 
 from ._cell import ConvCell, glorot_uniform
-from .activations import sigmoid
-from .conv import conv_nd
-from .layer_norm import EPSILON, along_channels, layer_norm
+from .activations import derivative, sigmoid
+from .conv import conv_nd, conv_nd_backward
+from .layer_norm import EPSILON, along_channels, layer_norm, layer_norm_backward
 
-__all__ = ["ConvGRUCell", "GRUCache", "gru_step"]
+__all__ = ["ConvGRUCell", "GRUCache", "gru_step", "gru_gates", "gru_step_backward"]
 
 
 class GRUCache(NamedTuple):
     """What one GRU step computed, by name (``*_in``: before layer norm; gates after activation)."""
     x: np.ndarray              # the input frame
     h_prev: np.ndarray         # the previous hidden state
+    y_gates: np.ndarray        # conv(concat([x, h_prev]), gates/kernel) (+ bias): 2F channels
     r_in: np.ndarray           # gates conv output for r, before layer norm
     u_in: np.ndarray           # gates conv output for u, before layer norm
     r_hat: np.ndarray          # r before its sigmoid
     u_hat: np.ndarray          # u before its sigmoid
     r: np.ndarray              # reset gate
     u: np.ndarray              # update gate
-    candidate_in: np.ndarray   # candidate conv output, before layer norm
-    candidate_hat: np.ndarray  # before the activation
+    candidate_in: np.ndarray   # conv(concat([x, r * h_prev]), candidate/kernel) (+ bias)
+    candidate_hat: np.ndarray  # after layer norm, before the activation
     candidate: np.ndarray      # activation(candidate_hat)
     h: np.ndarray              # the new hidden state
 
@@ -49,6 +50,10 @@ def gru_step(x, h_prev, params, cell):
         candidate = activation(y)
         h         = u * h + (1 - u) * candidate
 
+    The two convolutions are the expensive lines; :func:`gru_gates` redoes
+    everything else from their outputs, which is what backpropagation through
+    time keeps.
+
     Args:
         x: ``[B, *shape, C_in]`` (or ``[B, C_in, *shape]`` for channels_first).
         h_prev: ``[B, *S]``.
@@ -56,35 +61,111 @@ def gru_step(x, h_prev, params, cell):
         cell: the :class:`ConvGRUCell` holding the options.
 
     Returns:
-        ``(h, h, cache)``: the output and the new state are the same array.
+        ``(h, h, cache)``: the output and the new state are the same array;
+        ``cache`` a :class:`GRUCache`.
     """
-    ca, fmt = cell.channel_axis, cell.data_format
+    y_gates = cell._conv(np.concatenate([x, h_prev], axis=cell.channel_axis), params, "gates")
+    gates = _reset_and_update(y_gates, params, cell)
+    r = gates[-2]
+    y_candidate = cell._conv(np.concatenate([x, r * h_prev], axis=cell.channel_axis), params,
+                             "candidate")
+    return _new_h(x, h_prev, y_gates, gates, y_candidate, params, cell)
 
-    def ln(v, name):
-        return layer_norm(v, params[name + "/gamma"], params[name + "/beta"], ca, cell.norm_epsilon)
 
-    y = conv_nd(np.concatenate([x, h_prev], axis=ca), params["gates/kernel"], data_format=fmt)
-    if not cell.normalize:
-        y = y + along_channels(params["gates/bias"], y.ndim, ca)
-    r, u = np.split(y, 2, axis=ca)
-    r_in, u_in = r, u
+def gru_gates(x, h_prev, y_gates, y_candidate, params, cell):
+    """Everything in :func:`gru_step` but the two convolutions, redone from their outputs."""
+    gates = _reset_and_update(y_gates, params, cell)
+    return _new_h(x, h_prev, y_gates, gates, y_candidate, params, cell)
+
+
+def _new_h(x, h_prev, y_gates, gates, y_candidate, params, cell):
+    r_in, u_in, r_hat, u_hat, r, u = gates
+    candidate_in = y_candidate
+    y = candidate_in
     if cell.normalize:
-        r, u = ln(r, "r"), ln(u, "u")
-    r_hat, u_hat = r, u
-    r, u = sigmoid(r), sigmoid(u)
-    y = conv_nd(np.concatenate([x, r * h_prev], axis=ca), params["candidate/kernel"],
-                data_format=fmt)
-    if not cell.normalize:
-        y = y + along_channels(params["candidate/bias"], y.ndim, ca)
-    candidate_in = y
-    if cell.normalize:
-        y = ln(y, "candidate")
+        y = _ln(y, params, "candidate", cell)
     candidate_hat = y
     candidate = cell.activation(y)
     h = u * h_prev + (1 - u) * candidate
-    cache = GRUCache(x, h_prev, r_in, u_in, r_hat, u_hat, r, u,
+    cache = GRUCache(x, h_prev, y_gates, r_in, u_in, r_hat, u_hat, r, u,
                      candidate_in, candidate_hat, candidate, h)
     return h, h, cache
+
+
+def _reset_and_update(y_gates, params, cell):
+    r, u = np.split(y_gates, 2, axis=cell.channel_axis)
+    r_in, u_in = r, u
+    if cell.normalize:
+        r, u = _ln(r, params, "r", cell), _ln(u, params, "u", cell)
+    r_hat, u_hat = r, u
+    r, u = sigmoid(r), sigmoid(u)
+    return r_in, u_in, r_hat, u_hat, r, u
+
+
+def _ln(v, params, name, cell):
+    return layer_norm(v, params[name + "/gamma"], params[name + "/beta"], cell.channel_axis,
+                      cell.norm_epsilon)
+
+
+def gru_step_backward(d_h, d_state, cache, params, cell):
+    """Backpropagate one ConvGRU step: :func:`gru_step`'s lines undone in reverse order.
+
+    Args:
+        d_h: ``[B, *S]``, gradient with respect to the step's output.
+        d_state: ``[B, *S]``, with respect to the new state (the same array as
+            the output, so the two add).
+        cache: the step's :class:`GRUCache`. params: the dict the forward used.
+
+    Returns:
+        ``(d_x, d_h_prev, d_params)``.
+    """
+    k = cache
+    ca = cell.channel_axis
+    d_act = derivative(cell.activation, "activation")
+    d_params = {}
+
+    def ln_backward(v, d_out, name):
+        d_v, d_params[name + "/gamma"], d_params[name + "/beta"] = layer_norm_backward(
+            v, params[name + "/gamma"], d_out, ca, cell.norm_epsilon)
+        return d_v
+
+    def conv_backward(xh, d_y, scope):
+        if not cell.normalize:
+            d_params[scope + "/bias"] = d_y.sum(axis=tuple(a for a in range(d_y.ndim)
+                                                          if a != ca % d_y.ndim))
+        d_xh, d_params[scope + "/kernel"] = conv_nd_backward(xh, params[scope + "/kernel"], d_y,
+                                                             data_format=cell.data_format)
+        return np.split(d_xh, [k.x.shape[ca]], axis=ca)
+
+    # h = u * h_prev + (1 - u) * candidate
+    d_h = d_h + d_state
+    d_u = d_h * (k.h_prev - k.candidate)
+    d_h_prev = d_h * k.u
+    d_candidate = d_h * (1 - k.u)
+    # candidate = activation(y);  y = LN(y)
+    d_y = d_candidate * d_act(k.candidate_hat, k.candidate)
+    if cell.normalize:
+        d_y = ln_backward(k.candidate_in, d_y, "candidate")
+    # y = conv(concat([x, r * h_prev]), candidate/kernel) + candidate/bias
+    r_h = k.r * k.h_prev
+    d_x, d_r_h = conv_backward(np.concatenate([k.x, r_h], axis=ca), d_y, "candidate")
+    d_r = d_r_h * k.h_prev
+    d_h_prev = d_h_prev + d_r_h * k.r
+    # r, u = sigmoid(r), sigmoid(u)
+    d_r = d_r * k.r * (1 - k.r)
+    d_u = d_u * k.u * (1 - k.u)
+    # r, u = LN(r), LN(u)
+    if cell.normalize:
+        d_r = ln_backward(k.r_in, d_r, "r")
+        d_u = ln_backward(k.u_in, d_u, "u")
+    # y = conv(concat([x, h_prev]), gates/kernel) + gates/bias;  r, u = split(y, 2)
+    d_y = np.concatenate([d_r, d_u], axis=ca)
+    d_x_gates, d_h_prev_gates = conv_backward(np.concatenate([k.x, k.h_prev], axis=ca), d_y,
+                                              "gates")
+    d_x = d_x + d_x_gates
+    d_h_prev = d_h_prev + d_h_prev_gates
+    d_params = {name: d_params[name] for name in params}  # in the order of params
+    return d_x, d_h_prev, d_params
 
 
 class ConvGRUCell(ConvCell):
@@ -139,8 +220,27 @@ class ConvGRUCell(ConvCell):
             raise TypeError(f"{argument}: expected one array h (a GRU's state), got a tuple")
         return self._check_state_array(state, batch_size, dtype, argument)
 
+    def _conv(self, xh, params, scope):
+        """``conv(xh, scope/kernel)`` (+ ``scope/bias`` when not normalize)."""
+        y = conv_nd(xh, params[scope + "/kernel"], data_format=self.data_format)
+        if not self.normalize:
+            y = y + along_channels(params[scope + "/bias"], y.ndim, self.channel_axis)
+        return y
+
     def _step(self, x, state, params):
         return gru_step(x, state, params, self)
+
+    def _step_backward(self, d_h, d_state, cache, params):
+        return gru_step_backward(d_h, d_state, cache, params, self)
+
+    @staticmethod
+    def _slim(cache):
+        """What backpropagation through time keeps of a step: its inputs and the convolutions."""
+        return cache.x, cache.h_prev, cache.y_gates, cache.candidate_in
+
+    def _rebuild(self, slim, params):
+        """The step's full cache again, from :meth:`_slim`'s part, without convolving."""
+        return gru_gates(*slim, params, self)[2]
 
     @staticmethod
     def _gates(cache):

@@ -8,7 +8,7 @@ either data format.
 
 import numpy as np
 
-__all__ = ["layer_norm", "along_channels", "EPSILON"]
+__all__ = ["layer_norm", "layer_norm_backward", "along_channels", "EPSILON"]
 
 EPSILON = 1e-12  # tf.contrib.layers.layer_norm's fixed variance_epsilon
 
@@ -38,6 +38,42 @@ def layer_norm(v, gamma, beta, channel_axis=-1, eps=EPSILON):
     gamma = along_channels(gamma, v.ndim, channel_axis)
     beta = along_channels(beta, v.ndim, channel_axis)
     return centred / np.sqrt(var + eps) * gamma + beta
+
+
+def layer_norm_backward(v, gamma, d_out, channel_axis=-1, eps=EPSILON):
+    """Gradients of ``sum(layer_norm(v, gamma, beta) * d_out)``.
+
+    With ``v_hat = (v - mean) / sigma`` (per sample, ``sigma = sqrt(var + eps)``)::
+
+        d_beta  = sum of d_out over batch and spatial axes           # [F]
+        d_gamma = sum of d_out * v_hat over batch and spatial axes   # [F]
+        d_v_hat = d_out * gamma
+        d_v     = (d_v_hat - mean(d_v_hat) - v_hat * mean(d_v_hat * v_hat)) / sigma
+
+    The last line is the familiar batch-norm backward, with the means taken per
+    sample over everything a sample's mean and variance were taken over. The
+    statistics are recomputed from ``v`` rather than stored.
+
+    Args:
+        v: ``[B, ...]``, the input of the forward. gamma: ``[F]``.
+        d_out: shaped like ``v``.
+
+    Returns:
+        ``(d_v, d_gamma, d_beta)``.
+    """
+    axes = tuple(range(1, v.ndim))
+    mean = v.mean(axis=axes, keepdims=True)
+    centred = v - mean
+    sigma = np.sqrt(np.mean(centred * centred, axis=axes, keepdims=True) + eps)
+    v_hat = centred / sigma
+    ca = channel_axis % v.ndim
+    not_channel = tuple(a for a in range(v.ndim) if a != ca)
+    d_beta = d_out.sum(axis=not_channel)
+    d_gamma = (d_out * v_hat).sum(axis=not_channel)
+    d_v_hat = d_out * along_channels(gamma, v.ndim, channel_axis)
+    d_v = (d_v_hat - d_v_hat.mean(axis=axes, keepdims=True)
+           - v_hat * (d_v_hat * v_hat).mean(axis=axes, keepdims=True)) / sigma
+    return d_v, d_gamma, d_beta
 
 
 def along_channels(vector, ndim, channel_axis):

@@ -14,11 +14,12 @@ from typing import NamedTuple
 import numpy as np
 
 from ._cell import ConvCell, check_ints, glorot_uniform
-from .activations import get_activation, sigmoid
-from .conv import conv_nd, conv_output_size
-from .layer_norm import EPSILON, along_channels, layer_norm
+from .activations import derivative, get_activation
+from .conv import conv_nd, conv_nd_backward, conv_output_size
+from .layer_norm import EPSILON, along_channels, layer_norm, layer_norm_backward
 
-__all__ = ["ConvLSTMCell", "LSTMStateTuple", "LSTMCache", "lstm_step"]
+__all__ = ["ConvLSTMCell", "LSTMStateTuple", "LSTMCache", "lstm_step", "lstm_gates",
+           "lstm_step_backward"]
 
 LSTMStateTuple = namedtuple("LSTMStateTuple", ["c", "h"])
 LSTMStateTuple.__doc__ = """The LSTM's state, as TensorFlow's: ``c`` the cell state, ``h`` the hidden state.
@@ -27,15 +28,16 @@ Keras returns the same two arrays as ``[h, c]``: mind the order."""
 
 
 class LSTMCache(NamedTuple):
-    """What one LSTM step computed, by name: the gates to look at, and what a backward step needs.
+    """What one LSTM step computed, by name: the gates to look at, and what the backward step needs.
 
-    ``*_in`` are the values entering layer normalisation (equal to the
-    normalised values when ``normalize`` is off); ``z``, ``z_i``, ``z_f``,
+    ``*_in`` are the values entering layer normalisation (the same arrays as
+    the ``*_hat`` values when ``normalize`` is off); ``z``, ``z_i``, ``z_f``,
     ``z_o`` are after their activation, as the figures show them.
     """
     x: np.ndarray        # the input frame
     c_prev: np.ndarray   # the previous cell state
     h_prev: np.ndarray   # the previous hidden state
+    y: np.ndarray        # conv(concat([x, h_prev]), kernel) (+ bias): 4F channels
     z_in: np.ndarray     # conv output for z, before layer norm
     z_i_in: np.ndarray   # conv output (+ peephole) for z_i, before layer norm
     z_f_in: np.ndarray   # conv output (+ peephole) for z_f, before layer norm
@@ -71,7 +73,9 @@ def lstm_step(x, state, params, cell):
         z_o = sigmoid(z_o)
         h   = z_o * activation(c)
 
-    (``sigmoid`` is ``cell.recurrent_activation``.)
+    (``sigmoid`` is ``cell.recurrent_activation``.) The first line is the
+    expensive one; :func:`lstm_gates` does the rest, so that backpropagation
+    through time can keep ``y`` and recompute the cheap part.
 
     Args:
         x: ``[B, *shape, C_in]`` (or ``[B, C_in, *shape]`` for channels_first).
@@ -83,6 +87,14 @@ def lstm_step(x, state, params, cell):
         ``(h, LSTMStateTuple(c, h), cache)`` with ``h`` and ``c`` ``[B, *S]`` and
         ``cache`` an :class:`LSTMCache`.
     """
+    y = cell._conv(x, state.h, params["kernel"])
+    if not cell.normalize:
+        y = y + along_channels(params["bias"], y.ndim, cell.channel_axis)
+    return lstm_gates(x, state, y, params, cell)
+
+
+def lstm_gates(x, state, y, params, cell):
+    """Everything in :func:`lstm_step` after the convolution ``y`` (``[B, *S]`` with 4F channels)."""
     c_prev, h_prev = state
     ca = cell.channel_axis
     act, sigma = cell.activation, cell.recurrent_activation
@@ -90,9 +102,6 @@ def lstm_step(x, state, params, cell):
     def ln(v, name):
         return layer_norm(v, params[name + "/gamma"], params[name + "/beta"], ca, cell.norm_epsilon)
 
-    y = cell._conv(x, h_prev, params["kernel"])
-    if not cell.normalize:
-        y = y + along_channels(params["bias"], y.ndim, ca)
     z, z_i, z_f, z_o = np.split(y, 4, axis=ca)
     if cell.peephole:
         z_i = z_i + params["W_ci"] * c_prev
@@ -113,9 +122,84 @@ def lstm_step(x, state, params, cell):
     z_o_hat = z_o
     z_o = sigma(z_o)
     h = z_o * act(c)
-    cache = LSTMCache(x, c_prev, h_prev, z_in, z_i_in, z_f_in, z_o_in,
+    cache = LSTMCache(x, c_prev, h_prev, y, z_in, z_i_in, z_f_in, z_o_in,
                       z_hat, z_i_hat, z_f_hat, z_o_hat, z, z_i, z_f, z_o, c_in, c, h)
     return h, LSTMStateTuple(c, h), cache
+
+
+def lstm_step_backward(d_h, d_state, cache, params, cell):
+    """Backpropagate one ConvLSTM step: :func:`lstm_step`'s lines undone in reverse order.
+
+    ``d_name`` is the gradient of the loss with respect to ``name``. The
+    output ``h`` and the state's ``h`` are one array, so their gradients add.
+
+    Args:
+        d_h: ``[B, *S]``, gradient with respect to the step's output h.
+        d_state: ``LSTMStateTuple(d_c, d_h)`` with respect to the new state.
+        cache: the step's :class:`LSTMCache`.
+        params: the dict the forward used.
+
+    Returns:
+        ``(d_x, LSTMStateTuple(d_c_prev, d_h_prev), d_params)``, ``d_params`` a dict
+        with the keys of ``params``.
+    """
+    k = cache
+    ca = cell.channel_axis
+    act, sigma = cell.activation, cell.recurrent_activation
+    d_act = derivative(act, "activation")
+    d_sigma = derivative(sigma, "recurrent_activation")
+    d_params = {}
+
+    def ln_backward(v, d_out, name):
+        d_v, d_params[name + "/gamma"], d_params[name + "/beta"] = layer_norm_backward(
+            v, params[name + "/gamma"], d_out, ca, cell.norm_epsilon)
+        return d_v
+
+    def batch_sum(a):  # a peephole weight is shared by every sample of the batch
+        return a.sum(axis=0)
+
+    # h = z_o * act(c)
+    d_h = d_h + d_state.h
+    act_c = act(k.c)
+    d_z_o = d_h * act_c
+    d_c = d_state.c + d_h * k.z_o * d_act(k.c, act_c)
+    # z_o = sigmoid(z_o)
+    d_z_o = d_z_o * d_sigma(k.z_o_hat, k.z_o)
+    # z_o, c = LN(z_o), LN(c)
+    if cell.normalize:
+        d_z_o = ln_backward(k.z_o_in, d_z_o, "z_o")
+        d_c = ln_backward(k.c_in, d_c, "c")
+    # z_o = z_o + W_co * c   (the new c, before its layer norm)
+    if cell.peephole:
+        d_params["W_co"] = batch_sum(d_z_o * k.c_in)
+        d_c = d_c + d_z_o * params["W_co"]
+    # c = c_prev * z_f + z_i * act(z)
+    d_c_prev = d_c * k.z_f
+    d_z_f = d_c * k.c_prev
+    d_z_i = d_c * k.z
+    d_z = d_c * k.z_i
+    # z = act(z); z_i = sigmoid(z_i); z_f = sigmoid(z_f + forget_bias)
+    d_z = d_z * d_act(k.z_hat, k.z)
+    d_z_i = d_z_i * d_sigma(k.z_i_hat, k.z_i)
+    d_z_f = d_z_f * d_sigma(k.z_f_hat + cell.forget_bias, k.z_f)
+    # z, z_i, z_f = LN(z), LN(z_i), LN(z_f)
+    if cell.normalize:
+        d_z = ln_backward(k.z_in, d_z, "z")
+        d_z_i = ln_backward(k.z_i_in, d_z_i, "z_i")
+        d_z_f = ln_backward(k.z_f_in, d_z_f, "z_f")
+    # z_i = z_i + W_ci * c_prev;  z_f = z_f + W_cf * c_prev
+    if cell.peephole:
+        d_params["W_ci"] = batch_sum(d_z_i * k.c_prev)
+        d_params["W_cf"] = batch_sum(d_z_f * k.c_prev)
+        d_c_prev = d_c_prev + d_z_i * params["W_ci"] + d_z_f * params["W_cf"]
+    # z, z_i, z_f, z_o = split(y, 4)
+    d_y = np.concatenate([d_z, d_z_i, d_z_f, d_z_o], axis=ca)
+    # y = conv(concat([x, h]), kernel) + bias
+    if not cell.normalize:
+        d_params["bias"] = d_y.sum(axis=tuple(a for a in range(d_y.ndim) if a != ca % d_y.ndim))
+    d_x, d_h_prev, d_params["kernel"] = cell._conv_backward(k.x, k.h_prev, params["kernel"], d_y)
+    d_params = {name: d_params[name] for name in params}  # in the order of params
+    return d_x, LSTMStateTuple(d_c_prev, d_h_prev), d_params
 
 
 class ConvLSTMCell(ConvCell):
@@ -213,6 +297,20 @@ class ConvLSTMCell(ConvCell):
                         self.dilation_rate, fmt)
                 + conv_nd(h, kernel[..., c_in:, :], data_format=fmt))
 
+    def _conv_backward(self, x, h, kernel, d_y):
+        """Gradients of :meth:`_conv` with respect to ``x``, ``h`` and ``kernel``."""
+        ca, fmt = self.channel_axis, self.data_format
+        c_in = x.shape[ca]
+        if self._default_input_conv:
+            d_xh, d_kernel = conv_nd_backward(np.concatenate([x, h], axis=ca), kernel, d_y,
+                                              data_format=fmt)
+            d_x, d_h = np.split(d_xh, [c_in], axis=ca)
+            return d_x, d_h, d_kernel
+        d_x, d_kernel_x = conv_nd_backward(x, kernel[..., :c_in, :], d_y, self.strides,
+                                           self.padding, self.dilation_rate, fmt)
+        d_h, d_kernel_h = conv_nd_backward(h, kernel[..., c_in:, :], d_y, data_format=fmt)
+        return d_x, d_h, np.concatenate([d_kernel_x, d_kernel_h], axis=-2)
+
     def zero_state(self, batch_size, dtype=np.float64):
         """``LSTMStateTuple(c, h)`` of zeros, each ``[batch_size, *S]``."""
         return LSTMStateTuple(self._zeros(batch_size, dtype), self._zeros(batch_size, dtype))
@@ -227,6 +325,18 @@ class ConvLSTMCell(ConvCell):
 
     def _step(self, x, state, params):
         return lstm_step(x, state, params, self)
+
+    def _step_backward(self, d_h, d_state, cache, params):
+        return lstm_step_backward(d_h, d_state, cache, params, self)
+
+    @staticmethod
+    def _slim(cache):
+        """What backpropagation through time keeps of a step: its inputs and the convolution."""
+        return cache.x, LSTMStateTuple(cache.c_prev, cache.h_prev), cache.y
+
+    def _rebuild(self, slim, params):
+        """The step's full cache again, from :meth:`_slim`'s part, without convolving."""
+        return lstm_gates(*slim, params, self)[2]
 
     @staticmethod
     def _gates(cache):

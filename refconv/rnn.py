@@ -101,6 +101,20 @@ class MultiRNNCell:
     def _gates(self, caches):
         return [cell._gates(cache) for cell, cache in zip(self.cells, caches)]
 
+    def _step_backward(self, d_h, d_state, caches, params):
+        """Backward through the layers, top first: a layer's d_x is the d_h of the layer below."""
+        d_states, d_params = [None] * len(self.cells), [None] * len(self.cells)
+        for i in reversed(range(len(self.cells))):
+            d_h, d_states[i], d_params[i] = self.cells[i]._step_backward(
+                d_h, d_state[i], caches[i], params[i])
+        return d_h, tuple(d_states), d_params
+
+    def _slim(self, caches):
+        return tuple(cell._slim(cache) for cell, cache in zip(self.cells, caches))
+
+    def _rebuild(self, slims, params):
+        return tuple(cell._rebuild(slim, p) for cell, slim, p in zip(self.cells, slims, params))
+
     def __call__(self, x, state):
         """One step through every layer: ``(h of the top layer, tuple of new states)``."""
         x = check_float_array(x, "x")

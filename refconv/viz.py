@@ -19,7 +19,8 @@ importing this module or drawing needs no display and touches no global state.
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["LABELS", "RANGES", "gate_grid", "gate_traces", "saturation", "frame_strip"]
+__all__ = ["LABELS", "RANGES", "gate_grid", "gate_traces", "channel_means", "saturation",
+           "frame_strip", "heatmaps", "to_png", "PNG"]
 
 # The article's names and what each quantity is for.
 LABELS = {
@@ -162,6 +163,51 @@ def gate_traces(gates, names, sample=0, ranges=None):
     return fig
 
 
+def channel_means(gates, names, sample=0, data_format="channels_last", ranges=None):
+    """Each state channel's mean over space, against time: one line per channel.
+
+    ``gate_traces`` averages the channels together; this keeps them apart, so
+    a channel whose gate stays shut while another's opens is visible.
+
+    Args:
+        gates: dict name -> array ``[B, T, *shape, F]`` (or ``[B, T, F, *shape]``).
+        names: which quantities, one small plot each, top to bottom.
+        sample: which batch row.
+        data_format: ``"channels_last"`` or ``"channels_first"``.
+        ranges: overrides of the fixed y ranges, as in ``gate_grid``.
+
+    Returns:
+        A ``Figure`` with one axes per name; axes ``i`` has one line per channel.
+    """
+    ranges = _ranges(ranges)
+    rows = _pick(gates, names)
+    timesteps = _same_length(rows)
+    time = np.arange(timesteps)
+    fig = Figure(figsize=(6.4, 1.25 * len(rows) + 0.8), layout="constrained")
+    axes = fig.subplots(len(rows), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, (name, array) in zip(axes, rows):
+        _check_index("sample", sample, array.shape[0], name)
+        values = array[sample] if data_format == "channels_last" else \
+            np.moveaxis(array[sample], 1, -1) if data_format == "channels_first" else None
+        if values is None:
+            raise ValueError(f"data_format: expected 'channels_last' or 'channels_first', "
+                             f"got {data_format!r}")
+        means = values.reshape(timesteps, -1, values.shape[-1]).mean(axis=1)   # [T, F]
+        for f in range(means.shape[1]):
+            ax.plot(time, means[:, f], marker="o", markersize=2.5, linewidth=1.2,
+                    label=f"channel {f}")
+        ax.set_ylim(*_range(name, ranges))
+        ax.set_ylabel(LABELS.get(name, name).replace(": ", ":\n", 1), fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    if means.shape[1] <= 8:
+        axes[0].legend(fontsize=6, ncol=min(means.shape[1], 4), loc="upper right")
+    axes[-1].set_xlabel("time step t")
+    axes[-1].set_xticks(time if timesteps <= 20 else np.linspace(0, timesteps - 1, 6).round())
+    fig.suptitle(f"mean over space of each state channel, sample {sample}", fontsize=10)
+    return fig
+
+
 def saturation(gates, names, low=0.1, high=0.9):
     """The share of gate values that are nearly shut (< low) or nearly open (> high).
 
@@ -231,7 +277,133 @@ def frame_strip(video, sample=0, channel=0, data_format="channels_last", vrange=
     return fig
 
 
+def heatmaps(arrays, titles, ranges=None, labels=None, cmaps=None, title=None,
+             annotate=None, fmt="{:.2g}", width=None):
+    """A row of 1-D or 2-D arrays as images, each with its own labelled colour bar.
+
+    For the small arrays a lesson shows side by side: an input, a kernel and
+    their cross-correlation; a padded signal; a mask over batch rows and time.
+
+    Args:
+        arrays: list of 1-D (shown as one row) or 2-D arrays.
+        titles: one title per array.
+        ranges: one ``(lo, hi)`` per array, or None for a range that holds the
+            array (symmetric about 0 when it has negative values).
+        labels: one colour-bar label per array (default: its title).
+        cmaps: one colour map per array; default diverging (white at 0) for a
+            range that straddles 0, sequential otherwise.
+        title: the figure's title.
+        annotate: write each value in its cell (default: when an array has at
+            most 64 values), with ``fmt``.
+        width: the figure's width in inches (default: from the arrays' widths).
+
+    Returns:
+        A ``Figure`` with one image axes per array, then one colour bar each.
+    """
+    if isinstance(arrays, np.ndarray) or not isinstance(arrays, (list, tuple)) or not arrays:
+        raise TypeError("arrays: expected a non-empty list of arrays")
+    n = len(arrays)
+    titles, ranges, labels, cmaps = (_per_panel(name, value, n) for name, value in
+                                     (("titles", titles), ("ranges", ranges),
+                                      ("labels", labels), ("cmaps", cmaps)))
+    pictures = []
+    for i, array in enumerate(arrays):
+        array = np.asarray(array, dtype=float)
+        if array.ndim not in (1, 2) or array.size == 0:
+            raise ValueError(f"arrays[{i}]: expected a non-empty 1-D or 2-D array, "
+                             f"got shape {array.shape}")
+        pictures.append(array[None, :] if array.ndim == 1 else array)
+    widths = [p.shape[1] for p in pictures]
+    height = max(p.shape[0] for p in pictures)
+    if width is None:
+        width = min(2.2 + 0.3 * sum(widths) + 1.0 * n, 13.0)
+    fig = Figure(figsize=(width, min(1.0 + 0.3 * height, 4.2) + (0.3 if title else 0)),
+                 layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False, width_ratios=widths)[0]
+    for i, (ax, picture) in enumerate(zip(axes, pictures)):
+        if ranges[i] is None:
+            lo, hi = float(picture.min()), float(picture.max())
+            if lo < 0:
+                lo, hi = -max(-lo, hi, 1e-12), max(-lo, hi, 1e-12)
+            elif lo == hi:
+                hi = lo + 1.0
+        else:
+            lo, hi = (float(v) for v in ranges[i])
+            if not lo < hi:
+                raise ValueError(f"ranges[{i}]: expected lo < hi, got ({lo}, {hi})")
+        cmap = cmaps[i] or (_DIVERGING if lo < 0 < hi else _SEQUENTIAL)
+        image = ax.imshow(picture, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+        if annotate or (annotate is None and picture.size <= 64):
+            mid = (lo + hi) / 2
+            for (r, c), value in np.ndenumerate(picture):
+                dark = cmap == _SEQUENTIAL and value < mid  # viridis is dark below the middle
+                ax.text(c, r, fmt.format(value), ha="center", va="center", fontsize=7,
+                        color="white" if dark else "black")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(titles[i], fontsize=9)
+        bar = fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02, shrink=0.9)
+        bar.ax.tick_params(labelsize=7)
+        bar.set_label(labels[i] if labels[i] is not None else titles[i], fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+class PNG(bytes):
+    """The bytes of a PNG file that Jupyter shows as a picture (``_repr_png_``)."""
+
+    def _repr_png_(self):
+        return bytes(self)
+
+    def __repr__(self):  # Jupyter also stores the text form: keep it short
+        return f"<PNG image, {len(self)} bytes>"
+
+
+def to_png(figure, dpi=80, colours=256):
+    """Draw ``figure`` into a small PNG: a palette of ``colours`` colours, optimised.
+
+    The notebooks are committed with their figures; a full-colour PNG of a grid
+    of noisy gates is several times larger than a 256-colour one that looks the
+    same. The result is deterministic: the same figure gives the same bytes.
+
+    Args:
+        figure: a matplotlib ``Figure``.
+        dpi: dots per inch.
+        colours: palette size (2 to 256), or None for full colour.
+
+    Returns:
+        A :class:`PNG` (``bytes``); as a notebook cell's last value it is shown.
+    """
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image   # Pillow: a dependency of matplotlib
+
+    if not isinstance(figure, Figure):
+        raise TypeError(f"figure: expected a matplotlib Figure, got {type(figure).__name__}")
+    if colours is not None and not 2 <= colours <= 256:
+        raise ValueError(f"colours: expected 2 to 256 or None, got {colours!r}")
+    canvas = FigureCanvasAgg(figure)
+    figure.set_dpi(dpi)
+    canvas.draw()
+    image = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3])
+    if colours is not None:
+        image = image.quantize(colours)
+    buffer = io.BytesIO()
+    image.save(buffer, format="png", optimize=True)
+    return PNG(buffer.getvalue())
+
+
 # ---------------------------------------------------------------- helpers
+
+def _per_panel(name, value, n):
+    if value is None:
+        return [None] * n
+    if isinstance(value, str) or len(value) != n:
+        raise ValueError(f"{name}: expected a list of {n} entries (one per array), got {value!r}")
+    return list(value)
+
 
 def _picture(array, sample, t, channel, data_format):
     """One frame of one channel as a 2-D array that imshow can draw."""

@@ -1,0 +1,190 @@
+"""Backpropagation through time: the gradients of :func:`dynamic_rnn` and its bidirectional form.
+
+The loss is the one a framework's autograd would see when the outputs and the
+final state are multiplied by upstream gradients and summed::
+
+    L = sum(outputs * d_outputs) + sum(final_state * d_state)
+
+The forward pass keeps, per step, only the step's inputs and its convolution
+outputs; just before a step's backward, the cheap element-wise part of the step
+is recomputed from them (:meth:`_rebuild`). That keeps memory at a few
+state-sized arrays per step instead of the twenty a full cache holds.
+
+Masking (``sequence_length``) in reverse: where a row is past its length the
+forward carried the state through unchanged and wrote a zero output, so the
+backward carries the state's gradient through unchanged and ignores the
+output's gradient.
+"""
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ._cell import check_float_array
+from .rnn import (MultiRNNCell, _check_sequence_length, _initial_state, _select,
+                  reverse_sequence)
+
+__all__ = ["dynamic_rnn_grad", "bidirectional_dynamic_rnn_grad", "RNNGradients",
+           "BidirectionalRNNGradients"]
+
+
+class RNNGradients(NamedTuple):
+    """Gradients of :func:`dynamic_rnn`'s loss."""
+    inputs: np.ndarray   # shaped like inputs
+    initial_state: Any   # the state's structure: LSTMStateTuple(c, h), an array, or a tuple
+    params: Any          # dict with the keys and shapes of cell.params (a list for MultiRNNCell)
+
+
+class BidirectionalRNNGradients(NamedTuple):
+    """Gradients of :func:`bidirectional_dynamic_rnn`'s loss.
+
+    When one cell is passed as both directions its weights are shared, and
+    ``params_fw`` and ``params_bw`` are the same object: the total gradient.
+    """
+    inputs: np.ndarray
+    initial_state_fw: Any
+    initial_state_bw: Any
+    params_fw: Any
+    params_bw: Any
+
+
+def dynamic_rnn_grad(cell, inputs, d_outputs, d_state=None, *, sequence_length=None,
+                     initial_state=None, time_major=False):
+    """Gradients of ``sum(outputs * d_outputs) + sum(final_state * d_state)``.
+
+    ``(outputs, final_state) = dynamic_rnn(cell, inputs, sequence_length,
+    initial_state, time_major=time_major)``.
+
+    Args:
+        cell, inputs, sequence_length, initial_state, time_major: as :func:`dynamic_rnn`.
+        d_outputs: shaped like the outputs (``[B, T, *S]``, or ``[T, B, *S]``).
+        d_state: the final state's structure, or None for zero.
+
+    Returns:
+        :class:`RNNGradients` ``(inputs, initial_state, params)``.
+    """
+    return _grad(cell, inputs, d_outputs, d_state, sequence_length, initial_state, time_major,
+                 "initial_state", "d_outputs", "d_state")
+
+
+def bidirectional_dynamic_rnn_grad(cell_fw, cell_bw, inputs, d_outputs, d_states=None, *,
+                                   sequence_length=None, initial_state_fw=None,
+                                   initial_state_bw=None, time_major=False):
+    """Gradients of :func:`bidirectional_dynamic_rnn`'s outputs and final states.
+
+    ``L = sum(out_fw * d_out_fw) + sum(out_bw * d_out_bw) + sum(state_fw * d_state_fw)
+    + sum(state_bw * d_state_bw)``.
+
+    Args:
+        d_outputs: ``(d_out_fw, d_out_bw)``, each shaped like the outputs (the
+            backward one in input order, as ``out_bw`` is returned).
+        d_states: ``(d_state_fw, d_state_bw)`` or None; either may be None.
+
+    Returns:
+        :class:`BidirectionalRNNGradients`.
+    """
+    inputs = check_float_array(inputs, "inputs")
+    if inputs.ndim < 3:
+        raise ValueError(f"inputs: expected shape [B, T, *frame] (or [T, B, *frame] when "
+                         f"time_major), got {list(inputs.shape)}")
+    if not isinstance(d_outputs, (tuple, list)) or len(d_outputs) != 2:
+        raise TypeError(f"d_outputs: expected a pair (d_out_fw, d_out_bw), "
+                        f"got {type(d_outputs).__name__}")
+    if d_states is None:
+        d_states = (None, None)
+    if not isinstance(d_states, (tuple, list)) or len(d_states) != 2:
+        raise TypeError(f"d_states: expected a pair (d_state_fw, d_state_bw) or None, "
+                        f"got {type(d_states).__name__}")
+    seq_axis, batch_axis = (0, 1) if time_major else (1, 0)
+    lengths = _check_sequence_length(sequence_length, inputs.shape[batch_axis],
+                                     inputs.shape[seq_axis])
+
+    def back(a):
+        return reverse_sequence(a, lengths, seq_axis, batch_axis)
+
+    fw = _grad(cell_fw, inputs, d_outputs[0], d_states[0], lengths, initial_state_fw,
+               time_major, "initial_state_fw", "d_outputs[0]", "d_states[0]")
+    d_out_bw = check_float_array(d_outputs[1], "d_outputs[1]")
+    if d_out_bw.shape != inputs.shape[:2] + tuple(cell_bw.output_size):
+        raise ValueError(f"d_outputs[1]: expected the outputs' shape "
+                         f"{list(inputs.shape[:2] + tuple(cell_bw.output_size))}, "
+                         f"got {list(d_out_bw.shape)}")
+    bw = _grad(cell_bw, back(inputs), back(d_out_bw), d_states[1], lengths, initial_state_bw,
+               time_major, "initial_state_bw", "d_outputs[1]", "d_states[1]")
+    params_fw, params_bw = fw.params, bw.params
+    if cell_fw is cell_bw:  # one set of weights used twice: its gradient is the sum
+        params_fw = params_bw = _add(fw.params, bw.params)
+    return BidirectionalRNNGradients(fw.inputs + back(bw.inputs), fw.initial_state,
+                                     bw.initial_state, params_fw, params_bw)
+
+
+def _grad(cell, inputs, d_outputs, d_state, sequence_length, initial_state, time_major,
+          state_argument, d_outputs_argument, d_state_argument):
+    inputs = check_float_array(inputs, "inputs")
+    lead = ["T", "B"] if time_major else ["B", "T"]
+    if inputs.ndim < 3:
+        raise ValueError(f"inputs: expected shape [{', '.join(lead)}, *frame], "
+                         f"got {list(inputs.shape)}")
+    x_bt = inputs.swapaxes(0, 1) if time_major else inputs
+    batch, steps = x_bt.shape[:2]
+    params = cell._prepare(inputs.shape, lead, inputs.dtype, "inputs")
+    lengths = _check_sequence_length(sequence_length, batch, steps)
+    state = _initial_state(cell, initial_state, batch, inputs.dtype, None, state_argument)
+    d_outputs = check_float_array(d_outputs, d_outputs_argument)
+    expected = inputs.shape[:2] + tuple(cell.output_size)
+    if d_outputs.shape != expected:
+        raise ValueError(f"{d_outputs_argument}: expected the outputs' shape {list(expected)}, "
+                         f"got {list(d_outputs.shape)}")
+    d_out_bt = d_outputs.swapaxes(0, 1) if time_major else d_outputs
+    if d_state is None:
+        d_state = _zeros_like(state)
+    else:
+        d_state = cell._check_state(d_state, batch, inputs.dtype, d_state_argument)
+
+    # Forward, keeping what each step's backward needs.
+    last = steps if lengths is None else int(lengths.max(initial=0))
+    kept = []
+    for t in range(last):
+        _, new_state, cache = cell._step(x_bt[:, t], state, params)
+        kept.append(cell._slim(cache))
+        state = new_state if lengths is None else _select(t < lengths, new_state, state)
+
+    # Backward, last step first.
+    d_inputs = np.zeros_like(inputs)
+    d_in_bt = d_inputs.swapaxes(0, 1) if time_major else d_inputs
+    d_params = _zeros_like(params)
+    for t in reversed(range(last)):
+        cache = cell._rebuild(kept.pop(), params)
+        if lengths is None:
+            d_h, d_new = d_out_bt[:, t], d_state
+        else:  # rows past their length: no output, and the state went around the step
+            alive = t < lengths
+            d_h = _select(alive, d_out_bt[:, t], np.zeros_like(d_out_bt[:, t]))
+            d_new = _select(alive, d_state, _zeros_like(d_state))
+        d_in_bt[:, t], d_prev, d_step_params = cell._step_backward(d_h, d_new, cache, params)
+        d_params = _add(d_params, d_step_params)
+        d_state = d_prev if lengths is None else _select(alive, d_prev, d_state)
+    return RNNGradients(d_inputs, d_state, d_params)
+
+
+def _zeros_like(tree):
+    if isinstance(tree, dict):
+        return {k: np.zeros_like(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_zeros_like(v) for v in tree]
+    if isinstance(tree, tuple):
+        values = [_zeros_like(v) for v in tree]
+        return type(tree)(*values) if hasattr(tree, "_fields") else tuple(values)
+    return np.zeros_like(tree)
+
+
+def _add(a, b):
+    """Sum two gradients of the same structure (dicts, lists, tuples of arrays)."""
+    if isinstance(a, dict):
+        return {k: a[k] + b[k] for k in a}
+    if isinstance(a, list):
+        return [_add(x, y) for x, y in zip(a, b)]
+    if isinstance(a, tuple):
+        values = [_add(x, y) for x, y in zip(a, b)]
+        return type(a)(*values) if hasattr(a, "_fields") else tuple(values)
+    return a + b

@@ -1,0 +1,141 @@
+"""Check the hand-written gradients against central finite differences.
+
+For every parameter entry ``p`` (or a random sample of them), every input
+entry and every initial-state entry::
+
+    numeric = (L(p + eps) - L(p - eps)) / (2 eps)
+
+with ``L = sum(outputs * d_outputs) + sum(final_state * d_state)`` for random
+upstream gradients, and reports, per tensor, the relative error
+``|analytic - numeric| / max(|analytic|, |numeric|)`` measured on the whole
+tensor (Euclidean norms), which is what a course grades and what a user checks
+after changing a cell.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .bptt import dynamic_rnn_grad
+from .rnn import MultiRNNCell, dynamic_rnn
+
+__all__ = ["gradcheck", "GradcheckReport", "relative_error"]
+
+
+def relative_error(analytic, numeric):
+    """``|a - n| / max(|a|, |n|)`` over whole tensors (0 when both are zero)."""
+    scale = max(np.linalg.norm(analytic), np.linalg.norm(numeric))
+    return 0.0 if scale == 0 else float(np.linalg.norm(analytic - numeric) / scale)
+
+
+class GradcheckReport(NamedTuple):
+    """Relative error per tensor (``inputs``, ``initial_state.c``, ``kernel``, ...)."""
+    errors: dict   # name -> relative error
+    checked: dict  # name -> number of entries checked
+
+    @property
+    def max_error(self):
+        return max(self.errors.values())
+
+    def passed(self, tolerance=1e-7):
+        return self.max_error < tolerance
+
+    def __str__(self):
+        width = max(len(name) for name in self.errors)
+        lines = [f"{'tensor':<{width}}  entries  relative error"]
+        for name, err in self.errors.items():
+            lines.append(f"{name:<{width}}  {self.checked[name]:>7}  {err:.2e}")
+        lines.append(f"worst: {self.max_error:.2e}")
+        return "\n".join(lines)
+
+
+def gradcheck(cell, inputs, *, sequence_length=None, initial_state=None, time_major=False,
+              d_outputs=None, d_state=None, eps=1e-6, max_entries=None, seed=0):
+    """Compare :func:`dynamic_rnn_grad` with central differences of :func:`dynamic_rnn`.
+
+    Args:
+        cell, inputs, sequence_length, initial_state, time_major: as :func:`dynamic_rnn`
+            (the cell must be built or is built on the first call; float64 inputs
+            are what finite differences need).
+        d_outputs, d_state: upstream gradients; random (from ``seed``) when None.
+        eps: the finite-difference step.
+        max_entries: check at most this many entries per tensor, chosen at random
+            (from ``seed``); None checks every entry.
+        seed: for the upstream gradients, a random initial state when none is
+            given, and the sampled entries.
+
+    Returns:
+        :class:`GradcheckReport`.
+    """
+    rng = np.random.default_rng(seed)
+    inputs = np.array(inputs, dtype=float)  # a copy that this function perturbs
+    outputs, final_state = dynamic_rnn(cell, inputs, sequence_length, initial_state,
+                                       time_major=time_major)
+    if initial_state is None:
+        initial_state = _map(lambda a: rng.standard_normal(a.shape), final_state)
+    initial_state = _map(np.array, initial_state)  # copies, also perturbed here
+    if d_outputs is None:
+        d_outputs = rng.standard_normal(outputs.shape)
+    if d_state is None:
+        d_state = _map(lambda a: rng.standard_normal(a.shape), final_state)
+
+    def loss():
+        out, state = dynamic_rnn(cell, inputs, sequence_length, initial_state,
+                                 time_major=time_major)
+        return float((out * d_outputs).sum()
+                     + sum((a * b).sum() for a, b in zip(_leaves(state), _leaves(d_state))))
+
+    grads = dynamic_rnn_grad(cell, inputs, d_outputs, d_state, sequence_length=sequence_length,
+                             initial_state=initial_state, time_major=time_major)
+    tensors = [("inputs", inputs, grads.inputs)]
+    tensors += [(f"initial_state{name}", value, grad) for (name, value), (_, grad)
+                in zip(_named_leaves(initial_state), _named_leaves(grads.initial_state))]
+    layers = cell.cells if isinstance(cell, MultiRNNCell) else [cell]
+    layer_grads = grads.params if isinstance(cell, MultiRNNCell) else [grads.params]
+    for i, (layer, g) in enumerate(zip(layers, layer_grads)):
+        prefix = f"layer{i}/" if isinstance(cell, MultiRNNCell) else ""
+        for name in layer.params:  # perturbed in place below, through a flat view
+            layer.params[name] = np.ascontiguousarray(layer.params[name], dtype=float)
+        tensors += [(prefix + name, layer.params[name], g[name]) for name in layer.params]
+
+    errors, checked = {}, {}
+    for name, value, analytic in tensors:
+        if value.size == 0:
+            continue
+        flat = value.reshape(-1)  # a view: perturbing it perturbs what the cell reads
+        index = np.arange(flat.size)
+        if max_entries is not None and flat.size > max_entries:
+            index = np.sort(rng.choice(flat.size, max_entries, replace=False))
+        numeric = np.empty(index.size)
+        for n, i in enumerate(index):
+            old = flat[i]
+            flat[i] = old + eps
+            plus = loss()
+            flat[i] = old - eps
+            minus = loss()
+            flat[i] = old
+            numeric[n] = (plus - minus) / (2 * eps)
+        errors[name] = relative_error(analytic.reshape(-1)[index], numeric)
+        checked[name] = index.size
+    return GradcheckReport(errors, checked)
+
+
+def _leaves(state):
+    return [leaf for _, leaf in _named_leaves(state)]
+
+
+def _named_leaves(state, name=""):
+    """``(".c", c), (".h", h)`` for an LSTM state; ``("[0].c", ...)`` in a stack."""
+    if isinstance(state, tuple):
+        if hasattr(state, "_fields"):
+            return [item for field, s in zip(state._fields, state)
+                    for item in _named_leaves(s, f"{name}.{field}")]
+        return [item for i, s in enumerate(state) for item in _named_leaves(s, f"{name}[{i}]")]
+    return [(name, state)]
+
+
+def _map(fn, state):
+    if isinstance(state, tuple):
+        values = [_map(fn, s) for s in state]
+        return type(state)(*values) if hasattr(state, "_fields") else tuple(values)
+    return fn(state)
