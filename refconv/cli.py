@@ -51,7 +51,51 @@ def _parser():
     demo.add_argument("--size", type=int, default=48, metavar="S",
                       help="frames are S x S pixels (default: %(default)s)")
     demo.set_defaults(run=_demo)
+
+    golden = commands.add_parser(
+        "golden", help="write golden vectors (.npz per case + manifest.json)",
+        description="Write refconv's inputs, parameters, outputs, states, gates and gradients "
+                    "for a matrix of configurations, one .npz per case, and manifest.json.")
+    golden.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
+    golden.set_defaults(run=_golden)
+
+    compare = commands.add_parser(
+        "compare", help="compare a candidate's arrays with a reference's, per gate and step",
+        description="Compare CANDIDATE with REFERENCE (golden folders or .npz files); exit 1 "
+                    "when any tensor is outside the tolerance.")
+    compare.add_argument("reference", metavar="REFERENCE")
+    compare.add_argument("candidate", metavar="CANDIDATE")
+    compare.add_argument("--rtol", type=float, default=1e-10, help="default: %(default)g")
+    compare.add_argument("--atol", type=float, default=1e-12, help="default: %(default)g")
+    compare.add_argument("--verbose", action="store_true", help="list every tensor")
+    compare.set_defaults(run=_compare)
     return parser
+
+
+def _golden(args, parser):
+    from refconv.golden import write_golden
+
+    start = time.perf_counter()
+    manifest = write_golden(args.out)
+    print(os.path.abspath(args.out))
+    print(f"{len(manifest['cases'])} cases and manifest.json "
+          f"(refconv {manifest['refconv_version']}, {manifest['dtype']}) "
+          f"in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _compare(args, parser):
+    from refconv.compare import compare
+
+    if args.rtol < 0 or args.atol < 0:
+        parser.error(f"--rtol/--atol: expected values >= 0, got {args.rtol} and {args.atol}")
+    try:
+        result = compare(args.reference, args.candidate, rtol=args.rtol, atol=args.atol)
+    except (OSError, ValueError, KeyError) as error:
+        print(f"refconv compare: {error}", file=sys.stderr)
+        return 2
+    print(result.report(verbose=args.verbose))
+    return 0 if result.passed else 1
 
 
 def _demo(args, parser):
