@@ -6,6 +6,8 @@ axes: every spatial axis and the channel axis together. ``gamma`` and
 either data format.
 """
 
+import math
+
 import numpy as np
 
 __all__ = ["layer_norm", "layer_norm_backward", "along_channels", "EPSILON"]
@@ -33,11 +35,16 @@ def layer_norm(v, gamma, beta, channel_axis=-1, eps=EPSILON):
     """
     axes = tuple(range(1, v.ndim))
     mean = v.mean(axis=axes, keepdims=True)
-    centred = v - mean
-    var = np.mean(centred * centred, axis=axes, keepdims=True)
-    gamma = along_channels(gamma, v.ndim, channel_axis)
-    beta = along_channels(beta, v.ndim, channel_axis)
-    return centred / np.sqrt(var + eps) * gamma + beta
+    out = v - mean
+    # One pass for the variance (a dot product of each sample with itself, no
+    # squared temporary), then scale and shift in place: layer norm is
+    # elementwise work on large arrays, and every pass over memory counts.
+    flat = out.reshape(v.shape[0], math.prod(v.shape[1:]))
+    var = np.einsum("bi,bi->b", flat, flat) / flat.shape[1]
+    rstd = 1 / np.sqrt(var + eps)
+    out *= rstd.reshape(-1, *([1] * (v.ndim - 1))) * along_channels(gamma, v.ndim, channel_axis)
+    out += along_channels(beta, v.ndim, channel_axis)
+    return out
 
 
 def layer_norm_backward(v, gamma, d_out, channel_axis=-1, eps=EPSILON):

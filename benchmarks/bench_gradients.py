@@ -1,0 +1,103 @@
+"""Forward vs forward+backward time and the memory backpropagation through time keeps.
+
+The seed's 2-D configuration by default: 640x480 frames, 3 input channels,
+12 filters, 3x3 kernel, batch 4, T = 8, ConvLSTM with layer norm and peepholes.
+
+    python benchmarks/bench_gradients.py                 # float64, the seed's sizes
+    python benchmarks/bench_gradients.py --dtype float32 --cell gru
+
+Prints the forward time, the forward+backward time, backward / forward
+(target: at most 3), the baseline of one NumPy matrix product of the
+convolution's im2col shape (M = B*H*W, K = prod(kernel) * (C_in + F), N = 4F)
+per step, and the peak memory traced while computing gradients at two
+sequence lengths, from which the memory per extra time step follows.
+"""
+
+import argparse
+import time
+import tracemalloc
+
+import numpy as np
+
+import refconv
+
+
+def make(args, timesteps, seed=0):
+    rng = np.random.default_rng(seed)
+    shape = [args.height, args.width]
+    if args.cell == "lstm":
+        cell = refconv.ConvLSTMCell(shape, args.filters, [3, 3])
+    else:
+        cell = refconv.ConvGRUCell(shape, args.filters, [3, 3])
+    cell.build(args.channels, seed=seed)
+    inputs = rng.standard_normal((args.batch, timesteps, *shape, args.channels)).astype(args.dtype)
+    d_outputs = rng.standard_normal((args.batch, timesteps, *shape, args.filters)).astype(args.dtype)
+    return cell, inputs, d_outputs
+
+
+def best_of(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
+    parser.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--timesteps", type=int, default=8)
+    parser.add_argument("--height", type=int, default=640)
+    parser.add_argument("--width", type=int, default=480)
+    parser.add_argument("--channels", type=int, default=3)
+    parser.add_argument("--filters", type=int, default=12)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+
+    cell, inputs, d_outputs = make(args, args.timesteps)
+    forward = best_of(lambda: refconv.dynamic_rnn(cell, inputs), args.repeats)
+    both = best_of(lambda: refconv.dynamic_rnn_grad(cell, inputs, d_outputs), args.repeats)
+
+    # Baseline: the matrix product one step's convolution amounts to, in the same process.
+    m = args.batch * args.height * args.width
+    k = 9 * (args.channels + args.filters)
+    n = (4 if args.cell == "lstm" else 3) * args.filters
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((m, k)).astype(args.dtype)
+    b = rng.standard_normal((k, n)).astype(args.dtype)
+    matmul = best_of(lambda: a @ b, args.repeats)
+    del a, b
+
+    print(f"{args.cell} {args.dtype}, batch {args.batch}, T {args.timesteps}, "
+          f"{args.height}x{args.width}, {args.channels}+{args.filters} channels in, 3x3")
+    print(f"  forward              {forward:8.2f} s   ({forward / args.timesteps / matmul:5.1f}x "
+          f"one same-shape matmul per step, matmul {matmul * 1e3:.0f} ms)")
+    print(f"  forward + backward   {both:8.2f} s")
+    print(f"  backward / forward   {(both - forward) / forward:8.2f}   (target <= 3)")
+
+    # Memory: peak traced allocation of dynamic_rnn_grad at T and T/2.
+    peaks = {}
+    for steps in sorted({max(args.timesteps // 2, 1), args.timesteps}):
+        cell, inputs, d_outputs = make(args, steps)
+        tracemalloc.start()
+        refconv.dynamic_rnn_grad(cell, inputs, d_outputs)
+        peaks[steps] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        del cell, inputs, d_outputs
+    state_bytes = args.batch * args.height * args.width * args.filters * np.dtype(args.dtype).itemsize
+    for steps, peak in peaks.items():
+        print(f"  peak memory, T={steps:<3}   {peak / 2**30:8.2f} GiB   "
+              f"({peak / state_bytes:.1f} state-sized arrays)")
+    if len(peaks) == 2:
+        (t1, p1), (t2, p2) = sorted(peaks.items())
+        per_step = (p2 - p1) / (t2 - t1)
+        print(f"  per extra time step  {per_step / 2**20:8.0f} MiB   "
+              f"({per_step / state_bytes:.1f} state-sized arrays; inputs and upstream "
+              f"gradients included)")
+
+
+if __name__ == "__main__":
+    main()
