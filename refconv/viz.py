@@ -288,7 +288,8 @@ def heatmaps(arrays, titles, ranges=None, labels=None, cmaps=None, title=None,
         arrays: list of 1-D (shown as one row) or 2-D arrays.
         titles: one title per array.
         ranges: one ``(lo, hi)`` per array, or None for a range that holds the
-            array (symmetric about 0 when it has negative values).
+            array (symmetric about 0 when it has negative values). NaN values
+            are left blank.
         labels: one colour-bar label per array (default: its title).
         cmaps: one colour map per array; default diverging (white at 0) for a
             range that straddles 0, sequential otherwise.
@@ -314,15 +315,18 @@ def heatmaps(arrays, titles, ranges=None, labels=None, cmaps=None, title=None,
                              f"got shape {array.shape}")
         pictures.append(array[None, :] if array.ndim == 1 else array)
     widths = [p.shape[1] for p in pictures]
-    height = max(p.shape[0] for p in pictures)
+    widths = [max(w, max(widths) / 4) for w in widths]   # a 3 x 3 kernel beside a frame stays visible
     if width is None:
         width = min(2.2 + 0.3 * sum(widths) + 1.0 * n, 13.0)
-    fig = Figure(figsize=(width, min(1.0 + 0.3 * height, 4.2) + (0.3 if title else 0)),
-                 layout="constrained")
+    # Tall enough for the tallest picture at the width it gets (colour bars take ~1/4).
+    tallest = max(0.75 * width * w / sum(widths) * p.shape[0] / p.shape[1]
+                  for w, p in zip(widths, pictures))
+    height = min(max(tallest + 0.8, 1.3), 6.0) + (0.3 if title else 0)
+    fig = Figure(figsize=(width, height), layout="constrained")
     axes = fig.subplots(1, n, squeeze=False, width_ratios=widths)[0]
     for i, (ax, picture) in enumerate(zip(axes, pictures)):
         if ranges[i] is None:
-            lo, hi = float(picture.min()), float(picture.max())
+            lo, hi = float(np.nanmin(picture)), float(np.nanmax(picture))
             if lo < 0:
                 lo, hi = -max(-lo, hi, 1e-12), max(-lo, hi, 1e-12)
             elif lo == hi:
@@ -334,19 +338,21 @@ def heatmaps(arrays, titles, ranges=None, labels=None, cmaps=None, title=None,
         cmap = cmaps[i] or (_DIVERGING if lo < 0 < hi else _SEQUENTIAL)
         image = ax.imshow(picture, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
         if annotate or (annotate is None and picture.size <= 64):
-            mid = (lo + hi) / 2
             for (r, c), value in np.ndenumerate(picture):
-                dark = cmap == _SEQUENTIAL and value < mid  # viridis is dark below the middle
-                ax.text(c, r, fmt.format(value), ha="center", va="center", fontsize=7,
+                if np.isnan(value):          # a blank cell: nothing there
+                    continue
+                red, green, blue, _ = image.cmap(image.norm(value))
+                dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5   # white text on dark
+                ax.text(c, r, fmt.format(value), ha="center", va="center", fontsize=8,
                         color="white" if dark else "black")
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(titles[i], fontsize=9)
+        ax.set_title(titles[i], fontsize=10)
         bar = fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02, shrink=0.9)
         bar.ax.tick_params(labelsize=7)
         bar.set_label(labels[i] if labels[i] is not None else titles[i], fontsize=8)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize=11)
     return fig
 
 
@@ -389,7 +395,7 @@ def to_png(figure, dpi=80, colours=256):
     canvas.draw()
     image = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3])
     if colours is not None:
-        image = image.quantize(colours)
+        image = image.quantize(colours, method=Image.Quantize.FASTOCTREE)
     buffer = io.BytesIO()
     image.save(buffer, format="png", optimize=True)
     return PNG(buffer.getvalue())

@@ -17,4 +17,4 @@ def test_readme_starts_with_the_two_commands():
     """The first two shell blocks: set up and run the demo; set up and run the tests."""
     shell = re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S)
     assert "refconv demo" in shell[0]
-    assert "pytest" in shell[1] and ".[test]" in shell[1]
+    assert "pytest" in shell[1] and ".[test," in shell[1] and "crosscheck" in shell[1]

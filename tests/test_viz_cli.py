@@ -221,3 +221,67 @@ def test_demo_rejects_bad_options(args, tmp_path, capsys):
         cli.main(["demo", "--out", str(tmp_path)] + args)
     assert raised.value.code == 2
     assert args[0] in capsys.readouterr().err
+
+
+def test_channel_means_plot_one_line_per_channel():
+    gates = fake_gates(["z_f", "h"], batch=2, steps=5, filters=3)
+    fig = viz.channel_means(gates, ["z_f", "h"], sample=1)
+    assert len(fig.axes) == 2
+    for ax, name in zip(fig.axes, ["z_f", "h"]):
+        assert len(ax.lines) == 3
+        for f, line in enumerate(ax.lines):
+            np.testing.assert_allclose(line.get_ydata(), gates[name][1, ..., f].reshape(5, -1).mean(1))
+        assert ax.get_ylim() == viz.RANGES[name]
+    first = {name: np.moveaxis(a, -1, 2) for name, a in gates.items()}
+    fig_first = viz.channel_means(first, ["z_f"], sample=1, data_format="channels_first")
+    for a, b in zip(fig.axes[0].lines, fig_first.axes[0].lines):
+        np.testing.assert_allclose(a.get_ydata(), b.get_ydata())
+    with pytest.raises(ValueError, match="data_format"):
+        viz.channel_means(gates, ["z_f"], data_format="NC")
+
+
+def test_heatmaps_show_each_array_with_its_range_and_label():
+    signal, kernel = np.arange(6.0) - 2, np.array([[1.0, -1.0], [0.5, 0.0]])
+    fig = viz.heatmaps([signal, kernel], ["x", "w"], ranges=[(-3, 3), None],
+                       labels=["value of x", None], title="two arrays")
+    images_, bars = fig.axes[:2], fig.axes[2:]
+    np.testing.assert_array_equal(images_[0].images[0].get_array(), signal[None, :])
+    assert images_[0].images[0].get_clim() == (-3.0, 3.0)
+    assert images_[1].images[0].get_clim() == (-1.0, 1.0)      # fitted, symmetric about 0
+    assert images_[0].images[0].get_cmap().name == "RdBu_r"
+    assert [ax.get_title() for ax in images_] == ["x", "w"]
+    assert [ax.get_ylabel() for ax in bars] == ["value of x", "w"]
+    assert len(images_[0].texts) == 6 and images_[0].texts[0].get_text() == "-2"
+    assert fig.get_suptitle() == "two arrays"
+    gaps = viz.heatmaps([np.array([[0.0, np.nan], [2.0, 3.0]])], ["with a gap"])
+    assert [t.get_text() for t in gaps.axes[0].texts] == ["0", "2", "3"]
+    assert gaps.axes[0].images[0].get_clim() == (0.0, 3.0)
+    positive = viz.heatmaps([np.ones((3, 3))], ["ones"], annotate=False)
+    assert positive.axes[0].images[0].get_cmap().name == "viridis"
+    assert not positive.axes[0].texts
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(arrays=np.zeros(3), titles=["a"]), "list of arrays"),
+    (dict(arrays=[np.zeros((2, 2, 2))], titles=["a"]), "1-D or 2-D"),
+    (dict(arrays=[np.zeros(3)], titles=["a", "b"]), "titles"),
+    (dict(arrays=[np.zeros(3)], titles=["a"], ranges=[(1, 0)]), "lo < hi"),
+])
+def test_heatmaps_bad_arguments(kwargs, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        viz.heatmaps(**kwargs)
+
+
+def test_to_png_is_a_small_deterministic_png_that_jupyter_shows():
+    gates = fake_gates(LSTM, steps=3)
+    png = viz.to_png(viz.gate_grid(gates, LSTM), dpi=60)
+    assert isinstance(png, bytes) and png.startswith(PNG_MAGIC)
+    assert png._repr_png_() == bytes(png)
+    assert len(repr(png)) < 60 and "PNG" in repr(png)
+    assert viz.to_png(viz.gate_grid(gates, LSTM), dpi=60) == png
+    full = viz.to_png(viz.gate_grid(gates, LSTM), dpi=60, colours=None)
+    assert full.startswith(PNG_MAGIC) and len(png) < len(full)
+    with pytest.raises(TypeError, match="Figure"):
+        viz.to_png("not a figure")
+    with pytest.raises(ValueError, match="colours"):
+        viz.to_png(Figure(), colours=1)

@@ -1,0 +1,237 @@
+"""Build the notebooks from their sources, run them top to bottom, and write them with outputs.
+
+Usage (from the repository root, with the ``notebooks`` extra installed:
+``pip install -e ".[notebooks]"``)::
+
+    python notebooks/run.py            # every numbered notebook, in order, rewritten in place
+    python notebooks/run.py 02 04      # only those whose names start with 02 or 04
+    python notebooks/run.py --check    # run them all, write nothing (what tests/test_notebooks.py does)
+
+It prints each notebook's run time and size, and exits non-zero when a cell
+fails (the notebook is then left as it was).
+
+Sources. Each notebook ``NN_name.ipynb`` is written from ``src/NN_name.py``,
+a plain Python file in the "percent" format that Jupytext, VS Code and
+Spyder read: ``# %%`` starts a code cell, ``# %% [markdown]`` a Markdown
+cell whose lines are comments (``# text``). Edit the source, not the
+notebook, then run this script: the code reviews as code, and
+``tests/test_notebooks.py`` fails when a notebook no longer matches its
+source. (A notebook without a source is run as it is.)
+
+How a notebook is run, so that the same checkout always gives the same file:
+
+* in a fresh kernel of *the Python running this script* (``sys.executable``),
+  whatever "python3" kernel Jupyter may have registered elsewhere, with the
+  repository first on ``PYTHONPATH`` (so ``import refconv`` is this checkout's)
+  and ``notebooks/`` as the working directory;
+* every notebook seeds its own random numbers; figures are palette PNGs made by
+  ``refconv.viz.to_png``, which gives the same bytes for the same figure;
+* no timing is recorded in the cells' metadata, the Python version is dropped
+  from the notebook's metadata, and the kernelspec is always the plain
+  "python3": re-running an unchanged notebook gives an unchanged file.
+"""
+
+import argparse
+import hashlib
+import os
+import pathlib
+import sys
+import time
+
+import nbformat
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+NOTEBOOKS = pathlib.Path(__file__).resolve().parent
+REPO = NOTEBOOKS.parent
+CELL_TIMEOUT = 60        # seconds any one cell may take before the run fails
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+
+
+def notebook_paths(selection=()):
+    """The numbered notebooks (``NN_name.ipynb``, or a source ``src/NN_name.py`` for a
+    notebook not yet written), in order; ``selection`` filters by name prefix."""
+    stems = {p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")}
+    stems |= {p.stem for p in (NOTEBOOKS / "src").glob("[0-9][0-9]_*.py")}
+    paths = [NOTEBOOKS / f"{stem}.ipynb" for stem in sorted(stems)]
+    if selection:
+        chosen = [p for p in paths if any(p.name.startswith(s) for s in selection)]
+        unknown = [s for s in selection if not any(p.name.startswith(s) for p in paths)]
+        if unknown:
+            raise SystemExit(f"run.py: no notebook starts with {unknown}; "
+                             f"there are {[p.name for p in paths]}")
+        paths = chosen
+    return paths
+
+
+def source_path(path):
+    """The percent-format source of the notebook at ``path``."""
+    path = pathlib.Path(path)
+    return path.parent / "src" / (path.stem + ".py")
+
+
+def read_source(path):
+    """The cells of a percent-format file: a list of ``(cell_type, source)``.
+
+    Lines before the first ``# %%`` (a header comment) are not a cell. In a
+    Markdown cell every line is ``# text``, a bare ``#`` or empty. Blank lines
+    at either end of a cell are dropped.
+    """
+    cells, kind, lines = [], None, []
+
+    def close():
+        if kind is not None:
+            cells.append((kind, "\n".join(lines).strip("\n")))
+
+    for number, line in enumerate(pathlib.Path(path).read_text().splitlines(), start=1):
+        if line.startswith("# %%"):
+            close()
+            kind, lines = ("markdown" if "[markdown]" in line else "code"), []
+        elif kind == "markdown":
+            if line not in ("#", "") and not line.startswith("# "):
+                raise ValueError(f"{path}:{number}: a Markdown cell's lines must start "
+                                 f"with '# ', got {line!r}")
+            lines.append(line[2:])
+        elif kind == "code":
+            lines.append(line)
+    close()
+    return cells
+
+
+def build(path):
+    """A new, unexecuted notebook from the source of ``path``.
+
+    Each cell's id is a hash of its content, so editing one cell changes
+    only that cell's id.
+    """
+    nb = nbformat.v4.new_notebook()
+    seen = {}
+    for kind, source in read_source(source_path(path)):
+        digest = hashlib.sha1(f"{kind}\n{source}".encode()).hexdigest()[:10]
+        seen[digest] = seen.get(digest, 0) + 1
+        cell_id = digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
+        new = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
+        nb.cells.append(new(source, id=cell_id))
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata["language_info"] = {"name": "python"}
+    return nb
+
+
+def load(path):
+    """The notebook at ``path``, built afresh from its source when it has one."""
+    return build(path) if source_path(path).exists() else nbformat.read(path, as_version=4)
+
+
+def cells_of(nb):
+    """``(cell_type, source)`` of each cell: what must match the source."""
+    return [(cell.cell_type, cell.source) for cell in nb.cells]
+
+
+class ThisPythonKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel is always an IPython kernel of ``sys.executable``."""
+
+    @property
+    def kernel_spec(self):
+        return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher",
+                                "-f", "{connection_file}"],
+                          display_name=KERNELSPEC["display_name"], language="python",
+                          resource_dir=str(NOTEBOOKS))
+
+
+def kernel_env():
+    """The environment of the kernel: ours, with the repository first on PYTHONPATH."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")   # no debugger warning on stderr
+    return env
+
+
+def execute(path, timeout=CELL_TIMEOUT):
+    """Run the notebook at ``path`` (from its source) in a fresh kernel: ``(notebook, seconds)``.
+
+    Raises ``nbclient.exceptions.CellExecutionError`` (with the failing cell's
+    traceback) when a cell raises, and ``CellTimeoutError`` when one runs
+    longer than ``timeout`` seconds.
+    """
+    nb = load(path)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            kernel_manager_class=ThisPythonKernelManager,
+                            resources={"metadata": {"path": str(NOTEBOOKS)}},
+                            record_timing=False, allow_errors=False,
+                            # the kernel's own log (e.g. ipykernel's note about TCP) is noise here;
+                            # a kernel that dies still fails the run
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
+    start = time.perf_counter()
+    client.execute(env=kernel_env())
+    return normalise(nb), time.perf_counter() - start
+
+
+def normalise(nb):
+    """Drop what changes from run to run or machine to machine, and nothing else."""
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata.get("language_info", {}).pop("version", None)
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("ExecuteTime", None)
+        if cell.cell_type == "code":
+            cell.outputs = merge_streams(cell.outputs)
+    return nb
+
+
+def merge_streams(outputs):
+    """Join consecutive prints to the same stream into one output.
+
+    How a cell's printing is cut into messages depends on timing; merged, the
+    same prints always give the same output.
+    """
+    merged = []
+    for output in outputs:
+        if (output.output_type == "stream" and merged and merged[-1].output_type == "stream"
+                and merged[-1].name == output.name):
+            merged[-1].text += output.text
+        else:
+            merged.append(output)
+    return merged
+
+
+def write(nb, path):
+    nbformat.validate(nb)
+    nbformat.write(nb, str(path))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python notebooks/run.py",
+        description="Re-run the numbered notebooks and rewrite them with their outputs.")
+    parser.add_argument("names", nargs="*", metavar="NN",
+                        help="run only the notebooks whose names start with these (e.g. 02)")
+    parser.add_argument("--check", action="store_true",
+                        help="run, but write nothing back")
+    parser.add_argument("--timeout", type=int, default=CELL_TIMEOUT, metavar="S",
+                        help="seconds one cell may take (default: %(default)s)")
+    args = parser.parse_args(argv)
+
+    failed = []
+    for path in notebook_paths(args.names):
+        try:
+            nb, seconds = execute(path, timeout=args.timeout)
+        except CellExecutionError as error:
+            print(f"{path.name}: FAILED\n{error}", file=sys.stderr)
+            failed.append(path.name)
+            continue
+        if not args.check:
+            write(nb, path)
+        size = path.stat().st_size / 1024
+        note = "checked" if args.check else "rewritten"
+        print(f"{path.name}: {seconds:5.1f} s, {size:6.0f} KB ({note})", flush=True)
+    if failed:
+        print(f"run.py: {len(failed)} notebook(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

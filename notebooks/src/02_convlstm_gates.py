@@ -1,0 +1,502 @@
+# Source of notebooks/02_convlstm_gates.ipynb ("percent" format). Edit this file, then run
+# `python notebooks/run.py 02` to rebuild and re-run the notebook.
+
+# %% [markdown]
+# # 2. The ConvLSTM step, gate by gate
+#
+# A ConvLSTM reads a video one frame at a time and keeps two pictures of what it has seen:
+# the **cell state** `c` (its memory) and the **hidden state** `h` (what it shows the
+# next layer). At every step four quantities, each a convolution of the new frame `x`
+# and the previous `h`, decide how the memory changes. We use the names of the article
+# the seed code came from, because they say what each part *does*:
+#
+# | name | the article calls it | what it does | range |
+# |---|---|---|---|
+# | `z`   | input fusion (not a gate) | the new content a step could write: a fusion of `x` and `h` | (-1, 1) |
+# | `z_i` | input gate, "memory gate" | how much of `z` to write into the memory | (0, 1) |
+# | `z_f` | forget gate | how much of the old `c` to keep | (0, 1) |
+# | `z_o` | output gate | how much of the new `c` to show as `h` | (0, 1) |
+# | `c`   | cell state | the memory | any; layer-normalised here |
+# | `h`   | hidden state | the output | (-1, 1) |
+#
+# One step of the seed's cell (peephole and layer norm on, forget bias 1):
+#
+# ```
+# y   = conv(concat([x, h]), kernel)           # one convolution, 4F output channels
+# z, z_i, z_f, z_o = split(y, 4)               # in this order
+# z_i = z_i + W_ci * c ;  z_f = z_f + W_cf * c # peephole: the gates look at the old memory
+# z, z_i, z_f = LN(z), LN(z_i), LN(z_f)        # layer norm
+# z_f = sigmoid(z_f + forget_bias)             # forget gate
+# z_i = sigmoid(z_i)                           # input gate
+# c   = c * z_f + z_i * tanh(z)                # keep some memory, write some new content
+# z_o = z_o + W_co * c                         # peephole: the output gate looks at the NEW memory
+# z_o, c = LN(z_o), LN(c)
+# z_o = sigmoid(z_o)                           # output gate
+# h   = z_o * tanh(c)
+# ```
+#
+# Below we build this step by hand, line by line, with a picture beside each line; check
+# it against refconv; run it over a video and watch every gate over time; switch the
+# peephole and layer norm off and on; and end with an exercise and its checker.
+#
+# The weights are **random and untrained** (seeded): the pictures show what the equations
+# do with any weights, not what a trained network has learned (notebook 5 trains one).
+
+# %%
+import numpy as np
+from matplotlib.figure import Figure
+
+import refconv
+from refconv import conv_nd, layer_norm, sigmoid, viz
+from refconv.data import moving_shapes
+from refconv.exercises import check_lstm_step
+
+np.set_printoptions(precision=3, suppress=True)
+B, T, SHAPE, C, F, K = 2, 10, (32, 32), 1, 4, (5, 5)   # batch, steps, frame, channels in, filters, kernel
+NAMES = ["z", "z_i", "z_f", "z_o", "c", "h"]
+
+video = moving_shapes(batch_size=B, timesteps=T, shape=SHAPE, channels=C, n_shapes=3, seed=3)
+assert video.shape == (B, T, *SHAPE, C)
+viz.to_png(viz.frame_strip(video))
+
+# %% [markdown]
+# ## 2.1 The cell and its parameters
+#
+# `ConvLSTMCell(shape, filters, kernel)` with the seed's defaults. Its parameters are
+# plain NumPy arrays in `cell.params`, under TensorFlow's names. Note the shapes: the
+# kernel has `C + F` input channels (it reads `x` and `h` together) and `4F` output
+# channels (one block each for `z, z_i, z_f, z_o`); the peephole weights `W_c*` have the
+# shape of **one frame of the state**: one weight per pixel and channel.
+
+# %%
+cell = refconv.ConvLSTMCell(list(SHAPE), filters=F, kernel=list(K))
+cell.build(C, seed=0)
+for name, value in cell.params.items():
+    print(f"{name:10s} {str(value.shape):18s} {value.size:6d} numbers")
+assert cell.params["kernel"].shape == (*K, C + F, 4 * F)
+assert cell.params["W_ci"].shape == (*SHAPE, F)
+assert cell.params["z_f/gamma"].shape == (F,)
+
+# %% [markdown]
+# ## 2.2 One step by hand
+#
+# To see the peephole and the memory at work we need a state that is not all zeros, so
+# let refconv run the first three frames and take the step at `t = 3` ourselves.
+
+# %%
+t = 3
+_, state = refconv.dynamic_rnn(cell, video[:, :t])    # the state after frames 0, 1, 2
+c, h = state
+x = video[:, t]
+p = cell.params
+print("x", x.shape, "  c", c.shape, "  h", h.shape)
+assert x.shape == (B, *SHAPE, C) and c.shape == h.shape == (B, *SHAPE, F)
+
+
+def pictures(arrays, titles, ranges, labels, title, sample=0, channel=0):
+    """One picture per array: sample 0, state channel 0 (input channel 0 for x)."""
+    frames = [a[sample, ..., min(channel, a.shape[-1] - 1)] for a in arrays]
+    return viz.to_png(viz.heatmaps(frames, titles, ranges=ranges, labels=labels,
+                                   annotate=False, title=title))
+
+# %% [markdown]
+# **`y = conv(concat([x, h]), kernel)`, then `split` into four.** One convolution reads the
+# frame and the previous hidden state together and writes `4F` channels. The four blocks
+# are computed alike; what makes them different is only what the step does with them
+# next. Before any squashing they are unbounded.
+
+# %%
+xh = np.concatenate([x, h], axis=-1)
+y = conv_nd(xh, p["kernel"])
+z, z_i, z_f, z_o = np.split(y, 4, axis=-1)
+print("xh", xh.shape, "-> y", y.shape, "-> z, z_i, z_f, z_o", z.shape)
+assert xh.shape == (B, *SHAPE, C + F) and y.shape == (B, *SHAPE, 4 * F) and z.shape == (B, *SHAPE, F)
+
+pictures([x, h, z, z_i, z_f, z_o],
+         ["x (frame 3)", "h (previous)", "z, raw", "z_i, raw", "z_f, raw", "z_o, raw"],
+         [(0, 1), (-1, 1)] + [None] * 4, ["x", "h"] + ["before squashing"] * 4,
+         "one convolution of concat([x, h]), split into four blocks (channel 0)")
+
+# %% [markdown]
+# **Peephole: `z_i += W_ci * c`, `z_f += W_cf * c`.** The input and forget gates also look
+# at the *old* memory, through a weight per pixel and channel (a Hadamard product, not a
+# convolution). Untrained, the weights are small (Glorot-uniform over a fan of
+# `height x width`, here within ±0.07), but the memory is not: with layer norm on, `c` has
+# spread 1 over the frame and reaches several units where the shapes are. So the peephole
+# term is small but not negligible: compare the two means printed below.
+
+# %%
+peep_i, peep_f = p["W_ci"] * c, p["W_cf"] * c
+z_i, z_f = z_i + peep_i, z_f + peep_f
+print(f"|W_ci| <= {np.abs(p['W_ci']).max():.3f}, |c| <= {np.abs(c).max():.1f}: "
+      f"mean |W_ci * c| = {np.abs(peep_i).mean():.3f}, mean |raw z_i| = {np.abs(z_i - peep_i).mean():.3f}")
+assert peep_i.shape == z_i.shape and np.abs(p["W_ci"]).max() < 0.08
+
+pictures([c, p["W_ci"][None], peep_i],
+         ["c (old memory)", "W_ci (a weight per pixel)", "W_ci * c, added to z_i"],
+         [(-3, 3), None, None], ["c", "weight", "added"],
+         "peephole: the input gate looks at the old memory (channel 0)")
+
+# %% [markdown]
+# **Layer norm: `z, z_i, z_f = LN(z), LN(z_i), LN(z_f)`.** Each block is shifted and scaled
+# so that, per sample, its values over the whole frame *and* all channels have mean 0 and
+# variance 1, then multiplied by `gamma` and shifted by `beta` (one of each per channel;
+# 1 and 0 before training). Whatever the weights and the input, the gates then start from
+# the same well-behaved range.
+
+# %%
+def ln(v, name):
+    return layer_norm(v, p[name + "/gamma"], p[name + "/beta"])
+
+
+z, z_i, z_f = ln(z, "z"), ln(z_i, "z_i"), ln(z_f, "z_f")
+per_sample = (1, 2, 3)                                    # every axis but the batch
+print("mean per sample:", z_f.mean(axis=per_sample), "  variance per sample:", z_f.var(axis=per_sample))
+assert np.allclose(z_f.mean(axis=per_sample), 0) and np.allclose(z_f.var(axis=per_sample), 1)
+
+# %% [markdown]
+# **The gates: `z_f = sigmoid(z_f + forget_bias)`, `z_i = sigmoid(z_i)`, and the content
+# `z = tanh(z)`.** A sigmoid squashes to (0, 1): 0 shuts a gate, 1 opens it. The forget
+# bias of 1 shifts the forget gate towards open (`sigmoid(1) = 0.73`), so a fresh cell
+# starts by *keeping* its memory rather than wiping it. `z` goes through tanh: it is the
+# content, signed, not a gate.
+
+# %%
+z_f = sigmoid(z_f + cell.forget_bias)
+z_i = sigmoid(z_i)
+z = np.tanh(z)
+print(f"mean z_f = {z_f.mean():.2f} (forget bias 1 pushes it open)   mean z_i = {z_i.mean():.2f}")
+assert 0 < z_f.min() and z_f.max() < 1 and z_f.mean() > 0.6 and abs(z_i.mean() - 0.5) < 0.1
+
+pictures([z, z_i, z_f], [viz.LABELS[n] for n in ("z", "z_i", "z_f")],
+         [viz.RANGES[n] for n in ("z", "z_i", "z_f")], ["z", "z_i", "z_f"],
+         "content and gates after squashing (channel 0)")
+
+# %% [markdown]
+# **The memory update: `c = c * z_f + z_i * z`.** This line is the heart of the LSTM. The
+# forget gate scales the old memory pixel by pixel (what to **keep**); the input gate
+# scales the new content (what to **write**); the two are added. Where `z_f` is near 1 and
+# `z_i` near 0 the memory passes through untouched, which is how an LSTM carries
+# information over many steps.
+
+# %%
+kept, written = c * z_f, z_i * z
+c_new = kept + written
+assert c_new.shape == c.shape
+
+pictures([c, kept, written, c_new],
+         ["old c", "kept: c * z_f", "written: z_i * z", "new c = kept + written"],
+         [(-3, 3)] * 4, ["c"] * 4, "the memory update, pixel by pixel (channel 0)")
+
+# %% [markdown]
+# **The output: `z_o += W_co * c` (the *new* c), `z_o, c = LN(z_o), LN(c)`,
+# `z_o = sigmoid(z_o)`, `h = z_o * tanh(c)`.** The output gate decides how much of the
+# (squashed) memory to show. Its peephole reads the memory *after* this step's update,
+# unlike the other two gates. With layer norm on, the normalised `c` is also the state the
+# next step receives.
+
+# %%
+z_o = z_o + p["W_co"] * c_new
+z_o, c_new = ln(z_o, "z_o"), ln(c_new, "c")
+z_o = sigmoid(z_o)
+h_new = z_o * np.tanh(c_new)
+assert h_new.shape == (B, *SHAPE, F) and np.abs(h_new).max() < 1
+
+pictures([z_o, np.tanh(c_new), h_new], [viz.LABELS["z_o"], "tanh(c), c normalised", viz.LABELS["h"]],
+         [(0, 1), (-1, 1), (-1, 1)], ["z_o", "tanh(c)", "h"],
+         "the output: h = z_o * tanh(c) (channel 0)")
+
+# %% [markdown]
+# ### The same step, as one function, checked against refconv
+#
+# Put together (and with the switches the cell has), the step is twenty lines. If this
+# function and refconv disagreed anywhere, on any gate, the `assert`s would stop the
+# notebook.
+
+# %%
+def step_by_hand(x, c, h, params, peephole=True, normalize=True, forget_bias=1.0):
+    """One ConvLSTM step (channels_last, tanh): every gate, in the article's names."""
+    def ln(v, name):
+        return layer_norm(v, params[name + "/gamma"], params[name + "/beta"])
+
+    y = conv_nd(np.concatenate([x, h], axis=-1), params["kernel"])
+    if not normalize:
+        y = y + params["bias"]
+    z, z_i, z_f, z_o = np.split(y, 4, axis=-1)
+    if peephole:
+        z_i, z_f = z_i + params["W_ci"] * c, z_f + params["W_cf"] * c
+    if normalize:
+        z, z_i, z_f = ln(z, "z"), ln(z_i, "z_i"), ln(z_f, "z_f")
+    z_f = sigmoid(z_f + forget_bias)
+    z_i = sigmoid(z_i)
+    z = np.tanh(z)
+    c = c * z_f + z_i * z
+    if peephole:
+        z_o = z_o + params["W_co"] * c
+    if normalize:
+        z_o, c = ln(z_o, "z_o"), ln(c, "c")
+    z_o = sigmoid(z_o)
+    h = z_o * np.tanh(c)
+    return {"z": z, "z_i": z_i, "z_f": z_f, "z_o": z_o, "c": c, "h": h}
+
+
+mine = step_by_hand(x, c, h, cell.params)
+h_ref, state_ref = cell(x, state)                                        # refconv's step
+_, _, gates = refconv.dynamic_rnn(cell, video, return_gates=True)        # every gate, every step
+assert np.allclose(mine["h"], h_ref) and np.allclose(mine["c"], state_ref.c)
+for name in NAMES:
+    assert np.allclose(mine[name], gates[name][:, t]), name
+    assert np.allclose(mine[name], {"z": z, "z_i": z_i, "z_f": z_f, "z_o": z_o, "c": c_new, "h": h_new}[name])
+print(f"step_by_hand agrees with refconv on all six of {NAMES} at t = {t}")
+
+# %% [markdown]
+# ## 2.3 Every gate over time
+#
+# `dynamic_rnn(cell, video, return_gates=True)` returns each of the six quantities at
+# every step. Below, one column per time step and one row per quantity (batch row 0, state
+# channel 0). Each row has a **fixed colour range**, the same in every column and every
+# figure of these notebooks: a gate is dark when shut and bright when open, and `z`, `c`,
+# `h` are blue below 0, white at 0, red above.
+#
+# What to look for:
+#
+# * the gates respond where the shapes are; the empty background gets one uniform answer;
+# * the region that responds **grows by two pixels a step**: `h` feeds back through the
+#   5 x 5 kernel, so what a pixel knows spreads by the kernel's half-width each step, and
+#   after a few steps the cell "sees" far beyond one kernel;
+# * `z_f` is brighter than the other gates (the forget bias), so `c` mostly keeps what it
+#   had: it carries a trace of where the shapes *were* (look behind the moving shapes);
+# * `h` is `c` squashed and filtered by `z_o`.
+
+# %%
+viz.to_png(viz.gate_grid(gates, NAMES, frames=video,
+                         title="ConvLSTM gates over time (untrained weights, seed 0; video seed 3; sample 0, channel 0 of 4)"))
+
+# %% [markdown]
+# ### Each channel's mean over time
+#
+# The grid shows one channel. Averaging each channel over the frame shows all four at
+# once, one line each. Most of the frame is background, so these means move little: each
+# channel, a different random "feature", settles at its own level after the first steps,
+# where the state is still close to its zero start.
+
+# %%
+viz.to_png(viz.channel_means(gates, ["z_i", "z_f", "z_o", "c", "h"]))
+
+# %% [markdown]
+# ### How saturated is each gate?
+#
+# A gate near 0 or 1 is decisive, but it is also where the sigmoid is flat and passes
+# almost no gradient: a network whose gates are saturated from the start learns slowly.
+# The share of values below 0.1 and above 0.9, per step, over the batch, the frame and
+# the channels:
+
+# %%
+viz.to_png(viz.saturation(gates, ["z_i", "z_f", "z_o"], low=0.1, high=0.9))
+
+# %%
+def saturation_table(gates, label=""):
+    rows = {}
+    for name in ["z_i", "z_f", "z_o"]:
+        g = gates[name]
+        rows[name] = (g.mean(), (g < 0.1).mean(), (g > 0.9).mean())
+        print(f"{label}{name:4s} mean {rows[name][0]:.2f}   below 0.1: {rows[name][1]:6.1%}   "
+              f"above 0.9: {rows[name][2]:6.1%}")
+    return rows
+
+
+shares = saturation_table(gates)
+assert shares["z_f"][0] > shares["z_i"][0]          # the forget bias keeps z_f more open
+assert shares["z_f"][2] > shares["z_f"][1]          # ... so it saturates open, not shut
+
+# %% [markdown]
+# With layer norm every block enters its sigmoid with mean 0 and variance 1 per sample, so
+# few values reach beyond ±2.2, where the sigmoid passes 0.1 and 0.9. The forget gate is
+# shifted by the forget bias: it saturates *open* more often and almost never shut.
+#
+# ## 2.4 Switching the peephole and layer norm off and on
+#
+# The seed's cell has both on. Four cells, one per setting, built with the same seed: the
+# kernel is drawn first, so all four share the same kernel (and the two with peepholes
+# the same `W_c*`), and only the switches differ. (Without layer norm the cell has a bias,
+# which starts at 0.)
+
+# %%
+settings = {"peephole + LN": (True, True), "LN only": (False, True),
+            "peephole only": (True, False), "neither": (False, False)}
+runs, cells = {}, {}
+for label, (peephole, normalize) in settings.items():
+    cells[label] = refconv.ConvLSTMCell(list(SHAPE), F, list(K), peephole=peephole, normalize=normalize)
+    cells[label].build(C, seed=0)
+    assert np.array_equal(cells[label].params["kernel"], cell.params["kernel"])
+    runs[label] = refconv.dynamic_rnn(cells[label], video, return_gates=True)[2]
+assert all(np.allclose(runs["peephole + LN"][n], gates[n]) for n in NAMES)
+
+for label, g in runs.items():
+    saturated = np.mean([((g[n] < 0.1) | (g[n] > 0.9)).mean() for n in ["z_i", "z_f", "z_o"]])
+    print(f"{label:14s} mean z_f {g['z_f'].mean():.2f}   saturated gates {saturated:6.1%}   "
+          f"std of c {g['c'].std():.2f}   max |c| {np.abs(g['c']).max():5.2f}   "
+          f"mean |h - h(peephole + LN)| {np.abs(g['h'] - gates['h']).mean():.3f}")
+
+# %% [markdown]
+# The same memory `c` under the four settings, at four steps. With layer norm the range is
+# the usual [-3, 3]; without it `c` is ten times smaller, so those rows use [-0.3, 0.3]
+# (with [-3, 3] they would look blank):
+
+# %%
+steps = [0, 3, 6, 9]
+rows = {f"c, {label}" + ("" if settings[label][1] else "\n(range ±0.3)"): g["c"] for label, g in runs.items()}
+viz.to_png(viz.gate_grid(rows, list(rows), steps=steps,
+                         ranges={name: (-3, 3) if "±" not in name else (-0.3, 0.3) for name in rows},
+                         title="the memory c with peephole and layer norm on and off (sample 0, channel 0)"))
+
+# %%
+def over_time(runs, title):
+    """Three numbers per step and setting: spread of c, mean forget gate, saturated share."""
+    fig = Figure(figsize=(10, 2.8), layout="constrained")
+    axes = fig.subplots(1, 3)
+    time = np.arange(T)
+    for label, g in runs.items():
+        per_step = lambda a: np.moveaxis(a, 1, 0).reshape(T, -1)      # [T, everything else]
+        saturated = np.mean([((per_step(g[n]) < 0.1) | (per_step(g[n]) > 0.9)).mean(axis=1)
+                             for n in ["z_i", "z_f", "z_o"]], axis=0)
+        style = dict(marker="o" if settings[label][0] else "x", markersize=4,
+                     linestyle="-" if settings[label][0] else "--", label=label)
+        axes[0].plot(time, per_step(g["c"]).std(axis=1), **style)
+        axes[1].plot(time, per_step(g["z_f"]).mean(axis=1), **style)
+        axes[2].plot(time, saturated, **style)
+    for ax, ylabel in zip(axes, ["std of c over the frame", "mean forget gate z_f",
+                                 "share of z_i, z_f, z_o\nbelow 0.1 or above 0.9"]):
+        ax.set_xlabel("time step t")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    axes[1].set_ylim(0, 1)
+    axes[2].set_ylim(0, 0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    return viz.to_png(fig)
+
+
+over_time(runs, "what the switches change, step by step (untrained cells, same kernel; "
+                "dashed: no peephole)")
+
+# %%
+def h_change(a, b):
+    return np.abs(runs[a]["h"] - runs[b]["h"]).mean()
+
+
+print(f"mean |h difference| made by the peephole: with LN {h_change('peephole + LN', 'LN only'):.3f}, "
+      f"without LN {h_change('peephole only', 'neither'):.4f}")
+assert h_change("peephole + LN", "LN only") > 10 * h_change("peephole only", "neither")
+assert runs["neither"]["c"].std() < 0.2 < 0.9 < runs["LN only"]["c"].std()
+
+# %% [markdown]
+# What the numbers and pictures say, for these untrained cells:
+#
+# * **Layer norm** is the switch that changes most. With it, `c` has spread 1 at every
+#   step (it is normalised), the gates sit in the sigmoid's responsive middle with a few
+#   percent saturated, and the forget gate averages about `sigmoid(1) = 0.73`. Without it,
+#   `c` starts small and grows slowly as it accumulates (the forget gate keeps most of it),
+#   and the gates are only as spread as the weights and the input make them: here, small
+#   random weights leave them close to 0.5 and never saturated (large weights or bright
+#   inputs would saturate them instead).
+# * **The peephole** matters only where `c` is large. With layer norm, `c` is of order 1
+#   and the peephole changes `h` visibly; without it, `c` is so small that `W * c` is
+#   nearly nothing and the two runs agree to a few parts in ten thousand. Training changes
+#   both the weights and the scale of `c`; the peephole also costs three frames' worth of
+#   parameters, one per pixel (notebook 3 counts them).
+#
+# ## 2.5 Exercise: write the step's gates
+#
+# Without scrolling up, write one ConvLSTM step from the equations at the top of this
+# notebook, as a function
+#
+# ```python
+# def my_step(x, c, h, params, peephole=True, normalize=True, forget_bias=1.0):
+#     ...
+#     return {"z": z, "z_i": z_i, "z_f": z_f, "z_o": z_o, "c": c_new, "h": h_new}
+# ```
+#
+# where `x` is `[B, H, W, C]`, `c` and `h` are `[B, H, W, F]`, and `params` holds arrays
+# named as in `cell.params` (`kernel`, `bias`, `W_ci`, `W_cf`, `W_co`, `z/gamma`,
+# `z/beta`, ..., `c/beta`). Return `z` after its tanh and the gates after their
+# sigmoids. Use `refconv.conv_nd` for the convolution; for extra credit write the sigmoid
+# and the layer norm yourself (per sample, over all non-batch axes, epsilon `1e-12`).
+#
+# Then hand it to the checker, `refconv.exercises.check_lstm_step`. It runs your function
+# and refconv side by side on a seeded video, from a random state, with random `gamma`,
+# `beta` and biases (so forgetting one shows), in four cases from "neither peephole nor
+# layer norm" to "both", and tells you **which gate, at which time step, first differs,
+# and by how much**. Until you have written it, the checker reports the exception:
+
+# %%
+def my_step(x, c, h, params, peephole=True, normalize=True, forget_bias=1.0):
+    raise NotImplementedError("your turn: write the gates")
+
+
+report = check_lstm_step(my_step)
+print(report)
+assert not report.passed
+
+# %% [markdown]
+# A right answer, such as `step_by_hand` above, passes every case:
+
+# %%
+report = check_lstm_step(step_by_hand)
+print(report)
+assert report.passed
+
+# %% [markdown]
+# And a wrong one is pinned to its gate. A classic slip: the output gate's peephole reading
+# the **old** memory, like the other two gates do, instead of the new one.
+
+# %%
+def slipped_step(x, c, h, params, peephole=True, normalize=True, forget_bias=1.0):
+    """step_by_hand with one mistake: z_o's peephole reads the old c."""
+    def ln(v, name):
+        return layer_norm(v, params[name + "/gamma"], params[name + "/beta"])
+
+    y = conv_nd(np.concatenate([x, h], axis=-1), params["kernel"])
+    if not normalize:
+        y = y + params["bias"]
+    z, z_i, z_f, z_o = np.split(y, 4, axis=-1)
+    if peephole:
+        z_i, z_f, z_o = z_i + params["W_ci"] * c, z_f + params["W_cf"] * c, z_o + params["W_co"] * c
+    if normalize:
+        z, z_i, z_f = ln(z, "z"), ln(z_i, "z_i"), ln(z_f, "z_f")
+    z_f, z_i, z = sigmoid(z_f + forget_bias), sigmoid(z_i), np.tanh(z)
+    c = c * z_f + z_i * z
+    if normalize:
+        z_o, c = ln(z_o, "z_o"), ln(c, "c")
+    z_o = sigmoid(z_o)
+    return {"z": z, "z_i": z_i, "z_f": z_f, "z_o": z_o, "c": c, "h": z_o * np.tanh(c)}
+
+
+report = check_lstm_step(slipped_step)
+print(report)
+assert report.gate == "z_o" and report.step == 0 and report.options["peephole"]
+assert [case.passed for case in report.cases] == [True, False, True, False]   # only with peepholes
+
+# %% [markdown]
+# The report says everything a student needs: the cases without peepholes pass, so the
+# bug is in a peephole; `z, z_i, z_f, c` are right and `z_o` is the first to differ, at
+# the very first step; `h` is wrong only because `z_o` is. A second kind of slip, returning
+# `z` before its tanh, is caught at the first quantity:
+
+# %%
+def raw_z(x, c, h, params, **options):
+    gates = step_by_hand(x, c, h, params, **options)
+    return {**gates, "z": np.arctanh(gates["z"])}      # z before its activation
+
+
+report = check_lstm_step(raw_z)
+assert report.gate == "z" and not any(case.passed for case in report.cases)
+print(str(report).splitlines()[0])
+
+# %% [markdown]
+# **For teachers.** Hand out this notebook without section 2.2's `step_by_hand` (or only
+# up to section 2.1); `check_lstm_step(my_step)` needs nothing else. `check_gru_step` does
+# the same for the GRU (notebook 3).
+#
+# **Next:** notebook 3 pictures the ConvGRU the same way and weighs the seed's claim that
+# it "is more memory efficient" than the LSTM.

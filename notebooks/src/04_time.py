@@ -1,0 +1,248 @@
+# Source of notebooks/04_time.ipynb ("percent" format). Edit this file, then run
+# `python notebooks/run.py 04` to rebuild and re-run the notebook.
+
+# %% [markdown]
+# # 4. Time: sequence lengths, both directions, 1-D and 3-D
+#
+# Notebooks 2 and 3 looked inside one step. This one looks along the time axis, at the
+# two functions that run a cell over a sequence, with TensorFlow 1's semantics:
+#
+# * `dynamic_rnn(cell, inputs, sequence_length=...)`: one direction; each batch row may
+#   stop at its own length;
+# * `bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=...)`: a forward
+#   and a backward pass, with outputs that line up with the inputs.
+#
+# It ends with the seed's own test script, in one and three dimensions, at small sizes.
+#
+# **1-D videos make time visible.** A 1-D frame is a row of pixels, so a whole sequence is
+# one picture: frames stacked top to bottom, **time running down**. Here are three 1-D
+# videos of moving segments, 32 pixels wide and 8 steps long.
+
+# %%
+import numpy as np
+
+import refconv
+from refconv import viz
+from refconv.data import moving_shapes
+
+np.set_printoptions(precision=3, suppress=True)
+B, T, WIDTH, C, F = 3, 8, 32, 1, 4
+video = moving_shapes(batch_size=B, timesteps=T, shape=(WIDTH,), channels=C, n_shapes=2, seed=5)
+assert video.shape == (B, T, WIDTH, C)
+
+cell = refconv.ConvLSTMCell([WIDTH], filters=F, kernel=[5])
+cell.build(C, seed=0)
+
+
+def strips(arrays, titles, ranges, label, title):
+    """Sequences [T, WIDTH] side by side: time runs down, space across (each frame 3 pixels tall)."""
+    arrays = [np.repeat(a, 3, axis=0) for a in arrays]
+    return viz.to_png(viz.heatmaps(arrays, titles, ranges=[ranges] * len(arrays),
+                                   labels=[label] * len(arrays), annotate=False, width=11,
+                                   title=title))
+
+
+strips([video[b, :, :, 0] for b in range(B)], [f"row {b}" for b in range(B)], (0, 1),
+       "brightness", "three 1-D videos: each row of a picture is a frame, time runs down")
+
+# %% [markdown]
+# ## 4.1 `sequence_length`: rows of different lengths
+#
+# A batch holds sequences of different lengths, padded to the longest. With
+# `sequence_length`, row `b` is processed for its first `len[b]` steps only. After that,
+# as in TensorFlow, its **output is zero** and its **state is carried through unchanged**,
+# so the final state of a row is its state after its own last step, not after the padding.
+
+# %%
+lengths = np.array([8, 5, 2])
+outputs, state = refconv.dynamic_rnn(cell, video, sequence_length=lengths)
+assert outputs.shape == (B, T, WIDTH, F)
+
+strips([outputs[b, :, :, 0] for b in range(B)],
+       [f"row {b}: length {lengths[b]}" for b in range(B)], (-1, 1), "h",
+       "outputs h (channel 0) with sequence_length = [8, 5, 2]: zero past each row's length")
+
+# %% [markdown]
+# Three checks, each against something computed independently: the padding steps give
+# zeros; each row's final state is what running that row *alone, cut to its length* gives;
+# and a row of length 0 keeps the initial state.
+
+# %%
+for b, length in enumerate(lengths):
+    assert np.all(outputs[b, length:] == 0)
+    alone_out, alone_state = refconv.dynamic_rnn(cell, video[b:b + 1, :length])
+    assert np.allclose(outputs[b, :length], alone_out[0])
+    assert np.allclose(state.c[b], alone_state.c[0]) and np.allclose(state.h[b], alone_state.h[0])
+
+full_out, full_state = refconv.dynamic_rnn(cell, video)            # no lengths: every row runs 8 steps
+assert not np.allclose(state.h[1], full_state.h[1])                 # row 1's padding would change its state
+
+_, empty = refconv.dynamic_rnn(cell, video, sequence_length=np.array([0, 0, 0]))
+assert np.all(empty.c == 0) and np.all(empty.h == 0)
+print("outputs zero past each length; final states = the rows run alone; length 0 keeps the initial state")
+
+# %% [markdown]
+# ## 4.2 Both directions
+#
+# `bidirectional_dynamic_rnn` runs a forward cell from the first step to the last, and a
+# backward cell from the last step to the first. With lengths, "the last step" is each
+# row's own last step: the backward cell reads every row **reversed within its own
+# length** (TensorFlow's `reverse_sequence`), so it never starts on padding. Its outputs are
+# then reversed back the same way, so that `out_bw[:, t]`, like `out_fw[:, t]`, belongs to
+# input step `t`.
+#
+# Which input each direction reads at its processing step `p` (blank: a padding step, not
+# read):
+
+# %%
+steps = np.tile(np.arange(T, dtype=float), (B, 1))                 # [B, T]: p = 0, 1, ...
+padding = steps >= lengths[:, None]
+reads_fw = np.where(padding, np.nan, steps)
+reads_bw = np.where(padding, np.nan, refconv.reverse_sequence(steps, lengths, seq_axis=1, batch_axis=0))
+print("backward reads, row by row:\n", reads_bw)
+assert np.array_equal(reads_bw[1, :5], [4, 3, 2, 1, 0])
+
+viz.to_png(viz.heatmaps([reads_fw, reads_bw],
+                        ["forward: step p reads x[t]\n(rows: batch rows; columns: p)",
+                         "backward: step p reads x[t]\n(each row reversed within its length)"],
+                        ranges=[(0, T - 1)] * 2, labels=["t read"] * 2, fmt="{:.0f}", width=10,
+                        title="which input step each direction reads, sequence_length = [8, 5, 2]"))
+
+# %%
+(out_fw, out_bw), (state_fw, state_bw) = refconv.bidirectional_dynamic_rnn(
+    cell, cell, video, sequence_length=lengths)
+assert out_fw.shape == out_bw.shape == (B, T, WIDTH, F)
+
+gap = np.full((T, 2), np.nan)                                       # a blank between the halves
+strips([np.concatenate([out_fw[b, :, :, 0], gap, out_bw[b, :, :, 0]], axis=1) for b in range(B)],
+       [f"row {b} (length {lengths[b]}): forward | backward" for b in range(B)], (-1, 1), "h",
+       "outputs of both directions, lined up with the inputs (channel 0); zero past each length")
+
+# %% [markdown]
+# The backward direction checked independently: take row `b`, cut it to its length,
+# reverse it, run an ordinary `dynamic_rnn`, and reverse the outputs. Its final state is
+# the one after reading `inputs[:, 0]`, the last step it processes.
+
+# %%
+for b, length in enumerate(lengths):
+    reversed_row = video[b:b + 1, :length][:, ::-1]
+    out, last = refconv.dynamic_rnn(cell, reversed_row)
+    assert np.allclose(out_bw[b, :length], out[0, ::-1])
+    assert np.all(out_bw[b, length:] == 0)
+    assert np.allclose(state_bw.h[b], last.h[0])
+print("backward outputs = each row reversed within its length, run forward, reversed back")
+
+# %% [markdown]
+# **What each output can know.** Change the input at one step, `t = 3`, and see which
+# outputs change: the forward output at `t` has read steps `0 .. t`, so only `t >= 3`
+# changes; the backward output at `t` has read steps `t .. len - 1`, so only `t <= 3`
+# changes. Together, the two outputs at any step have seen the whole sequence.
+
+# %%
+nudged = video.copy()
+nudged[:, 3] += 0.5
+(fw2, bw2), _ = refconv.bidirectional_dynamic_rnn(cell, cell, nudged, sequence_length=lengths)
+change = lambda a, b: np.abs(a - b).max(axis=(2, 3))               # [B, T]: largest change per step
+change_fw, change_bw = change(fw2, out_fw), change(bw2, out_bw)
+assert np.all(change_fw[:, :3] == 0) and np.all(change_bw[0, 4:] == 0)
+assert np.all(change_fw[0, 3:] > 0) and np.all(change_bw[:2, :4] > 0)
+assert np.all(change_fw[2] == 0) and np.all(change_bw[2] == 0)     # row 2 (length 2) never reads step 3
+
+viz.to_png(viz.heatmaps([change_fw, change_bw],
+                        ["forward: max |change| of out[t]", "backward: max |change| of out[t]"],
+                        ranges=[(0, change_fw.max())] * 2, labels=["change"] * 2, fmt="{:.2f}", width=11,
+                        title="nudging the input at t = 3: forward outputs change from 3 on, backward up to 3"))
+
+# %% [markdown]
+# ## 4.3 One cell passed twice: shared weights
+#
+# The seed calls `bidirectional_dynamic_rnn(cell, cell, inputs)`, with **one** cell for
+# both directions. In TensorFlow (checked with TF 2.21's `tf.compat.v1` cells) the variables
+# are then created once and both directions use them; refconv does the same: a cell is its
+# `params`, so one cell means one set of weights. Pass two cells for two sets.
+
+# %%
+twin = refconv.ConvLSTMCell([WIDTH], filters=F, kernel=[5])
+twin.params = {name: value.copy() for name, value in cell.params.items()}   # the same numbers
+other = refconv.ConvLSTMCell([WIDTH], filters=F, kernel=[5])
+other.build(C, seed=1)                                                      # different numbers
+
+(fw_twin, bw_twin), _ = refconv.bidirectional_dynamic_rnn(cell, twin, video, sequence_length=lengths)
+(fw_other, bw_other), _ = refconv.bidirectional_dynamic_rnn(cell, other, video, sequence_length=lengths)
+assert np.array_equal(bw_twin, out_bw)              # one cell twice == two cells with equal weights
+assert np.array_equal(fw_other, out_fw) and not np.allclose(bw_other, out_bw)
+n = sum(v.size for v in cell.params.values())
+print(f"cell passed twice: {n} parameters, shared; two cells: {2 * n} parameters")
+
+# %% [markdown]
+# With shared weights, training adds up the gradients from both directions into the one
+# set of weights. Whether that is what you want is a modelling choice; the seed probably
+# did not choose it on purpose, so refconv documents it rather than forbids it.
+#
+# ## 4.4 The seed's test script, small
+#
+# The seed's `test.py` runs the LSTM on 640 x 480 videos, then shows that the cells also
+# take **1-D** input (both directions, one cell) and **3-D** input (a GRU with the
+# anisotropic kernel `[1, 3, 5]`). The same calls in refconv, at sizes that run in a
+# moment, in float32 like the seed's placeholders:
+
+# %%
+batch_size, timesteps, channels, filters = 4, 10, 3, 12
+rng = np.random.default_rng(0)
+
+# 1-D: shape [100], kernel [3], one cell for both directions
+inputs = rng.standard_normal((batch_size, timesteps, 100, channels)).astype(np.float32)
+cell_1d = refconv.ConvLSTMCell([100], filters, [3])
+(out_fw_1d, out_bw_1d), (state_fw_1d, state_bw_1d) = refconv.bidirectional_dynamic_rnn(
+    cell_1d, cell_1d, inputs, dtype=inputs.dtype)
+assert out_fw_1d.shape == out_bw_1d.shape == (batch_size, timesteps, 100, filters)
+assert out_fw_1d.dtype == np.float32 and state_fw_1d.c.dtype == np.float32
+print("1-D:", inputs.shape, "->", out_fw_1d.shape, out_fw_1d.dtype)
+
+# 3-D: the seed's [50, 50, 50] made [12, 12, 12]; kernel [1, 3, 5]; a GRU, one cell for both directions
+inputs_3d = moving_shapes(batch_size=2, timesteps=4, shape=(12, 12, 12), channels=channels,
+                          seed=2, dtype=np.float32)
+cell_3d = refconv.ConvGRUCell([12, 12, 12], filters, [1, 3, 5])
+cell_3d.build(channels, seed=0)
+(out_fw_3d, out_bw_3d), _, (gates_fw_3d, _) = refconv.bidirectional_dynamic_rnn(
+    cell_3d, cell_3d, inputs_3d, sequence_length=np.array([4, 3]), return_gates=True)
+assert out_fw_3d.shape == (2, 4, 12, 12, 12, filters) and out_fw_3d.dtype == np.float32
+assert np.all(out_bw_3d[1, 3] == 0)
+print("3-D:", inputs_3d.shape, "->", out_fw_3d.shape, out_fw_3d.dtype)
+
+# %% [markdown]
+# TensorFlow itself cannot run that last call: its `ReverseSequence` refuses tensors of
+# rank 6, which a batch of 3-D videos is, so a 3-D bidirectional RNN with
+# `sequence_length` fails there; refconv runs it. The figures work in 3-D too, showing the
+# middle slice along the first spatial axis:
+
+# %%
+viz.to_png(viz.gate_grid(gates_fw_3d, ["r", "u", "candidate", "h"], frames=inputs_3d,
+                         title="3-D ConvGRU, forward: middle slice of 12 x 12 x 12\n(sample 0, channel 0)"))
+
+# %% [markdown]
+# Finally, the layouts: `time_major=True` takes and returns `[T, B, ...]` instead of
+# `[B, T, ...]`, and `data_format="channels_first"` puts the channels before the spatial
+# axes. Both are the same computation on transposed arrays:
+
+# %%
+out_tm, _ = refconv.dynamic_rnn(cell, video.swapaxes(0, 1), sequence_length=lengths, time_major=True)
+assert np.allclose(out_tm.swapaxes(0, 1), outputs)
+
+cell_cf = refconv.ConvLSTMCell([WIDTH], filters=F, kernel=[5], data_format="channels_first")
+# the same weights; only the peephole weights, shaped like a frame of the state, follow the layout
+cell_cf.params = {name: np.moveaxis(v, -1, 0) if name.startswith("W_c") else v for name, v in cell.params.items()}
+out_cf, _ = refconv.dynamic_rnn(cell_cf, np.moveaxis(video, -1, 2), sequence_length=lengths)
+assert np.allclose(np.moveaxis(out_cf, 2, -1), outputs)
+print("time_major and channels_first give the same numbers")
+
+# %% [markdown]
+# ## What to take away
+#
+# * Past a row's `sequence_length` the outputs are zero and the state is frozen: the final
+#   state is the one after the row's last real step.
+# * The backward direction reads each row reversed **within its own length**, and its
+#   outputs are put back in input order; at every step, the two directions together have
+#   seen the whole sequence.
+# * One cell passed as both directions means **one shared set of weights**.
+# * Everything works the same in 1, 2 and 3 dimensions.
