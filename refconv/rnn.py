@@ -172,7 +172,8 @@ def _run(cell, inputs, sequence_length, initial_state, dtype, time_major, return
     outputs, out_bt = empty(cell.output_size)
     multi = isinstance(cell, MultiRNNCell)
     layers = cell.cells if multi else [cell]
-    gates = [{name: empty(layer.output_size) for name in layer.gate_names} for layer in layers]
+    gates = ([{name: empty(layer.output_size) for name in layer.gate_names} for layer in layers]
+             if return_gates else None)  # six output-sized arrays: only when asked for
 
     last = steps if lengths is None else int(lengths.max(initial=0))
     for t in range(last):
