@@ -21,8 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._cell import check_float_array
-from .rnn import (MultiRNNCell, _check_sequence_length, _initial_state, _select,
-                  reverse_sequence)
+from .rnn import _check_sequence_length, _select, _start, reverse_sequence
 
 __all__ = ["dynamic_rnn_grad", "bidirectional_dynamic_rnn_grad", "RNNGradients",
            "BidirectionalRNNGradients"]
@@ -120,16 +119,9 @@ def bidirectional_dynamic_rnn_grad(cell_fw, cell_bw, inputs, d_outputs, d_states
 
 def _grad(cell, inputs, d_outputs, d_state, sequence_length, initial_state, time_major,
           state_argument, d_outputs_argument, d_state_argument):
-    inputs = check_float_array(inputs, "inputs")
-    lead = ["T", "B"] if time_major else ["B", "T"]
-    if inputs.ndim < 3:
-        raise ValueError(f"inputs: expected shape [{', '.join(lead)}, *frame], "
-                         f"got {list(inputs.shape)}")
-    x_bt = inputs.swapaxes(0, 1) if time_major else inputs
+    inputs, x_bt, params, lengths, state = _start(cell, inputs, sequence_length, initial_state,
+                                                  None, time_major, state_argument)
     batch, steps = x_bt.shape[:2]
-    params = cell._prepare(inputs.shape, lead, inputs.dtype, "inputs")
-    lengths = _check_sequence_length(sequence_length, batch, steps)
-    state = _initial_state(cell, initial_state, batch, inputs.dtype, None, state_argument)
     d_outputs = check_float_array(d_outputs, d_outputs_argument)
     expected = inputs.shape[:2] + tuple(cell.output_size)
     if d_outputs.shape != expected:

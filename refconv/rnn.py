@@ -153,16 +153,9 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
 def _run(cell, inputs, sequence_length, initial_state, dtype, time_major, return_gates,
          state_argument):
     """:func:`dynamic_rnn`, naming the initial state ``state_argument`` in errors."""
-    inputs = check_float_array(inputs, "inputs")
-    lead = ["T", "B"] if time_major else ["B", "T"]
-    if inputs.ndim < 3:
-        raise ValueError(f"inputs: expected shape [{', '.join(lead)}, *frame], "
-                         f"got {list(inputs.shape)}")
-    x_bt = inputs.swapaxes(0, 1) if time_major else inputs
+    inputs, x_bt, params, lengths, state = _start(cell, inputs, sequence_length, initial_state,
+                                                  dtype, time_major, state_argument)
     batch, steps = x_bt.shape[:2]
-    params = cell._prepare(inputs.shape, lead, inputs.dtype, "inputs")
-    lengths = _check_sequence_length(sequence_length, batch, steps)
-    state = _initial_state(cell, initial_state, batch, inputs.dtype, dtype, state_argument)
 
     def empty(frame):
         out = np.zeros((steps, batch, *frame) if time_major else (batch, steps, *frame),
@@ -192,6 +185,22 @@ def _run(cell, inputs, sequence_length, initial_state, dtype, time_major, return
         return outputs, state
     gates = [{name: g for name, (g, _) in layer_gates.items()} for layer_gates in gates]
     return outputs, state, (gates if multi else gates[0])
+
+
+def _start(cell, inputs, sequence_length, initial_state, dtype, time_major, state_argument):
+    """Check a time loop's arguments; return inputs, their batch-major view, the cast params,
+    the lengths and the initial state."""
+    inputs = check_float_array(inputs, "inputs")
+    lead = ["T", "B"] if time_major else ["B", "T"]
+    if inputs.ndim < 3:
+        raise ValueError(f"inputs: expected shape [{', '.join(lead)}, *frame], "
+                         f"got {list(inputs.shape)}")
+    x_bt = inputs.swapaxes(0, 1) if time_major else inputs
+    batch, steps = x_bt.shape[:2]
+    params = cell._prepare(inputs.shape, lead, inputs.dtype, "inputs")
+    lengths = _check_sequence_length(sequence_length, batch, steps)
+    state = _initial_state(cell, initial_state, batch, inputs.dtype, dtype, state_argument)
+    return inputs, x_bt, params, lengths, state
 
 
 def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None,
