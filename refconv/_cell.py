@@ -73,8 +73,9 @@ class ConvCell:
     """Plumbing common to the two cells; subclasses define the maths.
 
     A subclass sets ``gate_names`` and implements ``_param_specs(in_channels)``
-    (name -> (shape, initialiser)), ``_step(x, state, params)`` and
-    ``_state_from_frames``/``zero_state``.
+    (name -> (shape, initialiser)), ``_step``/``_step_backward``, ``_gates``,
+    ``_slim``/``_rebuild`` (what backpropagation through time keeps of a step),
+    ``_check_state`` and ``zero_state``.
     """
 
     gate_names = ()

@@ -16,11 +16,13 @@ backward carries the state's gradient through unchanged and ignores the
 output's gradient.
 """
 
+import operator
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from ._cell import check_float_array
+from ._tree import tree_map
 from .rnn import _check_sequence_length, _select, _start, reverse_sequence
 
 __all__ = ["dynamic_rnn_grad", "bidirectional_dynamic_rnn_grad", "RNNGradients",
@@ -160,23 +162,9 @@ def _grad(cell, inputs, d_outputs, d_state, sequence_length, initial_state, time
 
 
 def _zeros_like(tree):
-    if isinstance(tree, dict):
-        return {k: np.zeros_like(v) for k, v in tree.items()}
-    if isinstance(tree, list):
-        return [_zeros_like(v) for v in tree]
-    if isinstance(tree, tuple):
-        values = [_zeros_like(v) for v in tree]
-        return type(tree)(*values) if hasattr(tree, "_fields") else tuple(values)
-    return np.zeros_like(tree)
+    return tree_map(np.zeros_like, tree)
 
 
 def _add(a, b):
     """Sum two gradients of the same structure (dicts, lists, tuples of arrays)."""
-    if isinstance(a, dict):
-        return {k: a[k] + b[k] for k in a}
-    if isinstance(a, list):
-        return [_add(x, y) for x, y in zip(a, b)]
-    if isinstance(a, tuple):
-        values = [_add(x, y) for x, y in zip(a, b)]
-        return type(a)(*values) if hasattr(a, "_fields") else tuple(values)
-    return a + b
+    return tree_map(operator.add, a, b)

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._tree import tree_map
 from .bptt import dynamic_rnn_grad
 from .rnn import MultiRNNCell, dynamic_rnn
 
@@ -72,12 +73,12 @@ def gradcheck(cell, inputs, *, sequence_length=None, initial_state=None, time_ma
     outputs, final_state = dynamic_rnn(cell, inputs, sequence_length, initial_state,
                                        time_major=time_major)
     if initial_state is None:
-        initial_state = _map(lambda a: rng.standard_normal(a.shape), final_state)
-    initial_state = _map(np.array, initial_state)  # copies, also perturbed here
+        initial_state = tree_map(lambda a: rng.standard_normal(a.shape), final_state)
+    initial_state = tree_map(np.array, initial_state)  # copies, also perturbed here
     if d_outputs is None:
         d_outputs = rng.standard_normal(outputs.shape)
     if d_state is None:
-        d_state = _map(lambda a: rng.standard_normal(a.shape), final_state)
+        d_state = tree_map(lambda a: rng.standard_normal(a.shape), final_state)
 
     def loss():
         out, state = dynamic_rnn(cell, inputs, sequence_length, initial_state,
@@ -132,10 +133,3 @@ def _named_leaves(state, name=""):
                     for item in _named_leaves(s, f"{name}.{field}")]
         return [item for i, s in enumerate(state) for item in _named_leaves(s, f"{name}[{i}]")]
     return [(name, state)]
-
-
-def _map(fn, state):
-    if isinstance(state, tuple):
-        values = [_map(fn, s) for s in state]
-        return type(state)(*values) if hasattr(state, "_fields") else tuple(values)
-    return fn(state)

@@ -16,6 +16,7 @@ does (the seed's test.py does this); two cell objects have two sets.
 import numpy as np
 
 from ._cell import check_float_array, check_int
+from ._tree import tree_map
 from .gru import ConvGRUCell
 from .lstm import ConvLSTMCell
 
@@ -298,8 +299,6 @@ def _initial_state(cell, initial_state, batch, inputs_dtype, dtype, argument):
 
 def _select(alive, new, old):
     """``new`` for the rows where ``alive`` holds, ``old`` elsewhere, through nested state tuples."""
-    if isinstance(new, tuple):
-        return type(new)(*(_select(alive, n, o) for n, o in zip(new, old))) \
-            if hasattr(new, "_fields") else tuple(_select(alive, n, o) for n, o in zip(new, old))
-    mask = alive.reshape(-1, *([1] * (new.ndim - 1)))
-    return np.where(mask, new, old)
+    def pick(n, o):
+        return np.where(alive.reshape(-1, *([1] * (n.ndim - 1))), n, o)
+    return tree_map(pick, new, old)
