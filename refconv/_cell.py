@@ -200,6 +200,11 @@ class ConvCell:
         x = check_float_array(x, "x")
         params = self._prepare(x.shape, ["B"], x.dtype, "x")
         state = self._check_state(state, x.shape[0], x.dtype)
+        from . import fused  # the fast path imports the cells: import it when first used
+        if fused.supports(self):
+            run = fused.runner(self, params, x.shape[0], x.dtype, state)
+            h = run.step(x)
+            return h, run.state()
         h, state, _ = self._step(x, state, params)
         return h, state
 

@@ -15,6 +15,7 @@ does (the seed's test.py does this); two cell objects have two sets.
 
 import numpy as np
 
+from . import fused
 from ._cell import check_float_array, check_int
 from ._tree import tree_map
 from .gru import ConvGRUCell
@@ -126,7 +127,7 @@ class MultiRNNCell:
 
 
 def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=None,
-                time_major=False, return_gates=False):
+                time_major=False, return_gates=False, *, reference=False):
     """Run ``cell`` over the time axis of ``inputs``, as ``tf.compat.v1.nn.dynamic_rnn``.
 
     Args:
@@ -138,6 +139,9 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
         dtype: the zero state's dtype (the seed passes it); must be the inputs' dtype.
         time_major: whether the first two axes of inputs and outputs are ``[T, B]``.
         return_gates: also return every gate's activations over time.
+        reference: run the readable step functions (:func:`refconv.lstm_step`,
+            :func:`refconv.gru_step`) even where the fast path (:mod:`refconv.fused`,
+            the default without ``return_gates``) could; the two agree to rounding.
 
     Returns:
         ``(outputs, final_state)``, outputs ``[B, T, *S]`` (``[T, B, *S]`` when
@@ -148,11 +152,11 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
         a list of such dicts, one per layer.
     """
     return _run(cell, inputs, sequence_length, initial_state, dtype, time_major, return_gates,
-                "initial_state")
+                "initial_state", reference)
 
 
 def _run(cell, inputs, sequence_length, initial_state, dtype, time_major, return_gates,
-         state_argument):
+         state_argument, reference=False):
     """:func:`dynamic_rnn`, naming the initial state ``state_argument`` in errors."""
     inputs, x_bt, params, lengths, state = _start(cell, inputs, sequence_length, initial_state,
                                                   dtype, time_major, state_argument)
@@ -170,6 +174,15 @@ def _run(cell, inputs, sequence_length, initial_state, dtype, time_major, return
              if return_gates else None)  # six output-sized arrays: only when asked for
 
     last = steps if lengths is None else int(lengths.max(initial=0))
+    if not (return_gates or reference) and fused.supports(cell):
+        run = fused.runner(cell, params, batch, inputs.dtype, state)
+        for t in range(last):
+            alive = None if lengths is None else t < lengths
+            h = run.step(x_bt[:, t], alive=alive)
+            out_bt[slice(None) if alive is None else alive, t] = \
+                h if alive is None else h[alive]
+        return outputs, (run.state() if last else state)
+
     for t in range(last):
         h, new_state, cache = cell._step(x_bt[:, t], state, params)
         # Rows still inside their sequence take the step; the others keep their state.
@@ -206,13 +219,15 @@ def _start(cell, inputs, sequence_length, initial_state, dtype, time_major, stat
 
 def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None,
                               initial_state_fw=None, initial_state_bw=None, dtype=None,
-                              time_major=False, return_gates=False):
+                              time_major=False, return_gates=False, *, reference=False):
     """A forward and a backward :func:`dynamic_rnn`, as ``tf.compat.v1.nn.bidirectional_dynamic_rnn``.
 
     The backward cell runs on :func:`reverse_sequence` of the inputs (each row
     reversed within its own length) and its outputs are reversed back, so both
     directions' outputs line up with the inputs. One cell object passed as both
     ``cell_fw`` and ``cell_bw`` means one set of (shared) weights.
+
+    ``reference`` as in :func:`dynamic_rnn`.
 
     Returns:
         ``((out_fw, out_bw), (state_fw, state_bw))``, and with ``return_gates``
@@ -227,10 +242,10 @@ def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None,
     batch, steps = inputs.shape[batch_axis], inputs.shape[seq_axis]
     lengths = _check_sequence_length(sequence_length, batch, steps)
     fw = _run(cell_fw, inputs, lengths, initial_state_fw, dtype, time_major, return_gates,
-              "initial_state_fw")
+              "initial_state_fw", reference)
     reversed_inputs = reverse_sequence(inputs, lengths, seq_axis, batch_axis)
     bw = _run(cell_bw, reversed_inputs, lengths, initial_state_bw, dtype, time_major,
-              return_gates, "initial_state_bw")
+              return_gates, "initial_state_bw", reference)
 
     def back(a):
         return reverse_sequence(a, lengths, seq_axis, batch_axis)

@@ -1,0 +1,202 @@
+"""The fast path (refconv.fused) against the readable step functions, to 1e-12 in float64.
+
+``dynamic_rnn(..., reference=True)`` runs lstm_step/gru_step, one equation per
+line over whole frames; the default runs refconv.fused, chunked, gate-major and
+threaded. Both must give the same numbers, for every option, geometry and
+chunking (tiny chunk and group sizes force frames split into many chunks,
+chunks that hold several frames, and many groups).
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import refconv
+from refconv import (ConvGRUCell, ConvLSTMCell, LSTMStateTuple, MultiRNNCell, fused,
+                     bidirectional_dynamic_rnn, dynamic_rnn)
+from refconv._tree import tree_map
+
+RTOL, ATOL = 1e-12, 1e-13
+
+
+def leaves(tree):
+    out = []
+    tree_map(lambda a: out.append(a), tree)
+    return out
+
+
+def assert_close(fast, reference, rtol=RTOL, atol=ATOL):
+    for a, b in zip(leaves(fast), leaves(reference), strict=True):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+
+
+def randomise(cell, rng):
+    """Non-zero biases, gammas away from 1, betas away from 0: defaults hide bugs."""
+    cells = cell.cells if isinstance(cell, MultiRNNCell) else [cell]
+    for one in cells:
+        for name, value in one.params.items():
+            one.params[name] = value + 0.3 * rng.standard_normal(value.shape)
+
+
+def random_state(cell, batch, rng):
+    if isinstance(cell, MultiRNNCell):
+        return tuple(random_state(c, batch, rng) for c in cell.cells)
+    size = (batch, *cell.output_size)
+    if isinstance(cell, ConvLSTMCell):
+        return LSTMStateTuple(rng.standard_normal(size), rng.standard_normal(size))
+    return rng.standard_normal(size)
+
+
+def frames(cell, batch, steps, channels, rng):
+    shape = list(cell.shape)
+    frame = ([*shape, channels] if cell.cells[0].data_format == "channels_last"
+             else [channels, *shape]) if isinstance(cell, MultiRNNCell) else \
+        ([*shape, channels] if cell.data_format == "channels_last" else [channels, *shape])
+    return rng.standard_normal((batch, steps, *frame))
+
+
+@st.composite
+def cases(draw):
+    n = draw(st.integers(1, 3))
+    shape = draw(st.lists(st.integers(1, 6), min_size=n, max_size=n))
+    kernel = draw(st.lists(st.integers(1, 4), min_size=n, max_size=n))
+    kind = draw(st.sampled_from(["lstm", "gru"]))
+    options = dict(normalize=draw(st.booleans()),
+                   data_format=draw(st.sampled_from(["channels_last", "channels_first"])))
+    if kind == "lstm":
+        options.update(peephole=draw(st.booleans()),
+                       forget_bias=draw(st.sampled_from([0.0, 1.0, -0.7])))
+    return dict(kind=kind, shape=shape, kernel=kernel, options=options,
+                filters=draw(st.integers(1, 4)), channels=draw(st.integers(1, 3)),
+                batch=draw(st.integers(1, 3)), steps=draw(st.integers(1, 4)),
+                chunk=draw(st.sampled_from([1, 300, 3000, fused._CHUNK_BYTES])),
+                group=draw(st.sampled_from([1, 2000, fused._GROUP_BYTES])),
+                lengths=draw(st.booleans()), seed=draw(st.integers(0, 2**16)))
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(cases())
+def test_fast_path_equals_the_readable_steps(case):
+    rng = np.random.default_rng(case["seed"])
+    cls = ConvLSTMCell if case["kind"] == "lstm" else ConvGRUCell
+    cell = cls(case["shape"], case["filters"], case["kernel"], **case["options"])
+    cell.build(case["channels"], seed=case["seed"])
+    randomise(cell, rng)
+    inputs = frames(cell, case["batch"], case["steps"], case["channels"], rng)
+    state = random_state(cell, case["batch"], rng)
+    lengths = (rng.integers(0, case["steps"] + 1, case["batch"]) if case["lengths"] else None)
+    reference = dynamic_rnn(cell, inputs, lengths, state, reference=True)
+    old = fused._CHUNK_BYTES, fused._GROUP_BYTES
+    fused._CHUNK_BYTES, fused._GROUP_BYTES = case["chunk"], case["group"]
+    try:
+        fast = dynamic_rnn(cell, inputs, lengths, state)
+    finally:
+        fused._CHUNK_BYTES, fused._GROUP_BYTES = old
+    assert_close(fast, reference)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "multi"])
+def test_bidirectional_with_shared_weights_and_lengths(kind, monkeypatch):
+    rng = np.random.default_rng(3)
+    monkeypatch.setattr(fused, "_CHUNK_BYTES", 2000)
+    if kind == "lstm":
+        cell = ConvLSTMCell([7, 5], 3, [3, 2])
+    elif kind == "gru":
+        cell = ConvGRUCell([7, 5], 3, [2, 3])
+    else:
+        cell = MultiRNNCell([ConvLSTMCell([7, 5], 3, [3, 3], peephole=False),
+                             ConvGRUCell([7, 5], 2, [1, 3], normalize=False)])
+    cell.build(2, seed=4)
+    randomise(cell, rng)
+    inputs = frames(cell, 3, 6, 2, rng)
+    lengths = np.array([6, 2, 0])
+    fast = bidirectional_dynamic_rnn(cell, cell, inputs, lengths)
+    reference = bidirectional_dynamic_rnn(cell, cell, inputs, lengths, reference=True)
+    assert_close(fast, reference)
+
+
+def test_other_activations_take_the_generic_path():
+    rng = np.random.default_rng(5)
+    cell = ConvLSTMCell([6, 4], 3, [3, 3], activation="relu", recurrent_activation="hard_sigmoid")
+    cell.build(2, seed=1)
+    randomise(cell, rng)
+    inputs = frames(cell, 2, 4, 2, rng) * 3  # reach the hard sigmoid's flat parts
+    assert_close(dynamic_rnn(cell, inputs), dynamic_rnn(cell, inputs, reference=True))
+
+
+def test_one_step_call_is_the_fast_path_and_equals_lstm_step():
+    rng = np.random.default_rng(6)
+    cell = ConvLSTMCell([9, 8], 4, [3, 3])
+    cell.build(3, seed=2)
+    randomise(cell, rng)
+    x = rng.standard_normal((2, 9, 8, 3))
+    state = random_state(cell, 2, rng)
+    h, new_state = cell(x, state)
+    params = cell._checked_params(x.dtype)
+    h_ref, state_ref, _ = refconv.lstm_step(x, state, params, cell)
+    assert_close((h, new_state), (h_ref, state_ref))
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_inputs_states_and_params_are_not_modified(kind):
+    """The runner updates its state in place: it must never be the caller's arrays.
+
+    F = 1 and B = 1 make the state's gate-major transpose already contiguous,
+    the case where a careless ``ascontiguousarray`` would alias it.
+    """
+    rng = np.random.default_rng(7)
+    for data_format in ("channels_last", "channels_first"):
+        cell = (ConvLSTMCell([4, 3], 1, [3, 3], data_format=data_format) if kind == "lstm"
+                else ConvGRUCell([4, 3], 1, [3, 3], data_format=data_format))
+        cell.build(2, seed=3)
+        randomise(cell, rng)
+        inputs = frames(cell, 1, 3, 2, rng)
+        state = random_state(cell, 1, rng)
+        copies = [a.copy() for a in leaves((inputs, state, cell.params))]
+        fast = dynamic_rnn(cell, inputs, initial_state=state)
+        for before, after in zip(copies, leaves((inputs, state, cell.params))):
+            np.testing.assert_array_equal(before, after)
+        assert_close(fast, dynamic_rnn(cell, inputs, initial_state=state, reference=True))
+
+
+def test_threads_do_not_change_the_bits(monkeypatch):
+    """Each chunk is computed the same way whichever thread runs it, and the
+    statistics are combined in chunk order: 1 and 2 threads give equal bits."""
+    rng = np.random.default_rng(8)
+    monkeypatch.setattr(fused, "_CHUNK_BYTES", 4000)
+    cell = ConvLSTMCell([16, 12], 4, [3, 3])
+    cell.build(3, seed=5)
+    randomise(cell, rng)
+    inputs = frames(cell, 2, 3, 3, rng)
+    results = []
+    for n in ("1", "2"):
+        monkeypatch.setenv("REFCONV_THREADS", n)
+        results.append(dynamic_rnn(cell, inputs))
+    for a, b in zip(leaves(results[0]), leaves(results[1])):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_float32_fast_path_stays_near_float64():
+    rng = np.random.default_rng(9)
+    cell = ConvLSTMCell([12, 10], 4, [3, 3])
+    cell.build(3, seed=6)
+    randomise(cell, rng)
+    inputs = frames(cell, 2, 5, 3, rng)
+    out64, state64 = dynamic_rnn(cell, inputs, reference=True)
+    out32, state32 = dynamic_rnn(cell, inputs.astype(np.float32))
+    assert out32.dtype == state32.c.dtype == np.float32
+    np.testing.assert_allclose(out32, out64, rtol=0, atol=2e-5)
+    np.testing.assert_allclose(state32.c, state64.c, rtol=0, atol=2e-5)
+
+
+def test_unsupported_cells_run_the_readable_steps():
+    cell = ConvLSTMCell([8, 8], 2, [3, 3], strides=2)
+    assert not fused.supports(cell)
+    assert fused.supports(MultiRNNCell([ConvLSTMCell([8, 8], 2, [3, 3]),
+                                        ConvGRUCell([8, 8], 2, [3, 3])]))
+    rng = np.random.default_rng(10)
+    cell.build(1, seed=0)
+    inputs = frames(cell, 1, 2, 1, rng)
+    np.testing.assert_array_equal(dynamic_rnn(cell, inputs)[0],
+                                  dynamic_rnn(cell, inputs, reference=True)[0])
