@@ -21,10 +21,12 @@ from .gru import ConvGRUCell, GRUCache, gru_step, gru_step_backward
 from .layer_norm import layer_norm, layer_norm_backward
 from .lstm import ConvLSTMCell, LSTMCache, LSTMStateTuple, lstm_step, lstm_step_backward
 from .rnn import MultiRNNCell, bidirectional_dynamic_rnn, dynamic_rnn, reverse_sequence
+from .stream import stream_bidirectional_rnn, stream_rnn
 
 __all__ = [
     "ConvLSTMCell", "ConvGRUCell", "MultiRNNCell", "LSTMStateTuple",
     "dynamic_rnn", "bidirectional_dynamic_rnn", "reverse_sequence",
+    "stream_rnn", "stream_bidirectional_rnn",
     "conv_nd", "conv_nd_naive", "conv_output_size", "conv_padding",
     "layer_norm", "sigmoid", "hard_sigmoid", "hard_sigmoid_keras2",
     "lstm_step", "gru_step", "LSTMCache", "GRUCache",

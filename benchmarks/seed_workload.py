@@ -1,0 +1,150 @@
+"""The seed's test.py at its full sizes, streamed: time and peak memory of each run.
+
+    python benchmarks/seed_workload.py                      # float32, batch 32, T = 100: all four runs
+    python benchmarks/seed_workload.py --batch 2 --steps 3  # a quick check of the script
+    python benchmarks/seed_workload.py --only gru-3d-bi
+
+The seed's test.py (TensorFlow 1, float32 placeholders, the cells' defaults: layer
+norm, peepholes, forget bias 1), each run with ``channels = 3`` and ``filters = 12``:
+
+* ``lstm-2d``:    ConvLSTMCell([640, 480], 12, [3, 3]), dynamic_rnn;
+* ``gru-2d``:     ConvGRUCell([640, 480], 12, [3, 3]), dynamic_rnn;
+* ``lstm-1d-bi``: ConvLSTMCell([100], 12, [3]), bidirectional_dynamic_rnn (one cell, shared);
+* ``gru-3d-bi``:  ConvGRUCell([50, 50, 50], 12, [1, 3, 5]), bidirectional_dynamic_rnn.
+
+Whole, the inputs would be 11.8 GB and the outputs 47 GB, so the runs are streamed
+(:func:`refconv.stream_rnn`, :func:`refconv.stream_bidirectional_rnn`): frames are
+made one step at a time (seeded noise drifting one pixel per step along the last
+axis, so the same seed gives the same bits) and each step's output is reduced to a
+checksum and dropped. Each run is a separate process, so each peak memory (the
+process's maximum resident set, ``ru_maxrss``, Python and libraries included) is
+its own. A progress bar goes to stderr; the table to stdout.
+"""
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+RUNS = {
+    "lstm-2d": dict(kind="lstm", shape=[640, 480], kernel=[3, 3], bidirectional=False),
+    "gru-2d": dict(kind="gru", shape=[640, 480], kernel=[3, 3], bidirectional=False),
+    "lstm-1d-bi": dict(kind="lstm", shape=[100], kernel=[3], bidirectional=True),
+    "gru-3d-bi": dict(kind="gru", shape=[50, 50, 50], kernel=[1, 3, 5], bidirectional=True),
+}
+CHANNELS, FILTERS = 3, 12
+
+
+def conv_flops(run, batch):
+    """FLOPs of one step's convolutions: 2 M K N (GRU: two convolutions, 2F and F outputs)."""
+    m = batch * math.prod(run["shape"])
+    k = math.prod(run["kernel"]) * (CHANNELS + FILTERS)
+    n = (4 if run["kind"] == "lstm" else 3) * FILTERS
+    return 2 * m * k * n
+
+
+class Progress:
+    """A one-line text progress bar on stderr (no dependency): done/total, elapsed, time left."""
+
+    def __init__(self, label, total, width=30):
+        self.label, self.total, self.width = label, total, width
+        self.start = time.perf_counter()
+        self.done = 0
+        self.show()
+
+    def advance(self):
+        self.done += 1
+        self.show()
+
+    def show(self):
+        elapsed = time.perf_counter() - self.start
+        left = elapsed / self.done * (self.total - self.done) if self.done else float("nan")
+        filled = int(self.width * self.done / self.total)
+        bar = "#" * filled + "-" * (self.width - filled)
+        print(f"\r{self.label:11} [{bar}] {self.done}/{self.total} steps, "
+              f"{elapsed:6.0f} s, ~{left:5.0f} s left", end="", file=sys.stderr, flush=True)
+        if self.done == self.total:
+            print(file=sys.stderr, flush=True)
+
+
+def run_one(name, batch, steps, dtype, seed):
+    """One run in this process; returns a dict of what it measured."""
+    import refconv
+
+    run = RUNS[name]
+    cls = refconv.ConvLSTMCell if run["kind"] == "lstm" else refconv.ConvGRUCell
+    cell = cls(run["shape"], FILTERS, run["kernel"])
+    cell.build(CHANNELS, seed=seed)
+    base = np.random.default_rng(seed).random((batch, *run["shape"], CHANNELS), dtype=dtype)
+    base -= 0.5
+
+    def frame_at(t):  # noise drifting one pixel per step: cheap, seeded, different every step
+        return np.roll(base, t, axis=-2)
+
+    directions = 2 if run["bidirectional"] else 1
+    progress = Progress(name, directions * steps)
+    sums = {}
+
+    def on_output(direction, t, h):
+        # A cheap checksum of every output (a strided sample), and the last one in full.
+        sums[direction] = sums.get(direction, 0.0) + float(h[:, ::5].sum(dtype=np.float64))
+        progress.advance()
+
+    start = time.perf_counter()
+    if run["bidirectional"]:
+        refconv.stream_bidirectional_rnn(cell, cell, frame_at, steps, on_output)
+    else:
+        refconv.stream_rnn(cell, (frame_at(t) for t in range(steps)),
+                           lambda t, h: on_output("fw", t, h))
+    seconds = time.perf_counter() - start
+    flops = conv_flops(run, batch) * steps * directions
+    return dict(run=name, seconds=seconds, tflop=flops / 1e12, gflops=flops / seconds / 1e9,
+                peak_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                checksum=sum(sums.values()))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", nargs="+", choices=list(RUNS), default=list(RUNS))
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:  # one run, its result as JSON on stdout
+        result = run_one(args.only[0], args.batch, args.steps, np.dtype(args.dtype), args.seed)
+        print(json.dumps(result))
+        return
+
+    import refconv.fused
+    print(f"seed's test.py workload: batch {args.batch}, T = {args.steps}, {args.dtype}, "
+          f"{refconv.fused.threads()} threads, numpy {np.__version__}", flush=True)
+    results = []
+    start = time.perf_counter()
+    for name in args.only:
+        command = [sys.executable, os.path.abspath(__file__), "--child", "--only", name,
+                   "--batch", str(args.batch), "--steps", str(args.steps),
+                   "--dtype", args.dtype, "--seed", str(args.seed)]
+        done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    total = time.perf_counter() - start
+
+    print(f"{'run':11} {'seconds':>8} {'TFLOP':>7} {'GFLOP/s':>8} {'peak GB':>8}  checksum")
+    for r in results:
+        print(f"{r['run']:11} {r['seconds']:8.1f} {r['tflop']:7.2f} {r['gflops']:8.1f} "
+              f"{r['peak_bytes'] / 1e9:8.2f}  {r['checksum']:.6e}")
+    tflop = sum(r["tflop"] for r in results)
+    print(f"{'all':11} {total:8.1f} {tflop:7.2f} {tflop * 1e3 / total:8.1f} "
+          f"{max(r['peak_bytes'] for r in results) / 1e9:8.2f}  (wall time, processes included)")
+
+
+if __name__ == "__main__":
+    main()
