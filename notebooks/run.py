@@ -50,6 +50,17 @@ CELL_TIMEOUT = 60        # seconds any one cell may take before the run fails
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
+# Notebooks that import frameworks (the ``crosscheck`` extra) beyond the ``notebooks`` one.
+NEEDS = {"06_oracle": ["torch", "keras"]}
+
+
+def missing_frameworks(path):
+    """The frameworks the notebook at ``path`` imports that are not installed."""
+    import importlib.util
+    return [name for name in NEEDS.get(pathlib.Path(path).stem, [])
+            if importlib.util.find_spec(name) is None]
+
+
 def notebook_paths(selection=()):
     """The numbered notebooks (``NN_name.ipynb``, or a source ``src/NN_name.py`` for a
     notebook not yet written), in order; ``selection`` filters by name prefix."""

@@ -50,6 +50,10 @@ def _parser():
                       help="frames in the video (default: %(default)s)")
     demo.add_argument("--size", type=int, default=48, metavar="S",
                       help="frames are S x S pixels (default: %(default)s)")
+    demo.add_argument("--notebooks", nargs="*", metavar="NN",
+                      help="also run the notebooks (all, or those starting with NN; needs a "
+                           "source checkout and the 'notebooks' extra) and write them with "
+                           "their figures into DIR/notebooks")
     demo.set_defaults(run=_demo)
 
     golden = commands.add_parser(
@@ -146,6 +150,63 @@ def _demo(args, parser):
     for name in figures:
         print(f"  {name}")
     print(f"({len(figures)} figures in {time.perf_counter() - start:.1f} s)", file=sys.stderr)
+    if args.notebooks is not None:
+        return _render_notebooks(os.path.join(out, "notebooks"), args.notebooks)
+    return 0
+
+
+def _render_notebooks(out, selection=()):
+    """Run every notebook of the checkout, as notebooks/run.py does; write each with its figures.
+
+    Writes ``out/NN_name.ipynb`` (outputs included, for Jupyter or a browser
+    extension) and ``out/NN_name/figure_K.png`` (every figure, for any image
+    viewer). A notebook whose frameworks are not installed is skipped with a
+    note saying what to install.
+    """
+    import base64
+    import importlib.util
+
+    runner = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "notebooks", "run.py")
+    if not os.path.exists(runner):
+        print("refconv demo --notebooks: the notebooks live in the source checkout "
+              "(pip install -e \".[notebooks]\" from a clone); not found beside this "
+              f"installation ({runner})", file=sys.stderr)
+        return 2
+    try:
+        import nbformat  # noqa: F401  (run.py needs it, and nbclient)
+        import nbclient  # noqa: F401
+    except ImportError as error:
+        print(f"refconv demo --notebooks: {error}; install the 'notebooks' extra: "
+              f"pip install -e \".[notebooks]\"", file=sys.stderr)
+        return 2
+    spec = importlib.util.spec_from_file_location("refconv_notebooks_run", runner)
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+
+    try:
+        paths = run.notebook_paths(selection)
+    except SystemExit as error:  # an unknown NN
+        print(f"refconv demo --notebooks: {error}", file=sys.stderr)
+        return 2
+    os.makedirs(out, exist_ok=True)
+    print(out)
+    for path in paths:
+        missing = run.missing_frameworks(path)
+        if missing:
+            print(f"  {path.name}: skipped, needs {', '.join(missing)} "
+                  f"(pip install -e \".[crosscheck]\")")
+            continue
+        nb, seconds = run.execute(path)
+        run.write(nb, os.path.join(out, path.name))
+        figures = os.path.join(out, path.stem)
+        os.makedirs(figures, exist_ok=True)
+        pngs = [output["data"]["image/png"] for cell in nb.cells if cell.cell_type == "code"
+                for output in cell.outputs if "image/png" in output.get("data", {})]
+        for k, png in enumerate(pngs, start=1):
+            with open(os.path.join(figures, f"figure_{k}.png"), "wb") as file:
+                file.write(base64.b64decode(png))
+        print(f"  {path.name}: {len(pngs)} figures in {path.stem}/, {seconds:.1f} s")
     return 0
 
 

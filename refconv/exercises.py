@@ -34,6 +34,48 @@ How the checker works, and why it can point at one gate:
 * It runs several cases, from the plain cell to all options on (LSTM:
   peephole and layer norm off and on), and reports each, so "passes without
   peepholes, fails with them" points at the peephole lines.
+* The backward checker gives every step random, non-zero upstream gradients
+  ``d_h`` and ``d_c`` (each step is judged on its own, as in the forward) and
+  compares the gradients in the order a backward step computes them: the
+  first that differs is where the bug is.
+
+The backward step (notebook 5) is checked the same way, gradient by gradient::
+
+    from refconv import conv_nd_backward, layer_norm_backward
+    from refconv.exercises import check_lstm_step_backward
+
+    def my_step_backward(d_h, d_c, cache, params, peephole, normalize, forget_bias):
+        ...                                    # lstm_step's lines undone, last first
+        return {"d_z_o": ..., "d_c": ..., ..., "d_x": d_x, "d_c_prev": d_c_prev,
+                "d_h_prev": d_h_prev, "d_kernel": ..., "d_W_ci": ..., "d_z/gamma": ...}
+
+    report = check_lstm_step_backward(my_step_backward)
+    assert report.passed
+
+``d_h`` and ``d_c`` are the gradients of the loss with respect to the step's
+new ``h`` (all of it: the output's and the next step's, already added) and new
+``c``; ``cache`` is a dict of what the forward step computed, named as
+:class:`refconv.LSTMCache` (``x``, ``c_prev``, ``h_prev``, ``y``, ``z_in``,
+``z_i_in``, ``z_f_in``, ``z_o_in``, ``z_hat``, ... ``z``, ``z_i``, ``z_f``,
+``z_o``, ``c_in``, ``c``, ``h``). ``d_name`` is the gradient with respect to
+the cache's ``name``; the dict must hold, in the order a backward step
+computes them (:data:`LSTM_BACKWARD_ORDER`):
+
+* ``d_z_o`` (the output gate, after its sigmoid), ``d_c`` (the new ``c``,
+  through ``h`` and the next step only), ``d_z_o_in`` (``z_o`` before its layer
+  norm and sigmoid), ``d_c_in`` (``c`` before its layer norm, through every
+  path: its layer norm and ``z_o``'s peephole);
+* ``d_z_f``, ``d_z_i``, ``d_z`` (after their activations), then ``d_z_f_in``,
+  ``d_z_i_in``, ``d_z_in`` (before layer norm and activation: the four ``*_in``
+  are the blocks of ``d_y``);
+* ``d_c_prev``, ``d_x``, ``d_h_prev``: the step's inputs;
+* ``"d_" + name`` for every parameter in ``params``, in its order (``d_kernel``,
+  ``d_bias``, ``d_W_ci``, ``d_W_cf``, ``d_W_co``, ``d_z/gamma``, ``d_z/beta``,
+  ... ``d_c/beta``), shaped like the parameter (a peephole weight's gradient is
+  summed over the batch).
+
+Without layer norm a ``*_in`` is the same array as its ``*_hat``, and
+``d_c_in`` is ``d_c`` plus the peephole's path.
 
 A checker returns a :class:`Report`: ``print`` it (or let Jupyter show it),
 test ``report.passed``, or read ``report.gate``, ``report.step``,
@@ -54,14 +96,18 @@ import numpy as np
 
 from .data import moving_shapes
 from .gru import ConvGRUCell, gru_step
-from .lstm import ConvLSTMCell, LSTMStateTuple, lstm_step
+from .layer_norm import layer_norm_backward
+from .lstm import ConvLSTMCell, LSTMStateTuple, lstm_step, lstm_step_backward
 
-__all__ = ["check_lstm_step", "check_gru_step", "Report", "CaseResult", "Mismatch",
-           "LSTM_ORDER", "GRU_ORDER"]
+__all__ = ["check_lstm_step", "check_gru_step", "check_lstm_step_backward", "Report",
+           "CaseResult", "Mismatch", "LSTM_ORDER", "GRU_ORDER", "LSTM_BACKWARD_ORDER"]
 
 # The order one step computes its quantities in: the first that differs is the culprit.
 LSTM_ORDER = ("z", "z_i", "z_f", "c", "z_o", "h")
 GRU_ORDER = ("r", "u", "candidate", "h")
+# The backward step's gradients, in the order it computes them; then "d_" + each parameter.
+LSTM_BACKWARD_ORDER = ("d_z_o", "d_c", "d_z_o_in", "d_c_in", "d_z_f", "d_z_i", "d_z",
+                       "d_z_f_in", "d_z_i_in", "d_z_in", "d_c_prev", "d_x", "d_h_prev")
 
 LSTM_CASES = (
     {"peephole": False, "normalize": False, "forget_bias": 1.0},
@@ -93,6 +139,68 @@ HINTS = {
                  "convolution.",
 }
 HINTS["h_gru"] = "h = u * h_old + (1 - u) * candidate: u keeps the OLD h."
+
+# The backward step: each gradient from the line of the forward it undoes.
+HINTS.update({
+    "d_z_o": "h = z_o * tanh(c), so d_z_o = d_h * tanh(c), with c the new (normalised) state.",
+    "d_c": "d_c = the d_c you were given (from the next step) + d_h * z_o * (1 - tanh(c)**2): "
+           "h reads c through tanh, whose derivative is 1 - tanh**2.",
+    "d_z_o_in": "back through the sigmoid, d_z_o * z_o * (1 - z_o); then, with normalize, "
+                "through LN: layer_norm_backward(cache['z_o_in'], params['z_o/gamma'], ...)[0].",
+    "d_c_in": "with normalize, d_c back through LN(c): layer_norm_backward(cache['c_in'], "
+              "params['c/gamma'], d_c)[0] (d_c itself without); with peephole add "
+              "d_z_o_in * W_co, since z_o's peephole reads c_in.",
+    "d_z_f": "c_in = c_prev * z_f + z_i * z, so d_z_f = d_c_in * c_prev.",
+    "d_z_i": "c_in = c_prev * z_f + z_i * z, so d_z_i = d_c_in * z (z after its tanh).",
+    "d_z": "c_in = c_prev * z_f + z_i * z, so d_z = d_c_in * z_i.",
+    "d_z_f_in": "back through the sigmoid, d_z_f * z_f * (1 - z_f) (forget_bias is a constant: "
+                "nothing to do for it), then with normalize layer_norm_backward on "
+                "cache['z_f_in'] with params['z_f/gamma'].",
+    "d_z_i_in": "back through the sigmoid, d_z_i * z_i * (1 - z_i), then with normalize "
+                "layer_norm_backward on cache['z_i_in'] with params['z_i/gamma'].",
+    "d_z_in": "back through tanh, d_z * (1 - z**2), then with normalize layer_norm_backward "
+              "on cache['z_in'] with params['z/gamma'].",
+    "d_c_prev": "d_c_prev = d_c_in * z_f (the forget gate's path: the memory's highway "
+                "through time), + d_z_i_in * W_ci + d_z_f_in * W_cf with peephole.",
+    "d_x": "d_y = concat([d_z_in, d_z_i_in, d_z_f_in, d_z_o_in]) on the channel axis (the "
+           "forward's split order); d_xh, d_kernel = conv_nd_backward(concat([x, h_prev]), "
+           "kernel, d_y); d_x is d_xh's first C channels.",
+    "d_h_prev": "d_h_prev is the last F channels of d_xh from conv_nd_backward (x comes "
+                "first in the concat).",
+    "d_kernel": "d_kernel is the second result of conv_nd_backward(concat([x, h_prev]), "
+                "kernel, d_y), with d_y = concat([d_z_in, d_z_i_in, d_z_f_in, d_z_o_in]).",
+    "d_bias": "y = conv(...) + bias: d_bias = d_y summed over the batch and every pixel (4F values).",
+    "d_W_ci": "z_i_in = block 1 + W_ci * c_prev: d_W_ci = (d_z_i_in * c_prev) summed over the "
+              "batch (one weight per pixel and channel, shared by every sample).",
+    "d_W_cf": "z_f_in = block 2 + W_cf * c_prev: d_W_cf = (d_z_f_in * c_prev) summed over the batch.",
+    "d_W_co": "z_o_in = block 3 + W_co * c_in: d_W_co = (d_z_o_in * c_in) summed over the "
+              "batch, with c_in the new c BEFORE its layer norm.",
+    "d_/gamma": "d_gamma and d_beta of a layer norm are the 2nd and 3rd results of "
+                "layer_norm_backward(its input, its gamma, the gradient of its output).",
+})
+
+# What the index of a gradient's largest error counts (other quantities: [batch, *position, channel]).
+INDEX_LABELS = {
+    "d_kernel": "[*kernel offset, in channel, out channel]",
+    "d_bias": "[channel of y]",
+    "d_W_ci": "[*position, channel]", "d_W_cf": "[*position, channel]",
+    "d_W_co": "[*position, channel]",
+    "d_/gamma": "[channel]",
+}
+
+
+def _hint(name, gru):
+    if name == "h" and gru:
+        return HINTS["h_gru"]
+    if name.startswith("d_") and name.endswith(("/gamma", "/beta")):
+        return HINTS["d_/gamma"]
+    return HINTS.get(name)
+
+
+def _index_label(name):
+    if name.startswith("d_") and name.endswith(("/gamma", "/beta")):
+        return INDEX_LABELS["d_/gamma"]
+    return INDEX_LABELS.get(name, "[batch, *position, channel]")
 
 
 @dataclass(frozen=True)
@@ -226,8 +334,8 @@ class Report:
             lines.append(f"  {m.problem}")
         else:
             index = ", ".join(map(str, m.index))
-            lines.append(f"  max |yours - reference| = {_num(m.error)} at [batch, *position, "
-                         f"channel] = [{index}] "
+            lines.append(f"  max |yours - reference| = {_num(m.error)} at {_index_label(m.name)} "
+                         f"= [{index}] "
                          f"(yours {_num(m.yours)}, reference {_num(m.reference)}); "
                          f"{m.count} of {m.size} values differ")
         before = list(case.names[:case.names.index(m.name)])
@@ -235,18 +343,20 @@ class Report:
             lines.append(f"  right before it at that step: {', '.join(before)}")
         after = [n for n in case.wrong_at_first_step if n != m.name]
         if after:
+            shown = after if len(after) <= 8 else after[:6] + [f"and {len(after) - 6} more"]
             lines.append(f"  also wrong at that step (maybe only because of {m.name}): "
-                         f"{', '.join(after)}")
+                         f"{', '.join(shown)}")
         if self.hints:
-            hint = HINTS.get("h_gru" if m.name == "h" and "r" in case.names else m.name)
+            hint = _hint(m.name, gru="r" in case.names)
             if hint:
                 lines.append(f"  hint: {hint}")
         lines.append("max |yours - reference| per quantity and time step:")
-        lines.append("  " + " " * 10 + "".join(f"{f't={t}':>9}" for t in
-                                               range(case.errors.shape[1])))
+        width = max(10, max(len(name) + 1 for name in case.names))
+        lines.append("  " + " " * width + "".join(f"{f't={t}':>9}" for t in
+                                                  range(case.errors.shape[1])))
         for name, row in zip(case.names, case.errors):
             cells = "".join(f"{_cell(e):>9}" for e in row)
-            lines.append(f"  {name:<10}{cells}")
+            lines.append(f"  {name:<{width}}{cells}")
         return lines
 
     def __repr__(self):
@@ -320,6 +430,43 @@ def check_gru_step(student_fn, cases=None, *, shape=(9, 8), channels=2, filters=
     return Report("check_gru_step", _name(student_fn), results, rtol, atol, hints)
 
 
+def check_lstm_step_backward(student_fn, cases=None, *, shape=(9, 8), channels=2, filters=3,
+                             kernel=(3, 3), batch_size=2, timesteps=4, seed=0, rtol=1e-6,
+                             atol=1e-8, hints=True):
+    """Check a learner's backward ConvLSTM step (channels_last) against refconv, gradient by gradient.
+
+    The function is called once per time step and case as::
+
+        student_fn(d_h, d_c, cache, params, peephole=..., normalize=..., forget_bias=...)
+
+    with ``d_h`` and ``d_c`` ``[B, *shape, F]``, random upstream gradients with
+    respect to the step's new ``h`` (output and next step together) and new
+    ``c``; ``cache`` a dict of the reference forward step's arrays, named as
+    :class:`refconv.LSTMCache` (``x`` ``[B, *shape, C]``; ``y`` with 4F
+    channels; every other entry ``[B, *shape, F]``); and ``params`` as in
+    :func:`check_lstm_step`. The activation is tanh, the gates' sigmoid.
+    It must return a dict with the names of :data:`LSTM_BACKWARD_ORDER` (each
+    shaped like the quantity it is the gradient of; see the module's
+    docstring for what each one is) and ``"d_" + name`` for every parameter;
+    extra keys are ignored. The arrays it gets are copies.
+
+    Other arguments as :func:`check_lstm_step`. The report names the first
+    gradient, in backward order, that differs from refconv's, at which step
+    and case, and by how much.
+
+    Returns:
+        A :class:`Report`.
+    """
+    cases = _cases(cases, LSTM_CASES, {"peephole", "normalize", "forget_bias"})
+    results = []
+    for number, options in enumerate(cases):
+        names, steps = _lstm_backward_steps(student_fn, options, shape, channels, filters,
+                                            kernel, batch_size, timesteps, seed + number)
+        results.append(_run_case(steps, names, options, timesteps, rtol, atol,
+                                 what="gradients"))
+    return Report("check_lstm_step_backward", _name(student_fn), results, rtol, atol, hints)
+
+
 # ------------------------------------------------------------------ the runs
 
 def _video_and_rng(shape, channels, batch_size, timesteps, seed):
@@ -341,9 +488,8 @@ def _randomise(params, rng):
     return params
 
 
-def _lstm_steps(student_fn, options, shape, channels, filters, kernel, batch_size,
-                timesteps, seed):
-    """Yield ``(t, reference gates, thunk calling the student)`` with teacher forcing."""
+def _lstm_run(options, shape, channels, filters, kernel, batch_size, timesteps, seed):
+    """A seeded video, a cell with random parameters, a random state, and the rng after them."""
     video, rng = _video_and_rng(shape, channels, batch_size, timesteps, seed)
     cell = ConvLSTMCell(list(shape), filters, list(kernel), forget_bias=options["forget_bias"],
                         normalize=options["normalize"], peephole=options["peephole"])
@@ -352,6 +498,14 @@ def _lstm_steps(student_fn, options, shape, channels, filters, kernel, batch_siz
     state_shape = (batch_size, *shape, filters)
     state = LSTMStateTuple(rng.standard_normal(state_shape),
                            np.tanh(rng.standard_normal(state_shape)))
+    return video, cell, params, state, rng
+
+
+def _lstm_steps(student_fn, options, shape, channels, filters, kernel, batch_size,
+                timesteps, seed):
+    """Yield ``(t, reference gates, thunk calling the student)`` with teacher forcing."""
+    video, cell, params, state, _ = _lstm_run(options, shape, channels, filters, kernel,
+                                              batch_size, timesteps, seed)
     for t in range(timesteps):
         x = video[:, t]
         _, new_state, cache = lstm_step(x, state, params, cell)
@@ -363,6 +517,93 @@ def _lstm_steps(student_fn, options, shape, channels, filters, kernel, batch_siz
 
         yield t, reference, call
         state = new_state
+
+
+def _lstm_backward_steps(student_fn, options, shape, channels, filters, kernel, batch_size,
+                         timesteps, seed):
+    """The names to compare, and a generator of ``(t, reference gradients, thunk)``.
+
+    Teacher forcing as in :func:`_lstm_steps`: each step runs forward from the
+    reference state, gets its own random upstream gradients, and is judged on
+    its own (the gradients are not chained through time).
+    """
+    video, cell, params, state, rng = _lstm_run(options, shape, channels, filters, kernel,
+                                                batch_size, timesteps, seed)
+    names = LSTM_BACKWARD_ORDER + tuple("d_" + name for name in params)
+
+    def steps(state=state):
+        for t in range(timesteps):
+            _, new_state, cache = lstm_step(video[:, t], state, params, cell)
+            d_h = rng.standard_normal(cache.h.shape)
+            d_c = rng.standard_normal(cache.c.shape)
+            reference = _lstm_backward_reference(d_h, d_c, cache, params, cell)
+
+            def call(d_h=d_h, d_c=d_c, cache=cache):
+                return student_fn(d_h.copy(), d_c.copy(), _copy(cache._asdict()), _copy(params),
+                                  **options)
+
+            yield t, reference, call
+            state = new_state
+
+    return names, steps()
+
+
+def _lstm_backward_reference(d_h, d_c, cache, params, cell):
+    """Every gradient of one backward ConvLSTM step, by name: what the backward checker compares.
+
+    The step's inputs and parameters (``d_x``, ``d_c_prev``, ``d_h_prev``,
+    ``"d_" + name``) are refconv's own :func:`refconv.lstm_step_backward`;
+    the intermediate ones (``d_z_o`` ... ``d_z_in``, which that function keeps
+    to itself) are recomputed here the same way, line by line, for a
+    channels_last cell with tanh and sigmoid.
+
+    Args:
+        d_h, d_c: ``[B, *S]``, upstream gradients with respect to the new h and c.
+        cache: the forward step's :class:`refconv.LSTMCache`.
+        params, cell: what the forward used.
+
+    Returns:
+        dict name -> array, with the names of :data:`LSTM_BACKWARD_ORDER` and
+        ``"d_" + name`` for every parameter.
+    """
+    k = cache
+    g = {}
+
+    def ln_backward(v, d_out, name):
+        return layer_norm_backward(v, params[name + "/gamma"], d_out)[0]
+
+    # h = z_o * tanh(c)
+    tanh_c = np.tanh(k.c)
+    g["d_z_o"] = d_h * tanh_c
+    g["d_c"] = d_c + d_h * k.z_o * (1 - tanh_c ** 2)
+    # z_o = sigmoid(LN(z_o_in));  c = LN(c_in);  z_o_in = block 3 + W_co * c_in
+    d_z_o_in = g["d_z_o"] * k.z_o * (1 - k.z_o)
+    d_c_in = g["d_c"]
+    if cell.normalize:
+        d_z_o_in = ln_backward(k.z_o_in, d_z_o_in, "z_o")
+        d_c_in = ln_backward(k.c_in, d_c_in, "c")
+    if cell.peephole:
+        d_c_in = d_c_in + d_z_o_in * params["W_co"]
+    g["d_z_o_in"], g["d_c_in"] = d_z_o_in, d_c_in
+    # c_in = c_prev * z_f + z_i * z
+    g["d_z_f"] = d_c_in * k.c_prev
+    g["d_z_i"] = d_c_in * k.z
+    g["d_z"] = d_c_in * k.z_i
+    # z_f = sigmoid(LN(z_f_in) + forget_bias);  z_i = sigmoid(LN(z_i_in));  z = tanh(LN(z_in))
+    d_z_f_in = g["d_z_f"] * k.z_f * (1 - k.z_f)
+    d_z_i_in = g["d_z_i"] * k.z_i * (1 - k.z_i)
+    d_z_in = g["d_z"] * (1 - k.z ** 2)
+    if cell.normalize:
+        d_z_f_in = ln_backward(k.z_f_in, d_z_f_in, "z_f")
+        d_z_i_in = ln_backward(k.z_i_in, d_z_i_in, "z_i")
+        d_z_in = ln_backward(k.z_in, d_z_in, "z")
+    g["d_z_f_in"], g["d_z_i_in"], g["d_z_in"] = d_z_f_in, d_z_i_in, d_z_in
+    # The rest is refconv's own backward step.
+    d_x, d_prev, d_params = lstm_step_backward(d_h, LSTMStateTuple(d_c, np.zeros_like(d_h)),
+                                               k, params, cell)
+    g["d_c_prev"], g["d_x"], g["d_h_prev"] = d_prev.c, d_x, d_prev.h
+    g.update(("d_" + name, value) for name, value in d_params.items())
+    return g
 
 
 def _gru_steps(student_fn, options, shape, channels, filters, kernel, batch_size,
@@ -384,7 +625,7 @@ def _gru_steps(student_fn, options, shape, channels, filters, kernel, batch_size
         h = new_h
 
 
-def _run_case(steps, names, options, timesteps, rtol, atol):
+def _run_case(steps, names, options, timesteps, rtol, atol, what="gates"):
     """Compare the student's named arrays with the reference's, step by step.
 
     ``steps`` yields ``(t, reference, call)``: ``reference`` a dict name ->
@@ -400,7 +641,7 @@ def _run_case(steps, names, options, timesteps, rtol, atol):
             break
         if not isinstance(yours, dict):
             result.first = Mismatch(t, None, math.inf, problem=(
-                f"expected a dict of gates {list(names)}, got {type(yours).__name__}"))
+                f"expected a dict of {what} {list(names)}, got {type(yours).__name__}"))
             break
         for row, name in enumerate(names):
             mismatch = _compare(t, name, yours.get(name), reference[name], rtol, atol)

@@ -44,7 +44,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from .activations import sigmoid, tanh
 from .conv import conv_padding
@@ -54,7 +53,7 @@ from .lstm import ConvLSTMCell, LSTMStateTuple
 __all__ = ["Runner", "supports", "threads"]
 
 # A chunk's patch matrix is about this many bytes: it and the chunk's gates stay in L2/L3.
-_CHUNK_BYTES = 2 * 2**20
+_CHUNK_BYTES = 8 * 2**20
 # One group of frames (whose layer-norm statistics are completed together) holds
 # at most about this many bytes of convolution output; a larger frame is a group alone.
 _GROUP_BYTES = 64 * 2**20
@@ -145,10 +144,12 @@ class Runner:
         c_total = kernel.shape[-2]
         self.in_channels = c_total - f
         pads = [conv_padding(n, k) for n, k in zip(s, self.kernel)]
-        # concat([x, h]) lives in a zero-padded buffer: writing x and h into it is the concatenation.
+        # concat([x, h]) lives in a zero-padded buffer: writing x and h into it is the
+        # concatenation. Channels first, [B, C + F, *padded]: a patch row is then a
+        # long contiguous run of one channel's pixels, which copies fast.
         padded = [n + before + after for n, (before, after) in zip(s, pads)]
         self.inside = tuple(slice(before, before + n) for n, (before, _) in zip(s, pads))
-        self.xh = np.zeros((batch, *padded, c_total), self.dtype)
+        self.xh = np.zeros((batch, c_total, *padded), self.dtype)
         self.taps = math.prod(self.kernel) * c_total
 
         def gate_major(name):  # [*k, C, N] -> [N, K], K in the patches' order
@@ -248,10 +249,10 @@ class Runner:
             self.batch, *self.spatial, self.filters)
 
     def _frame_view(self, buffer, channels, b0=0, b1=None, r0=0, r1=None):
-        """The inside of a padded channels-last buffer: ``[nb, nr, *S[1:], channels]``."""
+        """The inside of a padded buffer: ``[nb, channels, nr, *S[1:]]``."""
         first = self.inside[0]
         rows = slice(first.start + r0, first.start + (self.spatial[0] if r1 is None else r1))
-        return buffer[(slice(b0, b1), rows, *self.inside[1:], channels)]
+        return buffer[(slice(b0, b1), channels, rows, *self.inside[1:])]
 
     # --- state ------------------------------------------------------------
     def set_state(self, state):
@@ -259,9 +260,9 @@ class Runner:
         h = state.h if self.lstm else state
         self.c = self._to_gate_major(state.c) if self.lstm else None
         self.h = None if self.lstm else self._to_gate_major(h)
-        h_last = np.moveaxis(h, 1, -1) if self.first else h
-        self._frame_view(self.xh, slice(self.in_channels, None))[...] = h_last
-        self._h_buffers = [np.empty((self.batch, *self.spatial, self.filters), self.dtype)
+        h_first = h if self.first else np.moveaxis(h, -1, 1)
+        self._frame_view(self.xh, slice(self.in_channels, None))[...] = h_first
+        self._h_buffers = [np.empty((self.batch, *self.cell.output_size), self.dtype)
                            for _ in range(2)]
         self._turn = 0
         self._h_out = np.array(h)  # the last output, for the state
@@ -300,51 +301,40 @@ class Runner:
                     current = self.state()
                     self.frozen[b] = (LSTMStateTuple(current.c[b].copy(), current.h[b].copy())
                                       if self.lstm else current[b].copy())
-        x_last = np.moveaxis(x, 1, -1) if self.first else x
+        x_first = x if self.first else np.moveaxis(x, -1, 1)
         channels = slice(0, self.in_channels)
-        self._frame_view(self.xh, channels)[...] = x_last
+        self._frame_view(self.xh, channels)[...] = x_first
         if not self.lstm:
-            self._frame_view(self.xrh, channels)[...] = x_last
+            self._frame_view(self.xrh, channels)[...] = x_first
         # Two output buffers, used in turn: the last h stays valid for state() while
         # the next is written, and no step pays first-touch page faults for a new array.
         self._turn = 1 - self._turn
-        h_last = self._h_buffers[self._turn]
-        self._h_last = h_last.reshape(self.batch * self.pixels, self.filters)
+        h = self._h_out = self._h_buffers[self._turn]
         for group in self.groups:
             if self.lstm:
                 self._lstm_group(group)
             else:
                 self._gru_group(group)
-        h = np.moveaxis(h_last, -1, 1) if self.first else h_last
-        self._h_out = h
         if out is not None:
             out[...] = h
         return h
 
     def _patches(self, buffer, chunk):
-        """The chunk's im2col matrix ``[n, K]`` from a padded channels-last buffer.
+        """The chunk's transposed im2col matrix ``[K, n]`` from a padded ``[B, C, *padded]`` buffer.
 
-        The last kernel axis is merged with the channels: for stride 1 the
-        ``k_last * C`` numbers a pixel needs along that axis are contiguous in
-        the buffer, so one strided view copies them all (3 copies for a 3x3
-        kernel instead of 9).
+        Row ``(j, c)`` (kernel offset j, channel c, in the kernel's
+        ``[*k, C, N]`` order) holds channel c of every output pixel of the chunk,
+        shifted by j: one slice of the buffer, copied in runs of a whole image row.
         """
         b0, b1, r0, r1 = chunk
-        k, s, c = self.kernel, self.spatial, buffer.shape[-1]
-        item = buffer.itemsize
-        last = (r1 - r0) if len(s) == 1 else s[-1]  # a 1-D frame's rows are its last axis
-        inner = () if len(s) == 1 else (*s[1:-1], last)
-        cols = self._scratch("cols", (b1 - b0, r1 - r0, *inner, *k[:-1], k[-1] * c))
-        for j in np.ndindex(*k[:-1]):
-            if len(s) == 1:
-                src = buffer[b0:b1, r0:r1 + k[0] - 1]
-            else:
-                src = buffer[(slice(b0, b1), slice(r0 + j[0], r1 + j[0]),
-                              *(slice(jj, jj + n) for jj, n in zip(j[1:], s[1:-1])))]
-            window = as_strided(src, src.shape[:-2] + (last, k[-1] * c),
-                                src.strides[:-2] + (c * item, item), writeable=False)
-            cols[(Ellipsis, *j, slice(None))] = window
-        return cols.reshape(-1, self.taps)
+        k, s = self.kernel, self.spatial
+        c = buffer.shape[1]
+        cols = self._scratch("cols", (*k, c, b1 - b0, r1 - r0, *s[1:]))
+        for j in np.ndindex(*k):
+            window = (slice(b0, b1), slice(None), slice(r0 + j[0], r1 + j[0]),
+                      *(slice(jj, jj + n) for jj, n in zip(j[1:], s[1:])))
+            cols[j] = buffer[window].swapaxes(0, 1)  # [nb, C, ...] -> [C, nb, ...]
+        return cols.reshape(self.taps, -1)
 
     def _out(self, buffers, i, chunk, channels):
         """Chunk ``i``'s ``[channels, n]`` convolution output, in its reused buffer."""
@@ -353,7 +343,7 @@ class Runner:
 
     def _conv(self, w, buffer, chunk, y):
         """``y = w @ patches^T``: the chunk's convolution output, gate-major ``[N, n]``."""
-        np.matmul(w, self._patches(buffer, chunk).T, out=y)
+        np.matmul(w, self._patches(buffer, chunk), out=y)
         return y
 
     def _y(self, i, chunk):
@@ -373,18 +363,33 @@ class Runner:
 
     def _write_h(self, h, chunk):
         """Write a chunk's new ``h`` (``[F, nb, m]``) to the step's output and the next input."""
-        columns, _ = self._pixels(chunk)
-        out = self._h_last[columns]
-        out[...] = h.reshape(self.filters, -1).T
         b0, b1, r0, r1 = chunk
         view = self._frame_view(self.xh, slice(self.in_channels, None), b0, b1, r0, r1)
-        view[...] = out.reshape(view.shape)
+        view[...] = h.reshape(self.filters, *view.shape[:1], *view.shape[2:]).swapaxes(0, 1)
+        _, pixels = self._pixels(chunk)
+        if self.first:  # [B, F, *S]
+            out = self._h_out.reshape(self.batch, self.filters, self.pixels)[b0:b1, :, pixels]
+            out[...] = h.swapaxes(0, 1)
+        else:           # [B, *S, F]
+            out = self._h_out.reshape(self.batch, self.pixels, self.filters)[b0:b1, pixels]
+            out[...] = h.transpose(1, 2, 0)
 
     # --- layer norm over chunks ---------------------------------------------
     def _stats(self, v):
-        """A chunk's per-frame ``(pixels, mean, M2)`` of ``v`` ``[F, nb, m]`` (M2: centred sum of squares)."""
+        """A chunk's per-frame ``(pixels, mean, M2)`` of ``v`` ``[F, nb, m]`` (M2: centred sum of squares).
+
+        Two passes, ``sum(v)`` and ``sum(v * v)``, then ``M2 = sum(v * v) - n mean^2``.
+        That subtraction loses digits when the mean is large against the spread
+        (the error is about ``eps * mean^2 / variance``); past a bound that keeps it
+        below 1e-13 (float64) or 1e-6 (float32), the chunk is centred first, as
+        :func:`refconv.layer_norm` always does.
+        """
         n = v.shape[0] * v.shape[2]
-        mean = v.sum(axis=(0, 2), dtype=np.float64) / n
+        mean = v.sum(axis=(0, 2)).astype(np.float64) / n
+        m2 = np.einsum("fbm,fbm->b", v, v).astype(np.float64) - n * mean * mean
+        limit = 400.0 if self.dtype == np.float64 else 16.0
+        if np.all(n * mean * mean <= limit * m2):
+            return n, mean, m2
         d = self._scratch("centred", v.shape)
         np.subtract(v, mean.astype(self.dtype)[None, :, None], out=d)
         m2 = np.einsum("fbm,fbm->b", d, d).astype(np.float64)
@@ -410,13 +415,36 @@ class Runner:
         return b_first, mean, rstd
 
     def _normalize(self, v, chunk, stats, name, scale=1.0, shift=0.0):
-        """In place: ``v = scale * (gamma * (v - mean) / std + beta + shift)`` for a chunk."""
+        """In place: ``v = scale * (gamma * (v - mean) / std + beta + shift)`` for a chunk.
+
+        As ``v * a + b`` (two passes) with ``a = scale * gamma / std`` and
+        ``b = scale * (beta + shift) - mean * a``: its rounding error is about
+        ``eps * |mean| / std`` of the result's scale, so where the mean is more
+        than 20 standard deviations from zero the mean is subtracted first.
+        """
         b_first, mean, rstd = stats
         rows = slice(chunk[0] - b_first, chunk[1] - b_first)
         gamma, beta = self.ln[name]
-        v -= mean[rows].astype(self.dtype)[None, :, None]
-        v *= (rstd[rows].astype(self.dtype)[None, :, None] * gamma) * scale
-        v += (beta + shift) * scale
+        mean, rstd = mean[rows][None, :, None], rstd[rows][None, :, None]
+        a = (rstd * gamma) * scale                      # [F, nb, 1], float64
+        if np.all(np.abs(mean) * rstd <= 20.0):
+            v *= a.astype(self.dtype)
+            v += (scale * (beta + shift) - mean * a).astype(self.dtype)
+        else:
+            v -= mean.astype(self.dtype)
+            v *= a.astype(self.dtype)
+            v += (scale * (beta + shift)).astype(self.dtype)
+
+    def _gate(self, v, chunk, stats, name, fn, shift=0.0):
+        """In place: ``v = fn(LN(v) + shift)``, sigmoid's halving folded into layer norm's scale."""
+        if fn is sigmoid:
+            self._normalize(v, chunk, stats, name, scale=0.5, shift=shift)
+            np.tanh(v, out=v)
+            v *= 0.5
+            v += 0.5
+        else:
+            self._normalize(v, chunk, stats, name, shift=shift)
+            self._activate(fn, v)
 
     def _activate(self, fn, v):
         """In place: ``v = fn(v)``; sigmoid as ``(1 + tanh(v / 2)) / 2`` (see the module notes)."""
@@ -469,15 +497,16 @@ class Runner:
         cell = self.cell
         z, z_i, z_f, z_o = self._split(self._y(i, chunk), chunk, 4)
         c = self._state_view(self.c, chunk)
+        sigma = cell.recurrent_activation
         if cell.normalize:
-            self._normalize(z, chunk, stats[0], "z")
-            self._normalize(z_i, chunk, stats[1], "z_i")
-            self._normalize(z_f, chunk, stats[2], "z_f", shift=cell.forget_bias)
+            self._gate(z, chunk, stats[0], "z", cell.activation)
+            self._gate(z_i, chunk, stats[1], "z_i", sigma)
+            self._gate(z_f, chunk, stats[2], "z_f", sigma, shift=cell.forget_bias)
         else:
             z_f += cell.forget_bias
-        self._activate(cell.recurrent_activation, z_f)
-        self._activate(cell.recurrent_activation, z_i)
-        self._activate(cell.activation, z)
+            self._activate(sigma, z_f)
+            self._activate(sigma, z_i)
+            self._activate(cell.activation, z)
         c *= z_f                     # c = c * z_f + z_i * z
         c += np.multiply(z_i, z, out=z_i)
         if cell.peephole:
@@ -493,11 +522,14 @@ class Runner:
         _, _, h, z_o = self._split(self._y(i, chunk), chunk, 4)  # z_f's rows are free: h goes there
         c = self._state_view(self.c, chunk)
         if cell.normalize:
-            self._normalize(z_o, chunk, stats[0], "z_o")
+            self._gate(z_o, chunk, stats[0], "z_o", cell.recurrent_activation)
             self._normalize(c, chunk, stats[1], "c")
-        self._activate(cell.recurrent_activation, z_o)
-        h[...] = c
-        self._activate(cell.activation, h)
+        else:
+            self._activate(cell.recurrent_activation, z_o)
+        if cell.activation is tanh or cell.activation is np.tanh:
+            np.tanh(c, out=h)
+        else:
+            h[...] = cell.activation(c)
         h *= z_o
         self._write_h(h, chunk)
 
@@ -534,14 +566,15 @@ class Runner:
         """Pass 2: r, u = sigmoid(LN(r)), sigmoid(LN(u)); r * h into the candidate's input."""
         r, u = self._split(self._y(i, chunk), chunk, 2)
         if stats is not None:
-            self._normalize(r, chunk, stats[0], "r")
-            self._normalize(u, chunk, stats[1], "u")
-        self._activate(sigmoid, r)
-        self._activate(sigmoid, u)
+            self._gate(r, chunk, stats[0], "r", sigmoid)
+            self._gate(u, chunk, stats[1], "u", sigmoid)
+        else:
+            self._activate(sigmoid, r)
+            self._activate(sigmoid, u)
         r *= self._state_view(self.h, chunk)
         b0, b1, r0, r1 = chunk
         view = self._frame_view(self.xrh, slice(self.in_channels, None), b0, b1, r0, r1)
-        view[...] = np.moveaxis(r.reshape(self.filters, *view.shape[:-1]), 0, -1)
+        view[...] = r.reshape(self.filters, *view.shape[:1], *view.shape[2:]).swapaxes(0, 1)
 
     def _gru_candidate_conv(self, i, chunk):
         """Pass 3: y = conv(concat([x, r * h])) (+ bias); its stats."""
@@ -557,8 +590,9 @@ class Runner:
         candidate = self._split(self._y_candidate(i, chunk), chunk, 1)[0]
         _, u = self._split(self._y(i, chunk), chunk, 2)
         if stats is not None:
-            self._normalize(candidate, chunk, stats, "candidate")
-        self._activate(self.cell.activation, candidate)
+            self._gate(candidate, chunk, stats, "candidate", self.cell.activation)
+        else:
+            self._activate(self.cell.activation, candidate)
         h = self._state_view(self.h, chunk)
         h -= candidate               # h = candidate + u * (h - candidate)
         h *= u

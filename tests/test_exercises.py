@@ -1,11 +1,12 @@
-"""refconv.exercises: the checkers pass a right solution and point at the gate a wrong one breaks."""
+"""refconv.exercises: the checkers pass a right solution and point at the gate (or gradient) a wrong one breaks."""
 
 import numpy as np
 import pytest
 
-from refconv import conv_nd, layer_norm, sigmoid
-from refconv.exercises import (GRU_ORDER, LSTM_ORDER, Report, check_gru_step,
-                               check_lstm_step)
+from refconv import (LSTMStateTuple, conv_nd, conv_nd_backward, layer_norm, layer_norm_backward,
+                     lstm_step, lstm_step_backward, sigmoid)
+from refconv.exercises import (GRU_ORDER, LSTM_BACKWARD_ORDER, LSTM_ORDER, Report,
+                               check_gru_step, check_lstm_step, check_lstm_step_backward)
 
 
 def lstm_solution(x, c, h, params, peephole, normalize, forget_bias, bug=None):
@@ -233,3 +234,221 @@ def test_a_wrong_gru_step_is_pinned_to_its_gate(bug, gate):
     assert np.all(report.failed_case.errors[:row] == 0)
     if gate == "h":
         assert "u keeps the OLD h" in str(report)
+
+
+# ------------------------------------------------------------------ the backward step
+
+def lstm_backward_solution(d_h, d_c, cache, params, peephole, normalize, forget_bias, bug=None):
+    """A learner's backward ConvLSTM step, from the forward's lines undone in reverse order.
+
+    Written from refconv's building blocks (conv_nd_backward, layer_norm_backward),
+    not from lstm_step_backward; ``bug`` plants one mistake.
+    """
+    k = cache
+    g = {}
+
+    def ln_backward(v, d_out, name):   # (d_v, d_gamma, d_beta)
+        d_v, d_gamma, d_beta = layer_norm_backward(v, params[name + "/gamma"], d_out)
+        g["d_" + name + "/gamma"], g["d_" + name + "/beta"] = d_gamma, d_beta
+        return d_v
+
+    tanh_c = np.tanh(k["c"])
+    g["d_z_o"] = d_h * tanh_c
+    if bug == "no tanh derivative on c":
+        g["d_c"] = d_c + d_h * k["z_o"]
+    else:
+        g["d_c"] = d_c + d_h * k["z_o"] * (1 - tanh_c ** 2)
+    d_z_o_in = g["d_z_o"] * k["z_o"] * (1 - k["z_o"])
+    d_c_in = g["d_c"]
+    if normalize:
+        d_z_o_in = ln_backward(k["z_o_in"], d_z_o_in, "z_o")
+        d_c_in = d_c_in if bug == "no layer norm backward for c" else ln_backward(k["c_in"], d_c_in, "c")
+        if bug == "no layer norm backward for c":
+            g["d_c/gamma"], g["d_c/beta"] = layer_norm_backward(k["c_in"], params["c/gamma"], g["d_c"])[1:]
+    if peephole:
+        c_for_w_co = k["c"] if bug == "W_co gradient from the normalised c" else k["c_in"]
+        g["d_W_co"] = (d_z_o_in * c_for_w_co).sum(axis=0)
+        d_c_in = d_c_in + d_z_o_in * params["W_co"]
+    g["d_z_o_in"], g["d_c_in"] = d_z_o_in, d_c_in
+    g["d_z_f"] = d_c_in * k["c_prev"]
+    g["d_z_i"] = d_c_in * k["z"]
+    g["d_z"] = d_c_in * k["z_i"]
+    if bug == "no sigmoid derivative on z_f":
+        d_z_f_in = g["d_z_f"]
+    else:
+        d_z_f_in = g["d_z_f"] * k["z_f"] * (1 - k["z_f"])
+    d_z_i_in = g["d_z_i"] * k["z_i"] * (1 - k["z_i"])
+    d_z_in = g["d_z"] * (1 - k["z"] ** 2)
+    if normalize:
+        d_z_f_in = ln_backward(k["z_f_in"], d_z_f_in, "z_f")
+        d_z_i_in = ln_backward(k["z_i_in"], d_z_i_in, "z_i")
+        d_z_in = ln_backward(k["z_in"], d_z_in, "z")
+    g["d_z_f_in"], g["d_z_i_in"], g["d_z_in"] = d_z_f_in, d_z_i_in, d_z_in
+    g["d_c_prev"] = np.zeros_like(d_c) if bug == "no forget path" else d_c_in * k["z_f"]
+    if peephole:
+        c_for_w_ci = k["c_in"] if bug == "W_ci gradient from the new c" else k["c_prev"]
+        g["d_W_ci"] = (d_z_i_in * c_for_w_ci).sum(axis=0)
+        g["d_W_cf"] = (d_z_f_in * k["c_prev"]).sum(axis=0)
+        if bug != "no peephole path into d_c_prev":
+            g["d_c_prev"] = g["d_c_prev"] + d_z_i_in * params["W_ci"] + d_z_f_in * params["W_cf"]
+    d_y = np.concatenate([d_z_in, d_z_i_in, d_z_f_in, d_z_o_in], axis=-1)
+    if not normalize:
+        g["d_bias"] = d_y.sum(axis=0) if bug == "bias gradient not summed over space" \
+            else d_y.sum(axis=(0, 1, 2))
+    xh = np.concatenate([k["x"], k["h_prev"]], axis=-1)
+    d_xh, g["d_kernel"] = conv_nd_backward(xh, params["kernel"], d_y)
+    channels = k["x"].shape[-1]
+    if bug == "h first in the split":
+        g["d_h_prev"], g["d_x"] = np.split(d_xh, [d_xh.shape[-1] - channels], axis=-1)
+    else:
+        g["d_x"], g["d_h_prev"] = np.split(d_xh, [channels], axis=-1)
+    return g
+
+
+@pytest.fixture(scope="module")
+def right_backward_report():
+    return check_lstm_step_backward(lstm_backward_solution)
+
+
+def test_a_right_backward_step_passes(right_backward_report):
+    report = right_backward_report
+    assert report.passed, str(report)
+    assert [(c.options["peephole"], c.options["normalize"]) for c in report.cases] == \
+        [(False, False), (True, False), (False, True), (True, True)]
+    # the order a backward step computes them in: the notebook and the report rely on it
+    assert LSTM_BACKWARD_ORDER == ("d_z_o", "d_c", "d_z_o_in", "d_c_in", "d_z_f", "d_z_i", "d_z",
+                                   "d_z_f_in", "d_z_i_in", "d_z_in", "d_c_prev", "d_x", "d_h_prev")
+    # every gradient was compared, at every step, and agreed
+    for case in report.cases:
+        assert case.names[:len(LSTM_BACKWARD_ORDER)] == LSTM_BACKWARD_ORDER
+        assert np.all(case.errors == 0)
+    assert report.cases[0].names[len(LSTM_BACKWARD_ORDER):] == ("d_kernel", "d_bias")
+    assert report.cases[1].names[len(LSTM_BACKWARD_ORDER):] == \
+        ("d_kernel", "d_bias", "d_W_ci", "d_W_cf", "d_W_co")
+    assert report.cases[3].names[-2:] == ("d_c/gamma", "d_c/beta")
+    assert len(report.cases[3].names) == len(LSTM_BACKWARD_ORDER) + 1 + 3 + 10
+    assert str(report).startswith("check_lstm_step_backward(lstm_backward_solution): PASSED")
+
+
+@pytest.mark.parametrize("bug, gradient, failing_cases", [
+    ("no tanh derivative on c", "d_c", [1, 2, 3, 4]),
+    ("no layer norm backward for c", "d_c_in", [3, 4]),
+    ("no sigmoid derivative on z_f", "d_z_f_in", [1, 2, 3, 4]),
+    ("no forget path", "d_c_prev", [1, 2, 3, 4]),
+    ("no peephole path into d_c_prev", "d_c_prev", [2, 4]),
+    ("h first in the split", "d_x", [1, 2, 3, 4]),
+    ("W_ci gradient from the new c", "d_W_ci", [2, 4]),
+    ("W_co gradient from the normalised c", "d_W_co", [4]),
+    ("bias gradient not summed over space", "d_bias", [1, 2]),
+])
+def test_a_wrong_backward_step_is_pinned_to_its_gradient(bug, gradient, failing_cases):
+    report = check_lstm_step_backward(with_bug(lstm_backward_solution, bug))
+    assert not report.passed
+    assert (report.gate, report.step) == (gradient, 0)
+    assert report.error > 1e-3
+    assert [n for n, case in enumerate(report.cases, 1) if not case.passed] == failing_cases
+    for case in report.cases:
+        if not case.passed:
+            row = case.names.index(gradient)
+            assert case.first.name == gradient
+            assert np.all(case.errors[:row] == 0)        # every gradient before it is right
+            assert np.all(case.errors[row] > 0)          # and it is wrong at every step
+    text = str(report)
+    assert text.startswith(f"check_lstm_step_backward({bug.replace(' ', '_')}): FAILED")
+    assert f"{gradient} differs first" in text and "hint:" in text
+
+
+def test_the_backward_report_says_where_and_by_how_much():
+    report = check_lstm_step_backward(with_bug(lstm_backward_solution, "no forget path"),
+                                      cases={"peephole": False, "normalize": False})
+    m = report.mismatch
+    assert (m.name, m.step) == ("d_c_prev", 0)
+    assert m.error == pytest.approx(abs(m.yours - m.reference)) and m.yours == 0
+    assert m.count == m.size == 2 * 9 * 8 * 3          # every value of d_c_prev is wrong
+    text = str(report)
+    assert "right before it at that step: d_z_o, d_c, d_z_o_in, d_c_in, d_z_f" in text
+    assert "the memory's highway" in text               # the hint for d_c_prev
+    assert "at [batch, *position, channel] = [" in text
+    report = check_lstm_step_backward(with_bug(lstm_backward_solution, "W_co gradient from the normalised c"),
+                                      cases={})
+    assert report.gate == "d_W_co"
+    assert len(report.mismatch.index) == 3 and "at [*position, channel] = [" in str(report)
+    assert "also wrong at that step" not in str(report)  # nothing else depends on d_W_co
+
+
+def test_the_backward_reference_is_refconvs_own_backward():
+    """The intermediate gradients the checker compares lead to lstm_step_backward's results."""
+    from refconv.exercises import _lstm_backward_reference, _lstm_run
+
+    for options in ({"peephole": True, "normalize": True, "forget_bias": 0.5},
+                    {"peephole": True, "normalize": False, "forget_bias": 1.0}):
+        video, cell, params, state, rng = _lstm_run(options, (9, 8), 2, 3, (3, 3), 2, 1, seed=3)
+        _, _, cache = lstm_step(video[:, 0], state, params, cell)
+        d_h, d_c = rng.standard_normal(cache.h.shape), rng.standard_normal(cache.c.shape)
+        g = _lstm_backward_reference(d_h, d_c, cache, params, cell)
+        d_y = np.concatenate([g["d_z_in"], g["d_z_i_in"], g["d_z_f_in"], g["d_z_o_in"]], axis=-1)
+        d_xh, d_kernel = conv_nd_backward(np.concatenate([cache.x, cache.h_prev], axis=-1),
+                                          params["kernel"], d_y)
+        assert np.allclose(d_xh[..., :2], g["d_x"]) and np.allclose(d_xh[..., 2:], g["d_h_prev"])
+        assert np.allclose(d_kernel, g["d_kernel"])
+        d_c_prev = (g["d_c_in"] * cache.z_f + g["d_z_i_in"] * params["W_ci"]
+                    + g["d_z_f_in"] * params["W_cf"])
+        assert np.allclose(d_c_prev, g["d_c_prev"])
+        assert np.allclose((g["d_z_o_in"] * cache.c_in).sum(axis=0), g["d_W_co"])
+        # d_h and d_c are the whole upstream gradient: no second h-gradient is hiding
+        d_x, _, _ = lstm_step_backward(d_h, LSTMStateTuple(d_c, d_h), cache, params, cell)
+        assert not np.allclose(d_x, g["d_x"])
+
+
+def test_a_broken_backward_step_is_reported_not_raised():
+    def raises(d_h, d_c, cache, params, **options):
+        return {"d_z_o": d_h * np.tanh(cache["c_new"])}      # no such key: c_new
+
+    report = check_lstm_step_backward(raises)
+    assert not report.passed and report.gate is None and report.step == 0
+    text = str(report)
+    assert "raised an exception" in text and "KeyError: 'c_new'" in text and "in raises" in text
+
+    def forgets_a_gradient(d_h, d_c, cache, params, **options):
+        g = lstm_backward_solution(d_h, d_c, cache, params, **options)
+        g.pop("d_W_cf", None)
+        return g
+
+    report = check_lstm_step_backward(forgets_a_gradient)
+    assert report.gate == "d_W_cf" and [c.passed for c in report.cases] == [True, False, True, False]
+    assert "your dict has no 'd_W_cf'" in str(report)
+
+    def not_a_dict(d_h, d_c, cache, params, **options):
+        return d_h
+
+    assert "expected a dict of gradients" in str(check_lstm_step_backward(not_a_dict, cases={}))
+
+
+def test_the_backward_checker_judges_each_step_and_protects_its_reference():
+    calls = []
+
+    def wrong_at_step_2_and_vandal(d_h, d_c, cache, params, **options):
+        calls.append(1)
+        g = lstm_backward_solution(d_h, d_c, cache, params, **options)
+        for array in (d_h, d_c, *cache.values(), *params.values()):
+            array[...] = 0
+        if len(calls) == 3:
+            g["d_kernel"] = g["d_kernel"] * 1.01
+        return g
+
+    report = check_lstm_step_backward(wrong_at_step_2_and_vandal, cases={})
+    assert (report.gate, report.step) == ("d_kernel", 2)
+    errors = report.cases[0].errors
+    assert np.all(errors[:, [0, 1, 3]] == 0)
+    assert "at [*kernel offset, in channel, out channel] = [" in str(report)
+
+
+def test_the_backward_checker_takes_options():
+    report = check_lstm_step_backward(lstm_backward_solution,
+                                      cases=[{"forget_bias": 0.3, "peephole": False}],
+                                      shape=(8, 11), channels=1, filters=2, timesteps=2,
+                                      batch_size=3, seed=5)
+    assert report.passed
+    assert report.cases[0].errors.shape == (len(LSTM_BACKWARD_ORDER) + 11, 2)
+    with pytest.raises(ValueError, match="cases"):
+        check_lstm_step_backward(lstm_backward_solution, cases=[{"dropout": 0.5}])

@@ -89,6 +89,18 @@ def test_compare_passes_on_itself_and_locates_a_bad_gate(golden):
     assert compare(str(golden / "gru_2d_cl_ln.npz"), arrays, rtol=1e-3, atol=1e-6).passed
 
 
+def test_compare_ranks_gates_it_does_not_name_after_its_own():
+    """A framework's own gate names (notebook 6 compares ``gates/z_i*z``) must not crash the report."""
+    rng = np.random.default_rng(0)
+    reference = {"gates/z_i*z": rng.standard_normal((1, 3, 4)), "gates/z_f": rng.standard_normal((1, 3, 4))}
+    candidate = {key: value.copy() for key, value in reference.items()}
+    candidate["gates/z_i*z"][:, 1] += 1.0
+    candidate["gates/z_f"][:, 1] += 1.0
+    result = compare(reference, candidate)
+    assert (result.first_failure.key, result.first_failure.first_bad_step) == ("gates/z_f", 1)
+    assert "gates/z_i*z" in result.report()
+
+
 def test_compare_reports_missing_keys_and_nan(golden):
     arrays = load_case(str(golden / "lstm_1d_cl_ln_peep.npz"))
     del arrays["gates/z_o"]

@@ -285,3 +285,21 @@ def test_to_png_is_a_small_deterministic_png_that_jupyter_shows():
         viz.to_png("not a figure")
     with pytest.raises(ValueError, match="colours"):
         viz.to_png(Figure(), colours=1)
+
+
+def test_demo_renders_the_notebooks_with_their_figures(tmp_path, capsys):
+    """The README's main command renders the notebooks: here only notebook 4, the quickest."""
+    from PIL import Image
+
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--out", str(out), "--notebooks", "04"]) == 0
+    printed = capsys.readouterr().out
+    notebook = out / "notebooks" / "04_time.ipynb"
+    figures = sorted((out / "notebooks" / "04_time").glob("figure_*.png"))
+    assert notebook.exists() and len(figures) >= 4, printed
+    assert "04_time.ipynb: " in printed and "figures in 04_time/" in printed
+    for figure in figures:
+        with Image.open(figure) as image:
+            image.verify()
+    assert cli.main(["demo", "--out", str(out), "--notebooks", "99"]) == 2
+    assert "no notebook starts with" in capsys.readouterr().err

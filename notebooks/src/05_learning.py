@@ -1,0 +1,771 @@
+# Source of notebooks/05_learning.ipynb ("percent" format). Edit this file, then run
+# `python notebooks/run.py 05` to rebuild and re-run the notebook.
+
+# %% [markdown]
+# # 5. Learning: gradients through time, and a ConvLSTM that predicts the next frame
+#
+# Notebooks 2 to 4 ran cells with random weights. This one makes a cell *learn*. Learning
+# means: measure how wrong the outputs are (a loss), find how the loss changes when each
+# weight changes a little (the gradient), and nudge every weight downhill. refconv
+# computes the gradient by hand-written **backpropagation through time** (BPTT), in plain
+# NumPy, so every number can be looked at.
+#
+# The plan:
+#
+# 1. **One step back.** The backward of one ConvLSTM step, written by hand: each line of
+#    the forward step undone in reverse order, checked against `refconv.lstm_step_backward`.
+# 2. **Back through time.** `refconv.dynamic_rnn_grad` is a loop of those steps, last step
+#    first. We watch a gradient travel back through eight frames, and see what the
+#    convolution and layer norm do to it.
+# 3. **Checking gradients** against finite differences, the way to trust a backward pass.
+# 4. **Training** a small ConvLSTM to predict the next frame of a moving-shapes video,
+#    with Adam written out in a few lines.
+# 5. **The gates before and after training**: what did learning change?
+# 6. **Exercise**: write a step's backward yourself, and let the checker find your bug.
+#
+# Notation: for any quantity `v`, `d_v` is the gradient of the loss with respect to `v`,
+# an array shaped like `v`. One forward step, in the article's names (notebook 2), with the
+# names refconv's cache gives the values in between (`*_in`: before layer norm):
+#
+# ```
+# y   = conv(concat([x, h_prev]), kernel)               # 4F channels (+ bias without layer norm)
+# z_in, z_i_in, z_f_in, z_o_in = split(y, 4)
+# z_i_in += W_ci * c_prev ;  z_f_in += W_cf * c_prev    # peephole: the old memory
+# z   = tanh(LN(z_in))
+# z_i = sigmoid(LN(z_i_in))
+# z_f = sigmoid(LN(z_f_in) + forget_bias)
+# c_in = c_prev * z_f + z_i * z                         # the memory update
+# z_o_in += W_co * c_in                                 # peephole: the new memory
+# z_o = sigmoid(LN(z_o_in)) ;  c = LN(c_in)
+# h   = z_o * tanh(c)
+# ```
+
+# %%
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+
+import refconv
+from refconv import LSTMStateTuple, conv_nd_backward, layer_norm_backward, sigmoid, viz
+from refconv.data import moving_shapes
+from refconv.exercises import check_lstm_step_backward
+
+np.set_printoptions(precision=3, suppress=True)
+B, T, SHAPE, C, F, K = 6, 8, (16, 16), 1, 8, (3, 3)   # batch, steps, frame, channels in, filters, kernel
+NAMES = ["z", "z_i", "z_f", "z_o", "c", "h"]
+
+cell = refconv.ConvLSTMCell(list(SHAPE), filters=F, kernel=list(K))   # the seed's cell: peephole, layer norm
+cell.build(C, seed=0)
+untrained = {name: value.copy() for name, value in cell.params.items()}
+
+# A held-out video: never trained on, used for every picture and every evaluation.
+test_video = moving_shapes(batch_size=B, timesteps=T + 1, shape=SHAPE, channels=C, n_shapes=2, seed=1000)
+assert test_video.shape == (B, T + 1, *SHAPE, C)
+viz.to_png(viz.frame_strip(test_video))
+
+# %% [markdown]
+# ## 5.1 One step back
+#
+# Take one step of the cell forward, at `t = 3` of the held-out video, keeping what it
+# computed: `refconv.lstm_step` returns the new `h`, the new state and a **cache**, the
+# step's intermediate arrays by name (`z_in`, `z_f`, `c_in`, ...). The backward needs them:
+# the sigmoid's derivative, for one, is `z_f * (1 - z_f)`, a function of the forward's `z_f`.
+
+# %%
+t = 3
+x_seq = test_video[:, :-1]                                   # the frames the cell reads
+_, state = refconv.dynamic_rnn(cell, x_seq[:, :t])           # the state after frames 0, 1, 2
+h, new_state, cache = refconv.lstm_step(x_seq[:, t], state, cell.params, cell)
+print("cached:", ", ".join(cache._fields))
+assert np.array_equal(new_state.h, h) and cache.c.shape == (B, *SHAPE, F)
+
+# %% [markdown]
+# **The backward step is the forward read from the bottom up.** Each forward line
+# `out = f(a, b)` becomes lines that take `d_out` and add its share to `d_a` and `d_b`,
+# by the chain rule. Five rules cover the whole step:
+#
+# | forward | backward |
+# |---|---|
+# | `h = z_o * tanh(c)` (a product) | `d_z_o = d_h * tanh(c)`; `d_c += d_h * z_o * (1 - tanh(c)**2)` |
+# | `z_f = sigmoid(v)`, `z = tanh(v)` | `d_v = d_z_f * z_f * (1 - z_f)`; `d_v = d_z * (1 - z**2)` |
+# | `c_in = c_prev * z_f + z_i * z` | `d_c_prev = d_c_in * z_f`, `d_z_f = d_c_in * c_prev`, `d_z_i = d_c_in * z`, `d_z = d_c_in * z_i` |
+# | `y = conv(xh, kernel)` | `d_xh, d_kernel = conv_nd_backward(xh, kernel, d_y)` |
+# | `out = LN(v)` | `d_v, d_gamma, d_beta = layer_norm_backward(v, gamma, d_out)` |
+#
+# Two gradients arrive at a step from the future: `d_h` (the loss's own gradient for this
+# output, plus what the next step sent back for its `h_prev`) and `d_c` (what the next step
+# sent back for its `c_prev`). A value that is read twice collects a gradient from each
+# reader: `c_in` is read by its layer norm *and* by the output gate's peephole, so
+# `d_c_in` is the sum of both. Here is the whole step, one line per rule, in the forward's
+# names:
+
+# %%
+def step_backward_by_hand(d_h, d_c, cache, params, peephole=True, normalize=True, forget_bias=1.0):
+    """One ConvLSTM step backward (channels_last, tanh, sigmoid).
+
+    d_h, d_c: [B, H, W, F], gradients with respect to the step's new h and c.
+    cache: dict of the forward's arrays (LSTMCache._asdict()). params: the cell's.
+    Returns a dict: "d_" + name for the intermediates, the step's inputs and every parameter.
+    """
+    k, g = cache, {}
+
+    def ln_backward(name, v, d_out):        # out = LN(v) with name/gamma, name/beta
+        d_v, g[f"d_{name}/gamma"], g[f"d_{name}/beta"] = layer_norm_backward(v, params[name + "/gamma"], d_out)
+        return d_v
+
+    # h = z_o * tanh(c)
+    g["d_z_o"] = d_h * np.tanh(k["c"])
+    g["d_c"] = d_c + d_h * k["z_o"] * (1 - np.tanh(k["c"]) ** 2)
+    # z_o = sigmoid(LN(z_o_in)), c = LN(c_in)
+    d_z_o_in = g["d_z_o"] * k["z_o"] * (1 - k["z_o"])
+    d_c_in = g["d_c"]
+    if normalize:
+        d_z_o_in = ln_backward("z_o", k["z_o_in"], d_z_o_in)
+        d_c_in = ln_backward("c", k["c_in"], d_c_in)
+    # z_o_in = z_o + W_co * c_in: c_in has a second reader
+    if peephole:
+        g["d_W_co"] = (d_z_o_in * k["c_in"]).sum(axis=0)      # one weight per pixel, shared by the batch
+        d_c_in = d_c_in + d_z_o_in * params["W_co"]
+    g["d_z_o_in"], g["d_c_in"] = d_z_o_in, d_c_in
+    # c_in = c_prev * z_f + z_i * z
+    g["d_z_f"] = d_c_in * k["c_prev"]
+    g["d_z_i"] = d_c_in * k["z"]
+    g["d_z"] = d_c_in * k["z_i"]
+    g["d_c_prev"] = d_c_in * k["z_f"]
+    # z_f = sigmoid(LN(z_f_in) + forget_bias), z_i = sigmoid(LN(z_i_in)), z = tanh(LN(z_in))
+    d_z_f_in = g["d_z_f"] * k["z_f"] * (1 - k["z_f"])
+    d_z_i_in = g["d_z_i"] * k["z_i"] * (1 - k["z_i"])
+    d_z_in = g["d_z"] * (1 - k["z"] ** 2)
+    if normalize:
+        d_z_f_in = ln_backward("z_f", k["z_f_in"], d_z_f_in)
+        d_z_i_in = ln_backward("z_i", k["z_i_in"], d_z_i_in)
+        d_z_in = ln_backward("z", k["z_in"], d_z_in)
+    g["d_z_f_in"], g["d_z_i_in"], g["d_z_in"] = d_z_f_in, d_z_i_in, d_z_in
+    # z_i_in += W_ci * c_prev, z_f_in += W_cf * c_prev: c_prev has three readers
+    if peephole:
+        g["d_W_ci"] = (d_z_i_in * k["c_prev"]).sum(axis=0)
+        g["d_W_cf"] = (d_z_f_in * k["c_prev"]).sum(axis=0)
+        g["d_c_prev"] = g["d_c_prev"] + d_z_i_in * params["W_ci"] + d_z_f_in * params["W_cf"]
+    # z, z_i, z_f, z_o = split(y, 4): the backward of a split is a concatenation
+    d_y = np.concatenate([d_z_in, d_z_i_in, d_z_f_in, d_z_o_in], axis=-1)
+    # y = conv(concat([x, h_prev]), kernel) (+ bias)
+    if not normalize:
+        g["d_bias"] = d_y.sum(axis=tuple(range(d_y.ndim - 1)))
+    d_xh, g["d_kernel"] = conv_nd_backward(np.concatenate([k["x"], k["h_prev"]], axis=-1), params["kernel"], d_y)
+    g["d_x"], g["d_h_prev"] = np.split(d_xh, [k["x"].shape[-1]], axis=-1)
+    return g
+
+# %% [markdown]
+# To see where a gradient goes, ask for the simplest loss there is: **the value of `h` at
+# one pixel** (sample 0, the centre of the frame, channel 0). Its gradient `d_h` is 1 there
+# and 0 everywhere else, and `d_c = 0`. The same step backward by refconv,
+# `lstm_step_backward(d_h, d_state, cache, params, cell)`, must agree with ours on every
+# gradient it returns: the step's inputs and every parameter.
+
+# %%
+pixel = (0, SHAPE[0] // 2, SHAPE[1] // 2, 0)                  # [batch, row, column, channel]
+d_h = np.zeros_like(h)
+d_h[pixel] = 1.0
+zero = np.zeros_like(h)
+
+mine = step_backward_by_hand(d_h, zero, cache._asdict(), cell.params)
+d_x, d_prev, d_params = refconv.lstm_step_backward(d_h, LSTMStateTuple(zero, zero), cache, cell.params, cell)
+assert np.allclose(mine["d_x"], d_x) and np.allclose(mine["d_c_prev"], d_prev.c)
+assert np.allclose(mine["d_h_prev"], d_prev.h)
+for name in cell.params:
+    assert np.allclose(mine["d_" + name], d_params[name]), name
+print(f"step_backward_by_hand agrees with refconv.lstm_step_backward on d_x, d_c_prev, d_h_prev "
+      f"and all {len(d_params)} parameters")
+
+# %%
+def show(arrays, titles, title, sample=0, channel=0):
+    """One picture per array (sample 0, channel 0), each with its own range, symmetric about 0 (white)."""
+    frames = [a[sample, ..., channel] for a in arrays]
+    ranges = [(-np.abs(f).max(), np.abs(f).max()) for f in frames]
+    return viz.to_png(viz.heatmaps(frames, titles, ranges=ranges, cmaps=["RdBu_r"] * len(frames),
+                                   annotate=False, width=13, title=title))
+
+
+show([d_h, mine["d_c"], mine["d_z_f"], mine["d_z_f_in"], mine["d_c_prev"], d_x, d_prev.h],
+     ["d_h", "d_c", "d_z_f", "d_z_f_in", "d_c_prev", "d_x", "d_h_prev"],
+     "one step backward from h at one pixel (sample 0, channel 0): pixel-wise lines keep it in place, "
+     "the convolution spreads it")
+
+# %% [markdown]
+# Read the row left to right, as the gradient travels:
+#
+# * every element-wise line (`h = z_o * tanh(c)`, the gates, the memory update) keeps the
+#   gradient **at its pixel**: `d_c`, `d_z_f` and `d_c_prev` are one bright dot;
+# * the convolution spreads it over the kernel's **3 x 3 footprint** (`d_x`, `d_h_prev`),
+#   and over every channel: each of the `4F` output channels of `y` reads all inputs;
+# * layer norm spreads a **faint** share over the *whole* frame, because every pixel
+#   takes part in the mean and variance it divides by. Too faint to see at this colour
+#   range (`d_z_f_in` looks like a dot), but it is there:
+
+# %%
+row, col = pixel[1:3]
+footprint = np.zeros(SHAPE, dtype=bool)
+footprint[row - 1:row + 2, col - 1:col + 2] = True
+inside = np.linalg.norm(d_x[0, footprint]) / np.linalg.norm(d_x)
+print(f"share of |d_x| inside the 3 x 3 footprint: {inside:.4f}; pixels of d_x that are not "
+      f"exactly 0: {np.count_nonzero(d_x[0])} of {d_x[0].size}")
+assert inside > 0.99 and np.count_nonzero(d_x[0]) == d_x[0].size       # all of it, faintly
+
+# %% [markdown]
+# ## 5.2 Back through time
+#
+# Over a sequence the loss is a sum over steps, and every step uses the same weights.
+# Backpropagation through time runs the forward once, keeping each step's cache, then
+# walks back from the last step to the first. At step `t` the gradients arriving are
+# `d_h = d_outputs[t] + (d_h_prev sent back by step t + 1)` and `d_c = d_c_prev` sent back
+# by step `t + 1`; the weights' gradient is the **sum** over the steps. That is all of
+# `refconv.dynamic_rnn_grad`, here as two short loops (refconv also handles
+# `sequence_length`, time-major input and stacks, and keeps less memory).
+#
+# The loss: `h` at our pixel, at the **last** step only. So `d_outputs` is zero except
+# there.
+
+# %%
+d_outputs = np.zeros((B, T, *SHAPE, F))
+d_outputs[(pixel[0], T - 1, *pixel[1:])] = 1.0
+grads = refconv.dynamic_rnn_grad(cell, x_seq, d_outputs)     # (inputs, initial_state, params)
+
+state, caches = cell.zero_state(B), []
+for t in range(T):                                           # forward, keeping the caches
+    _, state, step_cache = refconv.lstm_step(x_seq[:, t], state, cell.params, cell)
+    caches.append(step_cache)
+d_inputs, d_state = np.zeros_like(x_seq), LSTMStateTuple(zero, zero)
+d_weights = {name: np.zeros_like(value) for name, value in cell.params.items()}
+for t in reversed(range(T)):                                 # backward, last step first
+    d_inputs[:, t], d_state, d_step = refconv.lstm_step_backward(d_outputs[:, t], d_state, caches[t], cell.params, cell)
+    d_weights = {name: d_weights[name] + d_step[name] for name in d_weights}
+
+assert np.allclose(d_inputs, grads.inputs)
+assert np.allclose(d_state.c, grads.initial_state.c) and np.allclose(d_state.h, grads.initial_state.h)
+assert all(np.allclose(d_weights[name], grads.params[name]) for name in d_weights)
+print("the two loops give dynamic_rnn_grad's gradients for the inputs, the initial state "
+      "and every weight")
+
+# %% [markdown]
+# `grads.inputs[:, t]` answers: **which pixels of frame `t` does the loss, `h` at one pixel
+# of the last step, depend on, and how strongly?** Going back one step, the gradient
+# crosses the convolution once more (through `h_prev`), so the region it reaches grows by
+# one pixel on every side per step: a **cone** back in time. That is the cell's receptive
+# field: after `n` steps a 3 x 3 kernel sees `2n + 1` pixels across.
+#
+# For comparison we run the same gradient through the same cell **without layer norm**
+# (the same seed gives the same kernel and peephole weights; the cell then has a bias,
+# which starts at zero). The values span many orders of magnitude, so the pictures show
+# `log10 |d_x|` relative to the largest value in the row (yellow: strong, dark: weak,
+# white: exactly zero).
+
+# %%
+plain = refconv.ConvLSTMCell(list(SHAPE), filters=F, kernel=list(K), normalize=False)
+plain.build(C, seed=0)
+assert np.array_equal(plain.params["kernel"], cell.params["kernel"])
+grads_plain = refconv.dynamic_rnn_grad(plain, x_seq, d_outputs)
+d_frames = {"with\nlayer norm\n(the seed's\ncell)": grads.inputs[0, ..., 0],
+            "without\nlayer norm": grads_plain.inputs[0, ..., 0]}
+
+
+def picture_grid(rows, columns, title, column_title="t={}"):
+    """rows: (label, array [T, H, W], (lo, hi), colour map) each; one column per entry of columns."""
+    fig = Figure(figsize=(0.95 * len(columns) + 2.6, 0.95 * len(rows) + 0.6), layout="constrained")
+    axes = fig.subplots(len(rows), len(columns), squeeze=False)
+    for r, (label, array, (lo, hi), cmap) in enumerate(rows):
+        for c, t in enumerate(columns):
+            image = axes[r, c].imshow(array[t], cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+            axes[r, c].set_xticks([])
+            axes[r, c].set_yticks([])
+            if r == 0:
+                axes[r, c].set_title(column_title.format(t), fontsize=9)
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+        bar = fig.colorbar(image, ax=axes[r, :], fraction=0.025, pad=0.01, aspect=8)
+        bar.ax.tick_params(labelsize=7)
+    fig.suptitle(title, fontsize=10)
+    return viz.to_png(fig)
+
+
+def log_relative(d_in):
+    """log10 |d_in| / max |d_in|: -inf where d_in is exactly zero."""
+    with np.errstate(divide="ignore"):
+        return np.log10(np.abs(d_in) / np.abs(d_in).max())
+
+
+cone_colours = matplotlib.colormaps["viridis"].with_extremes(bad="white")   # -inf: exactly zero
+picture_grid([(label, log_relative(d_in), (-4, 0), cone_colours) for label, d_in in d_frames.items()],
+             [T - 1, T - 2, T - 3, T - 4, T - 6, 0],
+             f"log10 |d_x| / max: where the gradient of h at one pixel of step {T - 1} reaches "
+             "each input frame\n(sample 0, untrained cells; white: exactly zero)", column_title="frame {}")
+
+# %%
+def cone_width(d_frame):
+    """Width, in pixels, of the box holding every value that is not exactly zero."""
+    rows, cols = np.nonzero(d_frame)
+    return max(rows.max() - rows.min(), cols.max() - cols.min()) + 1
+
+
+widths = [cone_width(grads_plain.inputs[0, t, ..., 0]) for t in range(T)]
+print("without layer norm, width of the region reached in frame 0 .. 7:", widths)
+assert widths == [min(2 * (T - t) + 1, SHAPE[0]) for t in range(T)]
+print("with layer norm, pixels of frame 7 that get exactly zero gradient:",
+      np.count_nonzero(grads.inputs[0, T - 1] == 0))
+assert np.count_nonzero(grads.inputs[0, T - 1] == 0) == 0
+
+# %% [markdown]
+# Without layer norm the cone is exact: frame 7 reaches a 3 x 3 square, frame 6 a 5 x 5
+# one, and so on, until it fills the frame; everything outside is exactly zero (white).
+# With layer norm the same cone holds nearly all of the gradient, and a faint haze covers
+# the rest of the frame, brightest where the shapes are (layer norm's backward has a term
+# proportional to the normalised value itself, which is large there).
+#
+# How much gradient reaches each frame? One number per frame, the norm of `d_x` over the
+# whole frame and batch:
+
+# %%
+def norms_per_frame(d_inputs):
+    return np.sqrt((d_inputs ** 2).sum(axis=tuple(a for a in range(d_inputs.ndim) if a != 1)))
+
+
+norms = {"peephole + layer norm (the seed's cell)": norms_per_frame(grads.inputs),
+         "peephole, no layer norm": norms_per_frame(grads_plain.inputs)}
+
+
+def plot_norms(norms, title):
+    fig = Figure(figsize=(7, 3), layout="constrained")
+    ax = fig.subplots()
+    for (label, values), marker in zip(norms.items(), "os^v"):
+        ax.semilogy(np.arange(T), values, marker=marker, label=label)
+    ax.set_xlabel("input frame t (the loss is at the last step, on the right)")
+    ax.set_ylabel("|d loss / d x_t|")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return viz.to_png(fig)
+
+
+for label, values in norms.items():
+    print(f"{label:40s}", values)
+plot_norms(norms, "how much gradient reaches each frame, going back in time (untrained cells)")
+
+# %% [markdown]
+# Without layer norm, the gradient **shrinks** going back in time (right to left), by a
+# similar factor every step: the picture of a vanishing gradient. It vanishes slowly here,
+# because the LSTM's memory carries it back by `d_c_prev = d_c_in * z_f`, a product with
+# the forget gate (about `sigmoid(1) = 0.73` untrained), not with a squashing function's
+# derivative at every step.
+#
+# With layer norm there is a surprise at **frame 0**: its gradient is ten times that of
+# frame 1. The first step starts from a **zero state**, so every `y` it normalises comes
+# from the frame alone: zero on the whole background and varied only where the shapes are.
+# Its spread over the frame is roughly two to four times smaller than at step 1, and layer
+# norm **divides by that spread**, five times in one step (`z`, `z_i`, `z_f`, `z_o`, `c`),
+# so a small change to `x_0` becomes a large change after normalisation. Start the same
+# video from a warm state (the state after reading a few frames) and the spike is gone:
+
+# %%
+spread = {name: [caches[t]._asdict()[name][0].std() for t in range(2)]
+          for name in ["z_in", "z_i_in", "z_f_in", "z_o_in", "c_in"]}
+for name, (first, second) in spread.items():
+    print(f"spread over the frame of {name:6s}: step 0 {first:.3f}, step 1 {second:.3f}")
+_, warm = refconv.dynamic_rnn(cell, x_seq[:, :4])
+warm_norms = norms_per_frame(refconv.dynamic_rnn_grad(cell, x_seq, d_outputs, initial_state=warm).inputs)
+print("from a warm state, per frame:", warm_norms)
+seed_norms = norms["peephole + layer norm (the seed's cell)"]
+assert seed_norms[0] > 8 * seed_norms[1] and warm_norms[0] < 1.5 * warm_norms[1]
+assert all(first < 0.7 * second for first, second in spread.values())
+assert np.all(np.diff(norms["peephole, no layer norm"]) > 0)   # no layer norm: a steady decay back in time
+
+# %% [markdown]
+# ## 5.3 Trust, but check: gradients against finite differences
+#
+# A hand-written backward can be wrong in ways no test of the forward would see. The
+# check is old and simple: nudge one number `p` by `±eps` and measure the loss,
+# `(L(p + eps) - L(p - eps)) / (2 eps)`, an approximation of the derivative with an error
+# of order `eps²`. `refconv.gradcheck(cell, inputs)` does that for entries of the inputs,
+# the initial state and every parameter, with random upstream gradients, and reports the
+# relative error per tensor. In float64, with `eps = 1e-6`, a right gradient agrees to
+# `1e-8` or better; a wrong one is typically off by order 1. (In float32 the rounding error of the loss
+# would swamp the differences: always check in float64.)
+#
+# A small cell with every option on and **random** `gamma`, `beta` and peephole weights
+# (their initial values 1 and 0 could hide a missing term), and non-square frames:
+
+# %%
+rng = np.random.default_rng(5)
+small = refconv.ConvLSTMCell([9, 7], filters=3, kernel=[3, 3])
+small.build(2, seed=1)
+for name, value in small.params.items():
+    if name.endswith("/gamma"):
+        small.params[name] = rng.uniform(0.5, 1.5, value.shape)
+    elif name.endswith("/beta") or name.startswith("W_c"):
+        small.params[name] = rng.normal(0.0, 0.5, value.shape)
+inputs = rng.standard_normal((2, 3, 9, 7, 2))                 # float64: [B, T, H, W, C]
+
+report = refconv.gradcheck(small, inputs, max_entries=25, seed=0)
+print(report)
+assert report.max_error < 1e-6
+
+# %% [markdown]
+# ## 5.4 Training: predict the next frame
+#
+# The task: the cell reads frames `0 .. t` of a moving-shapes video and, from its `h` at
+# step `t`, predicts frame `t + 1`. To do that it must work out where each shape is going,
+# which no single frame says: it must **remember** the previous frame.
+#
+# The model has two parts:
+#
+# * the seed's ConvLSTM cell (peephole and layer norm on), `F = 8` filters, a 3 x 3 kernel;
+# * a **readout** from `h` to a frame: at every pixel the same linear map of the `F`
+#   channels of `h` (a 1 x 1 convolution), then a sigmoid, since brightness is in [0, 1]:
+#   `p = sigmoid(h @ w + b)`.
+#
+# The loss is the mean squared error over all pixels, steps and samples. Its gradient, by
+# the chain rule, one line per forward line:
+#
+# ```
+# loss    = mean((p - target)**2)       d_p     = 2 (p - target) / N
+# p       = sigmoid(logit)              d_logit = d_p * p * (1 - p)
+# logit   = h @ w + b                   d_w = sum over pixels of h^T d_logit;  d_b = sum of d_logit
+#                                       d_h = d_logit @ w^T      -> dynamic_rnn_grad does the rest
+# ```
+
+# %%
+def predict(cell, readout, video):
+    """The cell reads frames 0..T-1 of video [B, T+1, H, W, 1]; p[:, t] predicts frame t + 1."""
+    h_seq, _ = refconv.dynamic_rnn(cell, video[:, :-1])
+    return h_seq, sigmoid(h_seq @ readout["w"] + readout["b"])
+
+
+def loss(cell, readout, video):
+    return np.mean((predict(cell, readout, video)[1] - video[:, 1:]) ** 2)
+
+
+def loss_and_gradients(cell, readout, video):
+    """The mean squared error of the predictions, and its gradient for every weight."""
+    h_seq, p = predict(cell, readout, video)
+    target = video[:, 1:]
+    d_p = 2 * (p - target) / p.size
+    d_logit = d_p * p * (1 - p)
+    d_readout = {"w": h_seq.reshape(-1, F).T @ d_logit.reshape(-1, 1), "b": d_logit.sum(axis=(0, 1, 2, 3))}
+    d_h = d_logit @ readout["w"].T
+    d_cell = refconv.dynamic_rnn_grad(cell, video[:, :-1], d_h).params
+    return np.mean((p - target) ** 2), d_cell, d_readout
+
+
+def training_batch(step):
+    """Training batch number `step`: fresh videos every time, seeded by the step."""
+    return moving_shapes(batch_size=B, timesteps=T + 1, shape=SHAPE, channels=C, n_shapes=2, seed=step)
+
+
+# The readout starts at the average brightness (a sigmoid's bias at the logit of the mean
+# pixel), so the first steps of training are spent on the shapes, not on the background.
+rng = np.random.default_rng(0)
+mean_pixel = training_batch(1).mean()
+readout = {"w": rng.normal(0.0, 1 / np.sqrt(F), (F, 1)), "b": np.array([np.log(mean_pixel / (1 - mean_pixel))])}
+print(f"mean pixel {mean_pixel:.3f} -> readout bias {readout['b'][0]:.2f}")
+
+# %% [markdown]
+# The readout's gradient is new code, so it gets the same finite-difference check before
+# anything is trained on it: a few entries of `w`, `b` and the cell's kernel, against the
+# loss's central differences.
+
+# %%
+def numeric_derivative(params, name, index, video, eps=1e-6):
+    """(L(p + eps) - L(p - eps)) / (2 eps) for p = params[name][index]."""
+    old = params[name][index]
+    params[name][index] = old + eps
+    plus = loss(cell, readout, video)
+    params[name][index] = old - eps
+    minus = loss(cell, readout, video)
+    params[name][index] = old
+    return (plus - minus) / (2 * eps)
+
+
+probe = training_batch(1)[:2]
+_, d_cell, d_readout = loss_and_gradients(cell, readout, probe)
+for params, grads, name, index in [(readout, d_readout, "w", (3, 0)), (readout, d_readout, "b", (0,)),
+                                   (cell.params, d_cell, "kernel", (1, 2, 4, 17)),
+                                   (cell.params, d_cell, "z_f/gamma", (5,))]:
+    analytic, numeric = grads[name][index], numeric_derivative(params, name, index, probe)
+    error = abs(analytic - numeric) / max(abs(analytic), abs(numeric))
+    print(f"d_{name}{list(index)}: analytic {analytic: .6e}, numeric {numeric: .6e}, relative error {error:.1e}")
+    assert error < 1e-6
+
+# %% [markdown]
+# **Adam**, the optimiser almost everyone uses, in a few lines. For each weight it keeps two
+# running averages: `m`, of the gradient (a momentum that smooths the noise of one batch),
+# and `v`, of the squared gradient (its typical size). Each step moves the weight by
+# about `lr` in the direction of `m`, **whatever the gradient's scale**: `m / sqrt(v)` is of
+# order 1. That matters here, where the kernel, the per-pixel peephole weights and the
+# layer-norm gains get gradients of very different sizes. The divisions by `1 - beta**step`
+# undo the averages' start at zero.
+
+# %%
+def adam(params, grads, moments, step, lr=0.03, beta1=0.9, beta2=0.999, eps=1e-8):
+    """One Adam update of every array in params (a dict, changed in place); moments: dict of (m, v)."""
+    for name, grad in grads.items():
+        m, v = moments.get(name, (0.0, 0.0))
+        m = beta1 * m + (1 - beta1) * grad
+        v = beta2 * v + (1 - beta2) * grad ** 2
+        params[name] = params[name] - lr * (m / (1 - beta1 ** step)) / (np.sqrt(v / (1 - beta2 ** step)) + eps)
+        moments[name] = (m, v)
+
+
+baselines = {"the mean brightness everywhere": np.mean((test_video[:, 1:] - test_video[:, 1:].mean()) ** 2),
+             "copy the last frame": np.mean((test_video[:, 1:] - test_video[:, :-1]) ** 2)}
+_, p_untrained = predict(cell, readout, test_video)
+
+# %% [markdown]
+# The training loop: 60 steps, each on a fresh batch of 6 videos (seeded by the step, so
+# the run is the same every time), with the held-out video's loss every 10 steps.
+
+# %%
+STEPS = 60
+cell_moments, readout_moments = {}, {}
+train_losses, test_losses = [], {0: loss(cell, readout, test_video)}
+for step in range(1, STEPS + 1):
+    batch_loss, d_cell, d_readout = loss_and_gradients(cell, readout, training_batch(step))
+    adam(cell.params, d_cell, cell_moments, step)
+    adam(readout, d_readout, readout_moments, step)
+    train_losses.append(batch_loss)
+    if step % 10 == 0:
+        test_losses[step] = loss(cell, readout, test_video)
+        print(f"step {step:3d}   training loss {batch_loss:.4f}   held-out loss {test_losses[step]:.4f}")
+
+# %%
+fig = Figure(figsize=(7, 3.2), layout="constrained")
+ax = fig.subplots()
+ax.semilogy(np.arange(1, STEPS + 1), train_losses, color="0.6", linewidth=1, label="training batch")
+ax.semilogy(list(test_losses), list(test_losses.values()), "o-", label="held-out video")
+for (label, value), style in zip(baselines.items(), ["--", ":"]):
+    ax.axhline(value, color="black", linestyle=style, linewidth=1, label=f"baseline: {label}")
+ax.set_xlabel("training step")
+ax.set_ylabel("mean squared error")
+ax.grid(alpha=0.3, which="both")
+ax.legend(fontsize=8)
+fig.suptitle("learning to predict the next frame", fontsize=10)
+viz.to_png(fig)
+
+# %%
+final = test_losses[STEPS]
+print(f"held-out loss: {test_losses[0]:.4f} untrained -> {final:.4f} trained "
+      f"({test_losses[0] / final:.0f} times smaller)")
+for label, value in baselines.items():
+    print(f"baseline, {label}: {value:.4f}")
+assert final < test_losses[0] / 5                              # it learned
+assert final < 0.7 * baselines["copy the last frame"]         # ... more than "nothing moves"
+
+# %% [markdown]
+# Two baselines say what the numbers mean. Predicting the mean brightness everywhere is
+# what the untrained model does, near enough. **Copying the last frame** is what a model
+# that ignores motion would do: right everywhere except along the shapes' edges, where
+# they moved. The trained cell beats it clearly, so it has learned something about
+# **motion**: where a shape will be next.
+#
+# The pictures, on the held-out video (sample 0): the input frame, the frame to predict,
+# the untrained and the trained prediction, and the trained prediction's error (red: too
+# bright, blue: too dark).
+
+# %%
+_, p_trained = predict(cell, readout, test_video)
+picture_grid([("input x_t", test_video[0, :-1, ..., 0], (0, 1), "gray"),
+              ("target x_t+1", test_video[0, 1:, ..., 0], (0, 1), "gray"),
+              ("prediction,\nuntrained", p_untrained[0, ..., 0], (0, 1), "gray"),
+              ("prediction,\ntrained", p_trained[0, ..., 0], (0, 1), "gray"),
+              ("error, trained", (p_trained - test_video[:, 1:])[0, ..., 0], (-1, 1), "RdBu_r")],
+             range(T), "next-frame prediction on the held-out video (sample 0): column t has read "
+                       "frames 0..t and predicts frame t + 1")
+
+# %%
+per_step = np.mean((p_trained - test_video[:, 1:]) ** 2, axis=(0, 2, 3, 4))
+copy_per_step = np.mean((test_video[:, :-1] - test_video[:, 1:]) ** 2, axis=(0, 2, 3, 4))
+print("trained error per step:    ", per_step)
+print("copy-last-frame per step:  ", copy_per_step)
+assert per_step[0] > per_step[1:].mean()          # at step 0 it has seen one frame: no motion yet
+
+# %% [markdown]
+# The error is largest at step 0: having seen one frame, the cell cannot know which way
+# a shape moves, so it predicts it where it is, a little blurred. From step 1 on it has
+# seen the shape move, and the prediction follows. The remaining error sits on the edges:
+# a small cell after 60 steps predicts soft shapes.
+#
+# ## 5.5 The gates, before and after training
+#
+# What changed inside? The same held-out video through the untrained and the trained cell,
+# every gate at every step (sample 0, state channel 0; fixed colour ranges as in
+# notebook 2):
+
+# %%
+trained = {name: value.copy() for name, value in cell.params.items()}
+gates = {}
+for label, params in [("untrained", untrained), ("trained", trained)]:
+    cell.params = {name: value.copy() for name, value in params.items()}
+    _, _, gates[label] = refconv.dynamic_rnn(cell, x_seq, return_gates=True)
+assert all(np.array_equal(cell.params[name], trained[name]) for name in trained)
+
+viz.to_png(viz.gate_grid(gates["untrained"], NAMES, frames=x_seq, title="untrained cell: gates over time (sample 0, channel 0)"))
+
+# %%
+viz.to_png(viz.gate_grid(gates["trained"], NAMES, frames=x_seq, title="trained cell: gates over time (sample 0, channel 0)"))
+
+# %% [markdown]
+# Untrained, the gates respond to every edge of the input and to each other's noise:
+# speckled patterns that follow no shape. Trained, channel 0 has become a **shape
+# detector**: `h` and `c` are clean silhouettes of the shapes, and the gates work
+# together. Where a shape is, the input gate `z_i` opens (write the current frame into
+# the memory) and the forget gate `z_f` drops (let the old frame go); on the background the
+# forget gate stays open.
+#
+# Channel 0 is one of eight; numbers over all of them say more. For each gate: its mean,
+# the share of values that are **saturated** (below 0.1 or above 0.9: decisive, and passing
+# little gradient, notebook 2), and the whole distribution:
+
+# %%
+def gate_stats(g):
+    return {name: (g[name].mean(), ((g[name] < 0.1) | (g[name] > 0.9)).mean()) for name in ["z_i", "z_f", "z_o"]}
+
+
+stats = {label: gate_stats(g) for label, g in gates.items()}
+for name in ["z_i", "z_f", "z_o"]:
+    (m0, s0), (m1, s1) = stats["untrained"][name], stats["trained"][name]
+    print(f"{name:4s} mean {m0:.2f} -> {m1:.2f}    saturated {s0:6.1%} -> {s1:6.1%}")
+
+fig = Figure(figsize=(8, 2.8), layout="constrained")
+axes = fig.subplots(1, 3, sharey=True)
+for ax, name in zip(axes, ["z_i", "z_f", "z_o"]):
+    for label, colour in [("untrained", "0.6"), ("trained", "C0")]:
+        ax.hist(gates[label][name].ravel(), bins=40, range=(0, 1), density=True, color=colour,
+                alpha=0.6 if label == "untrained" else 0.8, label=label)
+    ax.set_title(viz.LABELS[name], fontsize=9)
+    ax.set_xlabel("gate value")
+axes[0].set_ylabel("density")
+axes[0].legend(fontsize=8)
+fig.suptitle("how open the gates are, over every pixel, channel and step of the held-out video", fontsize=10)
+viz.to_png(fig)
+
+# %%
+for name in ["z_i", "z_o"]:
+    assert stats["trained"][name][1] > 2 * stats["untrained"][name][1]    # more decisive
+assert stats["trained"]["z_f"][0] < stats["untrained"]["z_f"][0] - 0.04     # forgets more
+
+# %% [markdown]
+# Untrained, layer norm keeps every gate near the sigmoid's middle (the forget gate near
+# `sigmoid(1)`, the forget bias). Training spread the input and output gates over their
+# whole range: two to four times more of their values are decisive, the switches the pictures
+# show. The forget gate went the other way, **down** on average: predicting the next frame
+# needs a frame or two of memory, not eight, and the cell learned to let go of the rest.
+#
+# The gradient through time tells the same story. The curve of section 5.2, again, for the
+# trained cell:
+
+# %%
+grads_trained = refconv.dynamic_rnn_grad(cell, x_seq, d_outputs)
+norms_trained = {"untrained (the seed's cell)": norms["peephole + layer norm (the seed's cell)"],
+                 "trained": norms_per_frame(grads_trained.inputs)}
+for label, values in norms_trained.items():
+    print(f"{label:28s}", values)
+late, early = norms_trained["trained"][-3:].mean(), norms_trained["trained"][:3].mean()
+assert norms_trained["trained"][-1] > 10 * norms_trained["trained"][0] and late > 3 * early
+plot_norms(norms_trained, "gradient reaching each frame from h at one pixel of the last step")
+
+# %% [markdown]
+# Trained, the loss at the last step depends mostly on the **last few frames**: the
+# gradient falls going back in time (not evenly, but by more than ten times over the
+# sequence), and the zero-state spike at frame 0 is gone. That is what this task rewards. A task that needed
+# a long memory would have to learn the opposite: forget gates near 1, and a flat curve.
+
+# %% [markdown]
+# ## 5.6 Exercise: write a step's backward
+#
+# Without scrolling up, write the backward of one ConvLSTM step as a function
+#
+# ```python
+# def my_step_backward(d_h, d_c, cache, params, peephole=True, normalize=True, forget_bias=1.0):
+#     ...
+#     return {"d_z_o": ..., "d_c": ..., "d_z_o_in": ..., "d_c_in": ...,
+#             "d_z_f": ..., "d_z_i": ..., "d_z": ..., "d_z_f_in": ..., "d_z_i_in": ..., "d_z_in": ...,
+#             "d_c_prev": ..., "d_x": ..., "d_h_prev": ...,
+#             "d_kernel": ..., "d_bias": ..., "d_W_ci": ..., "d_W_cf": ..., "d_W_co": ...,
+#             "d_z/gamma": ..., "d_z/beta": ..., ..., "d_c/beta": ...}
+# ```
+#
+# * `d_h`, `d_c` (`[B, H, W, F]`): the gradients with respect to the step's new `h` (all
+#   of it, the output's and the next step's, already added) and new `c`;
+# * `cache`: a dict of the forward step's arrays, named as `refconv.LSTMCache`: `x`,
+#   `c_prev`, `h_prev`, `z_in`, `z_i_in`, `z_f_in`, `z_o_in` (before layer norm, after
+#   the peephole), `z`, `z_i`, `z_f`, `z_o` (after their activations), `c_in` (before
+#   layer norm), `c`, `h`, and more;
+# * `params`: the cell's weights, named as in `cell.params`;
+# * return `"d_" + name` of each intermediate above, of the step's inputs `d_c_prev`,
+#   `d_x`, `d_h_prev`, and of **every** parameter in `params` (`d_bias` only without layer
+#   norm, `d_W_c*` only with peepholes, `d_*/gamma`, `d_*/beta` only with layer norm).
+#   `d_c` is the gradient reaching the new `c` through `h` and the next step; `d_c_in`
+#   adds every other reader of `c_in`.
+#
+# Use `refconv.conv_nd_backward` and `refconv.layer_norm_backward` for the convolution
+# and layer norm (for extra credit, write the layer norm's backward yourself).
+#
+# The checker, `refconv.exercises.check_lstm_step_backward`, runs your function and
+# refconv on a seeded video from a random state, with random upstream gradients and
+# random `gamma`, `beta`, biases and peephole weights, in four cases from "neither
+# peephole nor layer norm" to "both", and compares the gradients **in the order a backward
+# step computes them**: the first that differs is where your bug is. Until you have
+# written it, it reports the exception:
+
+# %%
+def my_step_backward(d_h, d_c, cache, params, peephole=True, normalize=True, forget_bias=1.0):
+    raise NotImplementedError("your turn: undo the step, last line first")
+
+
+report = check_lstm_step_backward(my_step_backward)
+print(str(report).splitlines()[0])
+assert not report.passed and report.gate is None
+
+# %% [markdown]
+# **Solution.** `step_backward_by_hand` from section 5.1 passes every case:
+
+# %%
+report = check_lstm_step_backward(step_backward_by_hand)
+print(report)
+assert report.passed
+
+# %% [markdown]
+# And a slip is pinned to the gradient it breaks. The most tempting one: forgetting that
+# the old memory reaches the new one through the forget gate, `d_c_prev = d_c_in * z_f`,
+# and sending back only the peephole terms. That one product is the LSTM's highway for
+# gradients through time; without it the memory's gradient could only leak through the
+# peepholes.
+
+# %%
+def no_highway(d_h, d_c, cache, params, **options):
+    """step_backward_by_hand with one mistake: d_c_prev lacks d_c_in * z_f."""
+    g = step_backward_by_hand(d_h, d_c, cache, params, **options)
+    g["d_c_prev"] = g["d_c_prev"] - g["d_c_in"] * cache["z_f"]
+    return g
+
+
+report = check_lstm_step_backward(no_highway, cases={"peephole": True, "normalize": True})
+print(report)
+assert report.gate == "d_c_prev" and report.step == 0
+assert np.all(report.failed_case.errors[:report.failed_case.names.index("d_c_prev")] == 0)
+
+# %% [markdown]
+# The report names `d_c_prev` as the first gradient to differ, at the first step, and
+# every gradient before it as right, so the mistake is in the one line that computes
+# `d_c_prev`; the hint recalls that line. A second classic, forgetting `tanh`'s derivative
+# on the way from `h` to `c`, is caught one line after `d_z_o`:
+
+# %%
+def no_tanh_derivative(d_h, d_c, cache, params, **options):
+    g = step_backward_by_hand(d_h, d_c, cache, params, **options)
+    return {**g, "d_c": d_c + d_h * cache["z_o"]}
+
+
+report = check_lstm_step_backward(no_tanh_derivative)
+print(str(report).splitlines()[0])
+assert report.gate == "d_c" and not any(case.passed for case in report.cases)
+
+# %% [markdown]
+# **For teachers.** Hand out this notebook without section 5.1's `step_backward_by_hand`;
+# `check_lstm_step_backward(my_step_backward)` needs nothing else.
