@@ -197,6 +197,12 @@ class Runner:
         else:
             chunks = [(b0, b0 + 1, r0, min(r0 + rows, s[0]))
                       for b0 in range(b) for r0 in range(0, s[0], rows)]
+        self.chunks = chunks
+        self.offsets, start = {}, 0
+        for chunk in chunks:
+            n = (chunk[1] - chunk[0]) * (chunk[3] - chunk[2]) * row
+            self.offsets[chunk] = (start, n)
+            start += self.filters * n
         out_channels = (4 if self.lstm else 2) * self.filters
         frame_bytes = self.pixels * out_channels * self.dtype.itemsize
         frames = max(1, _GROUP_BYTES // frame_bytes)
@@ -211,6 +217,7 @@ class Runner:
                      for group in self.groups if i < len(group) for c in group[i:i + 1])
                  for i in range(longest)]
         self.y = [np.empty(out_channels * n, self.dtype) for n in sizes]
+        self._ones_buffer = np.ones(self.filters * max(sizes), self.dtype)
         self.y_candidate = (None if self.lstm else
                             [np.empty(self.filters * n, self.dtype) for n in sizes])
 
@@ -220,6 +227,10 @@ class Runner:
         row = math.prod(self.spatial[1:])
         q0, q1 = r0 * row, r1 * row
         return slice(b0 * self.pixels + q0, (b1 - 1) * self.pixels + q1), slice(q0, q1)
+
+    def _ones(self, n):
+        """``n`` ones (shared, read-only): ``dot(v, ones)`` is a sum at BLAS speed."""
+        return self._ones_buffer[:n]
 
     def _scratch(self, name, shape):
         """A per-thread buffer, reused across chunks and steps (no page faults after the first)."""
@@ -231,21 +242,28 @@ class Runner:
         return buf[:size].reshape(shape)
 
     def _to_gate_major(self, a):
-        """``[B, *S, F]`` (or ``[B, F, *S]``) -> contiguous ``[F, B * P]``."""
+        """``[B, *S, F]`` (or ``[B, F, *S]``) -> the runner's layout: chunk after chunk, each
+        chunk a contiguous ``[F, nb, m]`` block, so that every line of a step runs on
+        contiguous memory. Always a copy: the runner updates its state in place."""
         if self.first:
             a = a.reshape(self.batch, self.filters, self.pixels).transpose(1, 0, 2)
         else:
             a = a.reshape(self.batch, self.pixels, self.filters).transpose(2, 0, 1)
-        # Always a copy (np.array, not ascontiguousarray): with F = 1 or B = 1 the
-        # transpose may already be contiguous, and the runner updates c in place.
-        return np.array(a, order="C").reshape(self.filters, self.batch * self.pixels)
+        out = np.empty(self.filters * self.batch * self.pixels, self.dtype)
+        for chunk in self.chunks:
+            _, pixels = self._pixels(chunk)
+            self._state_view(out, chunk)[...] = a[:, chunk[0]:chunk[1], pixels]
+        return out
 
     def _from_gate_major(self, a):
-        a = a.reshape(self.filters, self.batch, self.pixels)
+        out = np.empty((self.filters, self.batch, self.pixels), self.dtype)
+        for chunk in self.chunks:
+            _, pixels = self._pixels(chunk)
+            out[:, chunk[0]:chunk[1], pixels] = self._state_view(a, chunk)
         if self.first:
-            return np.array(a.transpose(1, 0, 2), order="C").reshape(
+            return np.array(out.transpose(1, 0, 2), order="C").reshape(
                 self.batch, self.filters, *self.spatial)
-        return np.array(a.transpose(1, 2, 0), order="C").reshape(
+        return np.array(out.transpose(1, 2, 0), order="C").reshape(
             self.batch, *self.spatial, self.filters)
 
     def _frame_view(self, buffer, channels, b0=0, b1=None, r0=0, r1=None):
@@ -358,8 +376,9 @@ class Runner:
         return y.reshape(parts, self.filters, nb, -1)
 
     def _state_view(self, a, chunk):
-        columns, _ = self._pixels(chunk)
-        return a[:, columns].reshape(self.filters, chunk[1] - chunk[0], -1)
+        """The chunk's contiguous ``[F, nb, m]`` block of a state in the runner's layout."""
+        start, n = self.offsets[chunk]
+        return a[start:start + self.filters * n].reshape(self.filters, chunk[1] - chunk[0], -1)
 
     def _write_h(self, h, chunk):
         """Write a chunk's new ``h`` (``[F, nb, m]``) to the step's output and the next input."""
@@ -385,8 +404,13 @@ class Runner:
         :func:`refconv.layer_norm` always does.
         """
         n = v.shape[0] * v.shape[2]
-        mean = v.sum(axis=(0, 2)).astype(np.float64) / n
-        m2 = np.einsum("fbm,fbm->b", v, v).astype(np.float64) - n * mean * mean
+        if v.shape[1] == 1 and v.flags.c_contiguous:  # one frame: BLAS dot products, fastest
+            flat = v.reshape(-1)
+            mean = np.array([np.dot(flat, self._ones(flat.size))], np.float64) / n
+            m2 = np.array([np.dot(flat, flat)], np.float64) - n * mean * mean
+        else:
+            mean = v.sum(axis=(0, 2)).astype(np.float64) / n
+            m2 = np.einsum("fbm,fbm->b", v, v).astype(np.float64) - n * mean * mean
         limit = 400.0 if self.dtype == np.float64 else 16.0
         if np.all(n * mean * mean <= limit * m2):
             return n, mean, m2
