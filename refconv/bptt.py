@@ -21,9 +21,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import fused
 from ._cell import check_float_array
 from ._tree import tree_map
-from .rnn import _check_sequence_length, _select, _start, reverse_sequence
+from .lstm import ConvLSTMCell
+from .rnn import MultiRNNCell, _check_sequence_length, _select, _start, reverse_sequence
 
 __all__ = ["dynamic_rnn_grad", "bidirectional_dynamic_rnn_grad", "RNNGradients",
            "BidirectionalRNNGradients"]
@@ -137,11 +139,14 @@ def _grad(cell, inputs, d_outputs, d_state, sequence_length, initial_state, time
 
     # Forward, keeping what each step's backward needs.
     last = steps if lengths is None else int(lengths.max(initial=0))
-    kept = []
-    for t in range(last):
-        _, new_state, cache = cell._step(x_bt[:, t], state, params)
-        kept.append(cell._slim(cache))
-        state = new_state if lengths is None else _select(t < lengths, new_state, state)
+    if fused.supports(cell) and not isinstance(cell, MultiRNNCell):
+        kept = _fast_forward(cell, params, x_bt, lengths, state, last)
+    else:
+        kept = []
+        for t in range(last):
+            _, new_state, cache = cell._step(x_bt[:, t], state, params)
+            kept.append(cell._slim(cache))
+            state = new_state if lengths is None else _select(t < lengths, new_state, state)
 
     # Backward, last step first.
     d_inputs = np.zeros_like(inputs)
@@ -159,6 +164,23 @@ def _grad(cell, inputs, d_outputs, d_state, sequence_length, initial_state, time
         d_params = _add(d_params, d_step_params)
         d_state = d_prev if lengths is None else _select(alive, d_prev, d_state)
     return RNNGradients(d_inputs, d_state, d_params)
+
+
+def _fast_forward(cell, params, x_bt, lengths, state, last):
+    """The forward on the fast path (:mod:`refconv.fused`), keeping what :meth:`_slim` keeps:
+    each step's input, the state it started from and its convolution outputs."""
+    batch = x_bt.shape[0]
+    lstm = isinstance(cell, ConvLSTMCell)
+    outputs = {"y": 4} if lstm else {"y_gates": 2, "y_candidate": 1}
+    run = fused.runner(cell, params, batch, x_bt.dtype, state)
+    kept = []
+    for t in range(last):
+        before = run.state()
+        keep = {name: np.empty((batch, *cell._frame(cell.state_shape, k * cell.filters)),
+                               x_bt.dtype) for name, k in outputs.items()}
+        run.step(x_bt[:, t], alive=None if lengths is None else t < lengths, keep=keep)
+        kept.append((x_bt[:, t], before, *keep.values()))
+    return kept
 
 
 def _zeros_like(tree):

@@ -182,6 +182,7 @@ class Runner:
         self._plan()
         self._local = threading.local()
         self.frozen = {}  # rows past their sequence length: their state when they stopped
+        self._keep = None
         self.set_state(state)
 
     # --- layout -----------------------------------------------------------
@@ -256,15 +257,19 @@ class Runner:
         return out
 
     def _from_gate_major(self, a):
-        out = np.empty((self.filters, self.batch, self.pixels), self.dtype)
+        """The runner's layout -> a new ``[B, *S, F]`` (or ``[B, F, *S]``) array."""
+        out = np.empty((self.batch, *self.cell.output_size), self.dtype)
         for chunk in self.chunks:
+            b0, b1 = chunk[:2]
             _, pixels = self._pixels(chunk)
-            out[:, chunk[0]:chunk[1], pixels] = self._state_view(a, chunk)
-        if self.first:
-            return np.array(out.transpose(1, 0, 2), order="C").reshape(
-                self.batch, self.filters, *self.spatial)
-        return np.array(out.transpose(1, 2, 0), order="C").reshape(
-            self.batch, *self.spatial, self.filters)
+            block = self._state_view(a, chunk)                      # [F, nb, m]
+            if self.first:
+                out.reshape(self.batch, self.filters, self.pixels)[b0:b1, :, pixels] = \
+                    block.swapaxes(0, 1)
+            else:
+                out.reshape(self.batch, self.pixels, self.filters)[b0:b1, pixels] = \
+                    block.transpose(1, 2, 0)
+        return out
 
     def _frame_view(self, buffer, channels, b0=0, b1=None, r0=0, r1=None):
         """The inside of a padded buffer: ``[nb, channels, nr, *S[1:]]``."""
@@ -280,10 +285,10 @@ class Runner:
         self.h = None if self.lstm else self._to_gate_major(h)
         h_first = h if self.first else np.moveaxis(h, -1, 1)
         self._frame_view(self.xh, slice(self.in_channels, None))[...] = h_first
-        self._h_buffers = [np.empty((self.batch, *self.cell.output_size), self.dtype)
-                           for _ in range(2)]
-        self._turn = 0
-        self._h_out = np.array(h)  # the last output, for the state
+        # One output buffer, rewritten each step (no page faults after the first): the
+        # last h, for state(), is this buffer, or the initial state's h (never written).
+        self._h_buffer = np.empty((self.batch, *self.cell.output_size), self.dtype)
+        self._h_out = h
         self.frozen = {}
 
     def state(self):
@@ -301,18 +306,23 @@ class Runner:
         return state
 
     # --- one step ---------------------------------------------------------
-    def step(self, x, out=None, alive=None):
+    def step(self, x, out=None, alive=None, keep=None):
         """One step on frames ``x`` (``[B, *shape, C_in]`` or channels_first): returns ``h``.
 
-        The returned ``h`` is the runner's own buffer, overwritten two steps
-        later: copy what you keep, or pass ``out``.
+        The returned ``h`` is the runner's own buffer, overwritten by the next
+        step: copy what you keep, or pass ``out``.
 
         Args:
             out: where to write ``h`` (``[B, *S]``, the cell's data format), or None.
             alive: None, or B booleans: rows that are False have ended their sequence;
                 their state stays what it was when they ended (the output is still
                 computed; the caller zeroes it, as :func:`refconv.dynamic_rnn` does).
+            keep: None, or a dict of arrays in the cell's data format to fill with the
+                step's convolution outputs (bias included, before anything else):
+                LSTM ``{"y": [B, *S, 4F]}``, GRU ``{"y_gates": [B, *S, 2F],
+                "y_candidate": [B, *S, F]}``. Backpropagation through time keeps them.
         """
+        self._keep = keep
         if alive is not None:
             for b in np.flatnonzero(~np.asarray(alive)):
                 if b not in self.frozen:
@@ -324,10 +334,7 @@ class Runner:
         self._frame_view(self.xh, channels)[...] = x_first
         if not self.lstm:
             self._frame_view(self.xrh, channels)[...] = x_first
-        # Two output buffers, used in turn: the last h stays valid for state() while
-        # the next is written, and no step pays first-touch page faults for a new array.
-        self._turn = 1 - self._turn
-        h = self._h_out = self._h_buffers[self._turn]
+        h = self._h_out = self._h_buffer
         for group in self.groups:
             if self.lstm:
                 self._lstm_group(group)
@@ -392,6 +399,21 @@ class Runner:
         else:           # [B, *S, F]
             out = self._h_out.reshape(self.batch, self.pixels, self.filters)[b0:b1, pixels]
             out[...] = h.transpose(1, 2, 0)
+
+    def _export(self, name, y, chunk):
+        """Copy a chunk's convolution output ``[N, n]`` into ``keep[name]`` (the cell's layout)."""
+        if self._keep is None:
+            return
+        b0, b1 = chunk[:2]
+        _, pixels = self._pixels(chunk)
+        n_out = y.shape[0]
+        y = y.reshape(n_out, b1 - b0, -1)
+        if self.first:
+            self._keep[name].reshape(self.batch, n_out, self.pixels)[b0:b1, :, pixels] = \
+                y.swapaxes(0, 1)
+        else:
+            self._keep[name].reshape(self.batch, self.pixels, n_out)[b0:b1, pixels] = \
+                y.transpose(1, 2, 0)
 
     # --- layer norm over chunks ---------------------------------------------
     def _stats(self, v):
@@ -505,6 +527,7 @@ class Runner:
         y = self._conv(self.w, self.xh, chunk, self._y(i, chunk))
         if self.bias is not None:
             y += self.bias[:, :, 0]
+        self._export("y", y, chunk)
         z, z_i, z_f, _ = self._split(y, chunk, 4)
         if cell.peephole:
             _, pixels = self._pixels(chunk)
@@ -581,6 +604,7 @@ class Runner:
         y = self._conv(self.w, self.xh, chunk, self._y(i, chunk))
         if self.bias is not None:
             y += self.bias[:, :, 0]
+        self._export("y_gates", y, chunk)
         r, u = self._split(y, chunk, 2)
         if self.cell.normalize:
             return self._stats(r), self._stats(u)
@@ -605,6 +629,7 @@ class Runner:
         y = self._conv(self.w_candidate, self.xrh, chunk, self._y_candidate(i, chunk))
         if self.bias_candidate is not None:
             y += self.bias_candidate[:, :, 0]
+        self._export("y_candidate", y, chunk)
         if self.cell.normalize:
             return self._stats(self._split(y, chunk, 1)[0])
         return None
@@ -631,7 +656,7 @@ class StackRunner:
         self.layers = [Runner(cell, p, batch, dtype, s)
                        for cell, p, s in zip(multi.cells, params, state)]
 
-    def step(self, x, out=None, alive=None):
+    def step(self, x, out=None, alive=None, keep=None):
         for layer in self.layers[:-1]:
             x = layer.step(x, alive=alive)
         return self.layers[-1].step(x, out=out, alive=alive)
