@@ -194,6 +194,7 @@ def _run(cell, inputs, sequence_length, initial_state, dtype, time_major, return
                 for name, (_, g_bt) in layer_gates.items():
                     g_bt[alive, t] = new[name][alive]
         state = new_state if lengths is None else _select(alive, new_state, state)
+        del h, new_state, cache  # or this step's arrays stay alive through the next step
 
     if not return_gates:
         return outputs, state
