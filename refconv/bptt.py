@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import fused
+from . import fused, fused_bptt
 from ._cell import check_float_array
 from ._tree import tree_map
 from .lstm import ConvLSTMCell
@@ -136,6 +136,12 @@ def _grad(cell, inputs, d_outputs, d_state, sequence_length, initial_state, time
         d_state = _zeros_like(state)
     else:
         d_state = cell._check_state(d_state, batch, inputs.dtype, d_state_argument)
+
+    if fused_bptt.supports(cell, lengths):  # the fast path, forward and backward
+        d_in_bt, d_state, d_params = fused_bptt.lstm_grad(cell, params, x_bt, d_out_bt, state,
+                                                          d_state)
+        d_inputs = d_in_bt.swapaxes(0, 1) if time_major else d_in_bt
+        return RNNGradients(np.ascontiguousarray(d_inputs), d_state, d_params)
 
     # Forward, keeping what each step's backward needs.
     last = steps if lengths is None else int(lengths.max(initial=0))

@@ -183,6 +183,7 @@ class Runner:
         self._local = threading.local()
         self.frozen = {}  # rows past their sequence length: their state when they stopped
         self._keep = None
+        self.records = None  # a list to record each step in, for refconv.fused_bptt
         self.set_state(state)
 
     # --- layout -----------------------------------------------------------
@@ -323,6 +324,9 @@ class Runner:
                 "y_candidate": [B, *S, F]}``. Backpropagation through time keeps them.
         """
         self._keep = keep
+        if self.records is not None:  # what the fused backward (refconv.fused_bptt) needs
+            self.records.append({"x": x, "h_prev": np.array(self._h_out), "c_prev": self.c.copy(),
+                                 "y": np.empty(4 * self.c.size, self.dtype), "stats": []})
         if alive is not None:
             for b in np.flatnonzero(~np.asarray(alive)):
                 if b not in self.frozen:
@@ -359,7 +363,7 @@ class Runner:
             window = (slice(b0, b1), slice(None), slice(r0 + j[0], r1 + j[0]),
                       *(slice(jj, jj + n) for jj, n in zip(j[1:], s[1:])))
             cols[j] = buffer[window].swapaxes(0, 1)  # [nb, C, ...] -> [C, nb, ...]
-        return cols.reshape(self.taps, -1)
+        return cols.reshape(math.prod(k) * c, -1)
 
     def _out(self, buffers, i, chunk, channels):
         """Chunk ``i``'s ``[channels, n]`` convolution output, in its reused buffer."""
@@ -382,10 +386,12 @@ class Runner:
         nb = chunk[1] - chunk[0]
         return y.reshape(parts, self.filters, nb, -1)
 
-    def _state_view(self, a, chunk):
-        """The chunk's contiguous ``[F, nb, m]`` block of a state in the runner's layout."""
+    def _state_view(self, a, chunk, parts=1):
+        """The chunk's contiguous ``[parts * F, nb, m]`` block of an array in the runner's layout."""
         start, n = self.offsets[chunk]
-        return a[start:start + self.filters * n].reshape(self.filters, chunk[1] - chunk[0], -1)
+        start *= parts
+        return a[start:start + parts * self.filters * n].reshape(
+            parts * self.filters, chunk[1] - chunk[0], -1)
 
     def _write_h(self, h, chunk):
         """Write a chunk's new ``h`` (``[F, nb, m]``) to the step's output and the next input."""
@@ -519,6 +525,8 @@ class Runner:
         stats = [self._combine(group, [p[g] for p in parts]) for g in range(3)]
         parts = self._pass(lambda i, chunk: self._lstm_cell_state(i, chunk, stats), group)
         stats_out = [self._combine(group, [p[g] for p in parts]) for g in range(2)]
+        if self.records is not None:
+            self.records[-1]["stats"].append((stats, stats_out))
         self._pass(lambda i, chunk: self._lstm_output(i, chunk, stats_out), group)
 
     def _lstm_conv(self, i, chunk):
@@ -528,6 +536,9 @@ class Runner:
         if self.bias is not None:
             y += self.bias[:, :, 0]
         self._export("y", y, chunk)
+        if self.records is not None:
+            self._state_view(self.records[-1]["y"], chunk, 4)[...] = y.reshape(
+                4 * self.filters, chunk[1] - chunk[0], -1)
         z, z_i, z_f, _ = self._split(y, chunk, 4)
         if cell.peephole:
             _, pixels = self._pixels(chunk)

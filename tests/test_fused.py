@@ -200,3 +200,68 @@ def test_unsupported_cells_run_the_readable_steps():
     inputs = frames(cell, 1, 2, 1, rng)
     np.testing.assert_array_equal(dynamic_rnn(cell, inputs)[0],
                                   dynamic_rnn(cell, inputs, reference=True)[0])
+
+
+# --- the fused backward (refconv.fused_bptt) against the readable one ---------------------
+
+@st.composite
+def lstm_grad_cases(draw):
+    n = draw(st.integers(1, 3))
+    return dict(shape=draw(st.lists(st.integers(1, 6), min_size=n, max_size=n)),
+                kernel=draw(st.lists(st.integers(1, 4), min_size=n, max_size=n)),
+                normalize=draw(st.booleans()), peephole=draw(st.booleans()),
+                data_format=draw(st.sampled_from(["channels_last", "channels_first"])),
+                forget_bias=draw(st.sampled_from([0.0, 1.0])),
+                filters=draw(st.integers(1, 3)), channels=draw(st.integers(1, 3)),
+                batch=draw(st.integers(1, 3)), steps=draw(st.integers(1, 3)),
+                chunk=draw(st.sampled_from([1, 300, 3000, fused._CHUNK_BYTES])),
+                group=draw(st.sampled_from([1, 2000, fused._GROUP_BYTES])),
+                time_major=draw(st.booleans()), seed=draw(st.integers(0, 2**16)))
+
+
+@settings(max_examples=120, deadline=None, derandomize=True)
+@given(lstm_grad_cases())
+def test_fused_lstm_gradients_equal_the_readable_backward(case):
+    from refconv import fused_bptt
+
+    rng = np.random.default_rng(case["seed"])
+    cell = ConvLSTMCell(case["shape"], case["filters"], case["kernel"],
+                        normalize=case["normalize"], peephole=case["peephole"],
+                        forget_bias=case["forget_bias"], data_format=case["data_format"])
+    cell.build(case["channels"], seed=case["seed"])
+    randomise(cell, rng)
+    inputs = frames(cell, case["batch"], case["steps"], case["channels"], rng)
+    state = random_state(cell, case["batch"], rng)
+    d_outputs = rng.standard_normal((case["batch"], case["steps"], *cell.output_size))
+    d_state = random_state(cell, case["batch"], rng)
+    if case["time_major"]:
+        inputs, d_outputs = inputs.swapaxes(0, 1), d_outputs.swapaxes(0, 1)
+    args = (cell, inputs, d_outputs, d_state)
+    kwargs = dict(initial_state=state, time_major=case["time_major"])
+    assert fused_bptt.supports(cell, None)
+    old = fused._CHUNK_BYTES, fused._GROUP_BYTES, fused_bptt.supports
+    fused._CHUNK_BYTES, fused._GROUP_BYTES = case["chunk"], case["group"]
+    try:
+        fast = refconv.dynamic_rnn_grad(*args, **kwargs)
+        fused_bptt.supports = lambda *a: False
+        reference = refconv.dynamic_rnn_grad(*args, **kwargs)
+    finally:
+        fused._CHUNK_BYTES, fused._GROUP_BYTES, fused_bptt.supports = old
+    assert fast.inputs.shape == inputs.shape
+    # Each tensor to 1e-12 of its own scale; a gradient that is zero in exact arithmetic
+    # (layer norm over a frame of 2 numbers: its output does not depend on its input)
+    # is rounding noise in both, so nothing finer than 1e-12 of the largest gradient.
+    overall = max(np.abs(b).max(initial=0.0) for b in leaves(reference))
+    for a, b in zip(leaves(fast), leaves(reference), strict=True):
+        scale = max(np.abs(b).max(initial=0.0), 1e-3 * overall)
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * scale)
+
+
+def test_fused_backward_is_used_only_where_it_applies():
+    from refconv import fused_bptt
+
+    assert fused_bptt.supports(ConvLSTMCell([4, 4], 2, [3, 3]), None)
+    assert not fused_bptt.supports(ConvLSTMCell([4, 4], 2, [3, 3]), np.array([2, 1]))
+    assert not fused_bptt.supports(ConvLSTMCell([4, 4], 2, [3, 3], activation="relu"), None)
+    assert not fused_bptt.supports(ConvLSTMCell([4, 4], 2, [3, 3], strides=2), None)
+    assert not fused_bptt.supports(ConvGRUCell([4, 4], 2, [3, 3]), None)
