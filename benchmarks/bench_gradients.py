@@ -6,8 +6,9 @@ The seed's 2-D configuration by default: 640x480 frames, 3 input channels,
     python benchmarks/bench_gradients.py                 # float64, the seed's sizes
     python benchmarks/bench_gradients.py --dtype float32 --cell gru
 
-Prints the forward time, the forward+backward time, backward / forward
-(target: at most 3), the baseline of one NumPy matrix product of the
+Prints the forward time (``dynamic_rnn``, the fast path), the forward+backward
+time (``dynamic_rnn_grad``: for the LSTM, refconv.fused_bptt) and their ratio
+(target: at most 3), backward / forward, the baseline of one NumPy matrix product of the
 convolution's im2col shape (M = B*H*W, K = prod(kernel) * (C_in + F), N = 4F)
 per step, and the peak memory traced while computing gradients at two
 sequence lengths, from which the memory per extra time step follows.
@@ -75,8 +76,9 @@ def main():
           f"{args.height}x{args.width}, {args.channels}+{args.filters} channels in, 3x3")
     print(f"  forward              {forward:8.2f} s   ({forward / args.timesteps / matmul:5.1f}x "
           f"one same-shape matmul per step, matmul {matmul * 1e3:.0f} ms)")
-    print(f"  forward + backward   {both:8.2f} s")
-    print(f"  backward / forward   {(both - forward) / forward:8.2f}   (target <= 3)")
+    print(f"  forward + backward   {both:8.2f} s   ({both / forward:.2f}x the forward; "
+          f"target <= 3)")
+    print(f"  backward / forward   {(both - forward) / forward:8.2f}")
 
     # Memory: peak traced allocation of dynamic_rnn_grad at T and T/2.
     peaks = {}

@@ -146,9 +146,9 @@ class _Backward:
         """Add the chunks' parameter-gradient parts, in chunk order (the same bits on any thread)."""
         for chunk, (_, grads) in zip(group, parts):
             for name, value in grads.items():
-                if name in self.peep:  # [F, nb, m]: summed over the batch, into its pixels
+                if name in self.peep:  # [F, m]: the chunk's pixels, batch already summed
                     _, pixels = self.run._pixels(chunk)
-                    self.sums[name][:, pixels] += value.sum(axis=1)
+                    self.sums[name][:, pixels] += value
                 else:
                     self.sums[name] += value
 
@@ -273,7 +273,7 @@ class _Backward:
             self._ln_finish(g_c, vh_c, stats[1][1], sums[1], chunk)   # d_c_in
         grads = {}
         if cell.peephole:
-            grads["W_co"] = g_o * c_in
+            grads["W_co"] = _batch_sum(g_o * c_in)
             g_c += g_o * self.peep["W_co"][:, :, pixels]
         d_c_prev = run._state_view(d_c, chunk)
         np.multiply(g_c, z_f, out=d_c_prev)
@@ -309,8 +309,8 @@ class _Backward:
             self._ln_finish(d_z_f, vh_f, stats[0][2], sums[2], chunk)
         grads = {}
         if cell.peephole:
-            grads["W_ci"] = d_z_i * c_prev
-            grads["W_cf"] = d_z_f * c_prev
+            grads["W_ci"] = _batch_sum(d_z_i * c_prev)
+            grads["W_cf"] = _batch_sum(d_z_f * c_prev)
             d_c_prev = run._state_view(d_c, chunk)
             d_c_prev += d_z_i * self.peep["W_ci"][:, :, pixels]
             d_c_prev += d_z_f * self.peep["W_cf"][:, :, pixels]
@@ -362,3 +362,7 @@ class _Backward:
             out[name] = total.astype(value.dtype)
         return out
 
+
+def _batch_sum(a):
+    """``[F, nb, m] -> [F, m]``: a peephole weight is shared by every sample (in the worker thread)."""
+    return a[:, 0] if a.shape[1] == 1 else a.sum(axis=1)
