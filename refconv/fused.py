@@ -20,7 +20,8 @@ tests hold the two to 1e-12 in float64) several times faster, for four reasons:
 
 Layer norm's mean and variance are taken over a whole frame, so a step makes
 several passes over its chunks, with a barrier after each that combines the
-chunks' partial statistics (Chan's formula: stable, no ``E[v^2] - E[v]^2``)::
+chunks' partial statistics (Chan et al.'s formula; within a chunk, raw sums of v and
+v * v, re-centred first where the mean would cancel digits)::
 
     LSTM  pass 1: y = conv(concat([x, h])) (+ peepholes on z_i, z_f); stats of z, z_i, z_f
           pass 2: z, z_i, z_f; c = c * z_f + z_i * z (+ peephole on z_o); stats of z_o, c
@@ -34,8 +35,9 @@ chunks' partial statistics (Chan's formula: stable, no ``E[v^2] - E[v]^2``)::
 
 What it covers: :class:`ConvLSTMCell` and :class:`ConvGRUCell` with the default
 input convolution (SAME, stride 1, no dilation), either data format, any
-activation. It returns outputs and states only: the gates and caches that the
-figures and the gradients need come from the readable step functions.
+activation. It returns outputs and states (and, for backpropagation through time,
+each step's convolution outputs): the gates and caches that the figures show come
+from the readable step functions. :mod:`refconv.fused_bptt` is its backward.
 """
 
 import math

@@ -122,7 +122,7 @@ class _Backward:
         return a.reshape(run.batch, run.pixels, channels)[b0:b1, pixels].transpose(2, 0, 1)
 
     def _ln_forward(self, v, stats, chunk, name, out):
-        """``out = v_hat`` (the normalised v) and return ``v_hat * gamma + beta``'s pieces."""
+        """``out = v_hat = (v - mean) / std`` with the forward's recorded statistics."""
         b_first, mean, rstd = stats
         rows = slice(chunk[0] - b_first, chunk[1] - b_first)
         np.subtract(v, mean[rows].astype(v.dtype)[None, :, None], out=out)
