@@ -86,7 +86,10 @@ class _Backward:
         padded = [size + a + b for size, (a, b) in zip(run.spatial, pads)]
         self.inside = tuple(slice(after, after + size)
                             for size, (_, after) in zip(run.spatial, pads))
-        self.dy = np.zeros((run.batch, 4 * f, *padded), dtype)
+        # One group's frames at a time (a frame, for large ones): the buffer is reused by
+        # every group and step, so its pages are touched once (first touches are slow).
+        frames = max(group[-1][1] - group[0][0] for group in run.groups)
+        self.dy = np.zeros((frames, 4 * f, *padded), dtype)
         flipped = kernel[(slice(None, None, -1),) * n].swapaxes(-1, -2)   # [*k, 4F, C + F]
         self.w_back = np.ascontiguousarray(flipped.reshape(-1, kernel.shape[-2]).T)
         self.params = params
@@ -187,6 +190,7 @@ class _Backward:
         run._frame_view(run.xh, slice(run.in_channels, None))[...] = h_first
         d_out = np.asarray(d_out)
         for index, group in enumerate(run.groups):
+            self._group_start = group[0][0]
             stats = record["stats"][index] if self.cell.normalize else (None, None)
             items = list(enumerate(group))
             parts = _map(lambda item: self._pass_a(*item, record, stats, d_out, d_c, d_h), items)
@@ -316,7 +320,8 @@ class _Backward:
             d_c_prev += d_z_f * self.peep["W_cf"][:, :, pixels]
         b0, b1, r0, r1 = chunk
         rows = slice(self.inside[0].start + r0, self.inside[0].start + r1)
-        view = self.dy[(slice(b0, b1), slice(None), rows, *self.inside[1:])]  # [nb, 4F, nr, ...]
+        g0 = self._group_start
+        view = self.dy[(slice(b0 - g0, b1 - g0), slice(None), rows, *self.inside[1:])]
         d_y = run._scratch("d_y", (4, *d_z.shape))
         for k, d in enumerate((d_z, d_z_i, d_z_f, d_z_o)):
             d_y[k] = d
@@ -337,7 +342,8 @@ class _Backward:
         for s0 in range(r0, r1, step_rows if b1 - b0 == 1 else r1 - r0):
             s1 = min(r1, s0 + step_rows) if b1 - b0 == 1 else r1
             sub = (b0, b1, s0, s1)
-            d_xh = self.w_back @ run._patches(self.dy, sub)   # [C + F, n]
+            g0 = self._group_start  # the d_y buffer holds this group's frames only
+            d_xh = self.w_back @ run._patches(self.dy, (b0 - g0, b1 - g0, s0, s1))  # [C + F, n]
             d_xh = d_xh.reshape(c_in + run.filters, b1 - b0, -1)
             _, pixels = run._pixels(sub)
             if run.first:
