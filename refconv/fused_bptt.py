@@ -281,14 +281,15 @@ class _Backward:
             g_c += g_o * self.peep["W_co"][:, :, pixels]
         d_c_prev = run._state_view(d_c, chunk)
         np.multiply(g_c, z_f, out=d_c_prev)
-        # d_z_f_hat, d_z_i_hat, d_z_hat overwrite z_f, z_i, z (no longer needed after this).
-        np.multiply(g_c, c_prev, out=tc)                    # tc is free now: d_z_f
-        tc *= z_f * (1 - z_f)
-        np.multiply(g_c, z, out=c_in)                       # d_z_i (c_in's W_co part is done)
-        c_in *= z_i * (1 - z_i)
-        np.multiply(g_c, z_i, out=z_i)                      # d_z
-        z_i *= 1 - z * z
-        d_z, d_z_i, d_z_f = z_i, c_in, tc
+        # The three gradients below the activations go into buffers whose values are no
+        # longer needed: tanh(c)'s, c_in's (its peephole part is done) and z_i's (read last).
+        d_z_f, d_z_i, d_z = tc, c_in, z_i
+        np.multiply(g_c, c_prev, out=d_z_f)                 # c = c_prev * z_f + ...
+        d_z_f *= z_f * (1 - z_f)                            # z_f = sigmoid(z_f_hat + forget_bias)
+        np.multiply(g_c, z, out=d_z_i)                      # ... + z_i * z
+        d_z_i *= z_i * (1 - z_i)                            # z_i = sigmoid(z_i_hat)
+        np.multiply(g_c, z_i, out=d_z)
+        d_z *= 1 - z * z                                    # z = tanh(z_hat)
         if not cell.normalize:
             return None, grads
         scratch = run._scratch("bw", d_z.shape)
@@ -304,7 +305,7 @@ class _Backward:
         run, cell = self.run, self.cell
         w = self._work(i, chunk)
         vh_z, vh_i, vh_f, vh_o, vh_c, z, z_i, z_f, z_o, tc, c_in, g_o, g_c = w
-        d_z, d_z_i, d_z_f, d_z_o = z_i, c_in, tc, g_o
+        d_z, d_z_i, d_z_f, d_z_o = z_i, c_in, tc, g_o       # where pass B left them
         c_prev = run._state_view(record["c_prev"], chunk)
         _, pixels = run._pixels(chunk)
         if cell.normalize:
