@@ -29,8 +29,6 @@ off, either data format, every sequence the same length. Anything else goes
 through the readable backward (:mod:`refconv.bptt` chooses).
 """
 
-import math
-
 import numpy as np
 
 from .activations import sigmoid, tanh
@@ -124,7 +122,7 @@ class _Backward:
             return a.reshape(run.batch, channels, run.pixels)[b0:b1, :, pixels].swapaxes(0, 1)
         return a.reshape(run.batch, run.pixels, channels)[b0:b1, pixels].transpose(2, 0, 1)
 
-    def _ln_forward(self, v, stats, chunk, name, out):
+    def _ln_forward(self, v, stats, chunk, out):
         """``out = v_hat = (v - mean) / std`` with the forward's recorded statistics."""
         b_first, mean, rstd = stats
         rows = slice(chunk[0] - b_first, chunk[1] - b_first)
@@ -221,7 +219,7 @@ class _Backward:
                                             (z_i_in, vh_i, z_i, 1, "z_i", 0.0),
                                             (z_f_in, vh_f, z_f, 2, "z_f", cell.forget_bias)):
             if cell.normalize:
-                self._ln_forward(v, stats_in[k], chunk, name, out)
+                self._ln_forward(v, stats_in[k], chunk, out)
                 gamma, beta = run.ln[name]
                 np.multiply(out, gamma, out=act)
                 act += beta
@@ -239,10 +237,10 @@ class _Backward:
         if cell.peephole:
             z_o_in += self.peep["W_co"][:, :, pixels] * c_in
         if cell.normalize:
-            self._ln_forward(z_o_in, stats_out[0], chunk, "z_o", vh_o)
+            self._ln_forward(z_o_in, stats_out[0], chunk, vh_o)
             np.multiply(vh_o, run.ln["z_o"][0], out=z_o)
             z_o += run.ln["z_o"][1]
-            self._ln_forward(c_in, stats_out[1], chunk, "c", vh_c)
+            self._ln_forward(c_in, stats_out[1], chunk, vh_c)
             np.multiply(vh_c, run.ln["c"][0], out=tc)
             tc += run.ln["c"][1]
         else:

@@ -16,7 +16,7 @@ does (the seed's test.py does this); two cell objects have two sets.
 import numpy as np
 
 from . import fused
-from ._cell import check_float_array, check_int
+from ._cell import check_float_array
 from ._tree import tree_map
 from .gru import ConvGRUCell
 from .lstm import ConvLSTMCell
@@ -179,8 +179,10 @@ def _run(cell, inputs, sequence_length, initial_state, dtype, time_major, return
         for t in range(last):
             alive = None if lengths is None else t < lengths
             h = run.step(x_bt[:, t], alive=alive)
-            out_bt[slice(None) if alive is None else alive, t] = \
-                h if alive is None else h[alive]
+            if alive is None:
+                out_bt[:, t] = h
+            else:
+                out_bt[alive, t] = h[alive]
         return outputs, (run.state() if last else state)
 
     for t in range(last):

@@ -40,7 +40,6 @@ def stream_rnn(cell, frames, on_output=None, initial_state=None, *, reference=Fa
         The state after the last frame (the initial state when there is none).
     """
     run = state = params = first = None
-    t = -1
     for t, x in enumerate(frames):
         x = check_float_array(x, f"frames[{t}]")
         if first is None:
