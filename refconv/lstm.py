@@ -17,6 +17,7 @@ from ._cell import ConvCell, check_ints, glorot_uniform
 from .activations import derivative, get_activation
 from .conv import conv_nd, conv_nd_backward, conv_output_size
 from .layer_norm import EPSILON, along_channels, layer_norm, layer_norm_backward
+from .vocabulary import LSTM_BACKWARD_QUANTITIES
 
 __all__ = ["ConvLSTMCell", "LSTMStateTuple", "LSTMCache", "lstm_step", "lstm_gates",
            "lstm_step_backward"]
@@ -127,23 +128,30 @@ def lstm_gates(x, state, y, params, cell):
     return h, LSTMStateTuple(c, h), cache
 
 
-def lstm_step_backward(d_h, d_state, cache, params, cell):
+def lstm_step_backward(d_h, d_state, cache, params, cell, *, intermediates=False):
     """Backpropagate one ConvLSTM step: :func:`lstm_step`'s lines undone in reverse order.
 
-    ``d_name`` is the gradient of the loss with respect to ``name``. The
-    output ``h`` and the state's ``h`` are one array, so their gradients add.
+    ``d_name`` is the gradient of the loss with respect to ``name`` (named as the
+    :class:`LSTMCache` fields: ``d_z_o`` after the sigmoid, ``d_z_o_hat`` before it,
+    ``d_z_o_in`` before layer norm). The output ``h`` and the state's ``h`` are one
+    array, so their gradients add.
 
     Args:
         d_h: ``[B, *S]``, gradient with respect to the step's output h.
         d_state: ``LSTMStateTuple(d_c, d_h)`` with respect to the new state.
         cache: the step's :class:`LSTMCache`.
         params: the dict the forward used.
+        intermediates: also return the gradients in between, by name.
 
     Returns:
         ``(d_x, LSTMStateTuple(d_c_prev, d_h_prev), d_params)``, ``d_params`` a dict
-        with the keys of ``params``.
+        with the keys of ``params``; with ``intermediates`` a fourth value, a dict
+        with the names of :data:`refconv.vocabulary.LSTM_BACKWARD_QUANTITIES`, each
+        ``[B, *S]``: ``d_z_o``, ``d_c`` (through ``h`` and the next step only),
+        ``d_z_o_in``, ``d_c_in`` (through every path), ``d_z_f``, ``d_z_i``, ``d_z``
+        (after the activations), ``d_z_f_in``, ``d_z_i_in``, ``d_z_in`` (the blocks
+        of ``d_y``), ``d_c_prev``, ``d_x``, ``d_h_prev``.
     """
-    k = cache
     ca = cell.channel_axis
     act, sigma = cell.activation, cell.recurrent_activation
     d_act = derivative(act, "activation")
@@ -160,46 +168,54 @@ def lstm_step_backward(d_h, d_state, cache, params, cell):
 
     # h = z_o * act(c)
     d_h = d_h + d_state.h
-    act_c = act(k.c)
+    act_c = act(cache.c)
     d_z_o = d_h * act_c
-    d_c = d_state.c + d_h * k.z_o * d_act(k.c, act_c)
+    d_c = d_state.c + d_h * cache.z_o * d_act(cache.c, act_c)
     # z_o = sigmoid(z_o)
-    d_z_o = d_z_o * d_sigma(k.z_o_hat, k.z_o)
+    d_z_o_hat = d_z_o * d_sigma(cache.z_o_hat, cache.z_o)
     # z_o, c = LN(z_o), LN(c)
+    d_z_o_in, d_c_in = d_z_o_hat, d_c
     if cell.normalize:
-        d_z_o = ln_backward(k.z_o_in, d_z_o, "z_o")
-        d_c = ln_backward(k.c_in, d_c, "c")
+        d_z_o_in = ln_backward(cache.z_o_in, d_z_o_hat, "z_o")
+        d_c_in = ln_backward(cache.c_in, d_c, "c")
     # z_o = z_o + W_co * c   (the new c, before its layer norm)
     if cell.peephole:
-        d_params["W_co"] = batch_sum(d_z_o * k.c_in)
-        d_c = d_c + d_z_o * params["W_co"]
+        d_params["W_co"] = batch_sum(d_z_o_in * cache.c_in)
+        d_c_in = d_c_in + d_z_o_in * params["W_co"]
     # c = c_prev * z_f + z_i * act(z)
-    d_c_prev = d_c * k.z_f
-    d_z_f = d_c * k.c_prev
-    d_z_i = d_c * k.z
-    d_z = d_c * k.z_i
+    d_c_prev = d_c_in * cache.z_f
+    d_z_f = d_c_in * cache.c_prev
+    d_z_i = d_c_in * cache.z
+    d_z = d_c_in * cache.z_i
     # z = act(z); z_i = sigmoid(z_i); z_f = sigmoid(z_f + forget_bias)
-    d_z = d_z * d_act(k.z_hat, k.z)
-    d_z_i = d_z_i * d_sigma(k.z_i_hat, k.z_i)
-    d_z_f = d_z_f * d_sigma(k.z_f_hat + cell.forget_bias, k.z_f)
+    d_z_hat = d_z * d_act(cache.z_hat, cache.z)
+    d_z_i_hat = d_z_i * d_sigma(cache.z_i_hat, cache.z_i)
+    d_z_f_hat = d_z_f * d_sigma(cache.z_f_hat + cell.forget_bias, cache.z_f)
     # z, z_i, z_f = LN(z), LN(z_i), LN(z_f)
+    d_z_in, d_z_i_in, d_z_f_in = d_z_hat, d_z_i_hat, d_z_f_hat
     if cell.normalize:
-        d_z = ln_backward(k.z_in, d_z, "z")
-        d_z_i = ln_backward(k.z_i_in, d_z_i, "z_i")
-        d_z_f = ln_backward(k.z_f_in, d_z_f, "z_f")
+        d_z_in = ln_backward(cache.z_in, d_z_hat, "z")
+        d_z_i_in = ln_backward(cache.z_i_in, d_z_i_hat, "z_i")
+        d_z_f_in = ln_backward(cache.z_f_in, d_z_f_hat, "z_f")
     # z_i = z_i + W_ci * c_prev;  z_f = z_f + W_cf * c_prev
     if cell.peephole:
-        d_params["W_ci"] = batch_sum(d_z_i * k.c_prev)
-        d_params["W_cf"] = batch_sum(d_z_f * k.c_prev)
-        d_c_prev = d_c_prev + d_z_i * params["W_ci"] + d_z_f * params["W_cf"]
+        d_params["W_ci"] = batch_sum(d_z_i_in * cache.c_prev)
+        d_params["W_cf"] = batch_sum(d_z_f_in * cache.c_prev)
+        d_c_prev = d_c_prev + d_z_i_in * params["W_ci"] + d_z_f_in * params["W_cf"]
     # z, z_i, z_f, z_o = split(y, 4)
-    d_y = np.concatenate([d_z, d_z_i, d_z_f, d_z_o], axis=ca)
+    d_y = np.concatenate([d_z_in, d_z_i_in, d_z_f_in, d_z_o_in], axis=ca)
     # y = conv(concat([x, h]), kernel) + bias
     if not cell.normalize:
         d_params["bias"] = d_y.sum(axis=tuple(a for a in range(d_y.ndim) if a != ca % d_y.ndim))
-    d_x, d_h_prev, d_params["kernel"] = cell._conv_backward(k.x, k.h_prev, params["kernel"], d_y)
+    d_x, d_h_prev, d_params["kernel"] = cell._conv_backward(cache.x, cache.h_prev,
+                                                            params["kernel"], d_y)
     d_params = {name: d_params[name] for name in params}  # in the order of params
-    return d_x, LSTMStateTuple(d_c_prev, d_h_prev), d_params
+    d_prev = LSTMStateTuple(d_c_prev, d_h_prev)
+    if not intermediates:
+        return d_x, d_prev, d_params
+    steps = (d_z_o, d_c, d_z_o_in, d_c_in, d_z_f, d_z_i, d_z, d_z_f_in, d_z_i_in, d_z_in,
+             d_c_prev, d_x, d_h_prev)  # in the order of LSTM_BACKWARD_QUANTITIES
+    return d_x, d_prev, d_params, dict(zip(LSTM_BACKWARD_QUANTITIES, steps))
 
 
 class ConvLSTMCell(ConvCell):

@@ -14,7 +14,7 @@ peephole ``W_co`` looks at the new ``c``), so ``c`` comes before ``z_o``.
 """
 
 __all__ = [
-    "LSTM_BLOCKS", "LSTM_QUANTITIES", "LSTM_NORMS", "LSTM_PEEPHOLES",
+    "LSTM_BLOCKS", "LSTM_QUANTITIES", "LSTM_NORMS", "LSTM_PEEPHOLES", "LSTM_BACKWARD_QUANTITIES",
     "GRU_BLOCKS", "GRU_QUANTITIES", "GRU_NORMS",
     "QUANTITIES", "GATES", "TF1_LSTM_NORM_SCOPES", "TF1_GRU_NORM_SCOPES", "tf1_norm_scope",
     "DESCRIPTIONS",
@@ -29,6 +29,12 @@ LSTM_QUANTITIES = ("z", "z_i", "z_f", "c", "z_o", "h")
 LSTM_NORMS = ("z", "z_i", "z_f", "z_o", "c")
 # The peephole weights: W_ci and W_cf read the old c, W_co the new one.
 LSTM_PEEPHOLES = ("W_ci", "W_cf", "W_co")
+# The gradients one backward step computes on its way, in that order (``lstm_step_backward(...,
+# intermediates=True)``): after each gate's activation, then before its layer norm (``_in``,
+# the blocks of d_y), then the step's inputs. d_c is through h and the next step only, d_c_in
+# through every path (its layer norm and z_o's peephole).
+LSTM_BACKWARD_QUANTITIES = ("d_z_o", "d_c", "d_z_o_in", "d_c_in", "d_z_f", "d_z_i", "d_z",
+                            "d_z_f_in", "d_z_i_in", "d_z_in", "d_c_prev", "d_x", "d_h_prev")
 
 # --- the GRU -------------------------------------------------------------------
 # The two blocks of ``gates/kernel``'s output channels: [*k, C_in + F, 2F].
