@@ -13,7 +13,7 @@ from .bptt import (BidirectionalRNNGradients, RNNGradients, bidirectional_dynami
                    dynamic_rnn_grad)
 from .conv import (conv_nd, conv_nd_backward, conv_nd_backward_naive, conv_nd_naive,
                    conv_output_size, conv_padding)
-from . import fused, interop
+from . import dispatch, fast, interop
 from .compare import Comparison, compare
 from .golden import load_case, write_golden
 from .gradcheck import GradcheckReport, gradcheck

@@ -1,57 +1,15 @@
-"""What ConvLSTMCell and ConvGRUCell share: argument checks, parameter building and checking.
+"""What ConvLSTMCell and ConvGRUCell share: their arguments, parameter building and checking.
 
 Nothing here is maths; the gates live in ``lstm.py`` and ``gru.py``.
 """
 
 import math
-import numbers
 
 import numpy as np
 
 from .activations import get_activation
-
-CHANNELS_LAST = "channels_last"
-CHANNELS_FIRST = "channels_first"
-
-
-def check_int(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def check_ints(values, name, n=None, minimum=1):
-    """A list of ints (``n`` of them when given), each >= ``minimum``."""
-    if isinstance(values, (numbers.Integral, str)) or not hasattr(values, "__len__"):
-        raise ValueError(f"{name}: expected a list of integers, got {values!r}")
-    values = list(values)
-    if n is not None and len(values) != n:
-        raise ValueError(f"{name}: expected {n} integers (one per spatial axis of shape), "
-                         f"got {len(values)}: {values!r}")
-    if len(values) == 0:
-        raise ValueError(f"{name}: expected at least one spatial axis, got {values!r}")
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum:
-            raise ValueError(f"{name}: expected integers >= {minimum}, got {values!r}")
-    return [int(v) for v in values]
-
-
-def check_data_format(data_format):
-    if data_format not in (CHANNELS_LAST, CHANNELS_FIRST):
-        raise ValueError(f"data_format: expected 'channels_last' or 'channels_first', "
-                         f"got {data_format!r}")
-    return data_format
-
-
-def check_float_array(x, name):
-    """``x`` as an array of a real floating dtype; integers and complex numbers are refused."""
-    if not isinstance(x, np.ndarray):
-        x = np.asarray(x)
-    if x.dtype.kind != "f":
-        raise TypeError(f"{name}: expected a real floating-point array (float32 or float64), "
-                        f"got dtype {x.dtype}")
-    return x
-
+from .checks import (CHANNELS_FIRST, CHANNELS_LAST, check_data_format, check_float_array,
+                     check_int, check_ints)
 
 def glorot_uniform(rng, shape):
     """TensorFlow's default initialiser, ``U(-l, l)`` with ``l = sqrt(6 / (fan_in + fan_out))``.
@@ -72,13 +30,14 @@ def glorot_uniform(rng, shape):
 class ConvCell:
     """Plumbing common to the two cells; subclasses define the maths.
 
-    A subclass sets ``gate_names`` and implements ``_param_specs(in_channels)``
+    A subclass sets ``quantities`` (what ``return_gates`` gives) and implements
+    ``_param_specs(in_channels)``
     (name -> (shape, initialiser)), ``_step``/``_step_backward``, ``_gates``,
     ``_slim``/``_rebuild`` (what backpropagation through time keeps of a step),
     ``_check_state`` and ``zero_state``.
     """
 
-    gate_names = ()
+    quantities = ()
 
     def __init__(self, shape, filters, kernel, activation, normalize, data_format):
         self.shape = check_ints(shape, "shape")
@@ -195,18 +154,17 @@ class ConvCell:
             raise TypeError(f"dtype: expected a floating-point dtype, got {dtype}")
         return np.zeros((batch_size, *self.output_size), dtype=dtype)
 
-    def __call__(self, x, state):
-        """One step on a batch of frames ``x`` ``[B, ...]``: ``(h, new_state)``."""
-        x = check_float_array(x, "x")
-        params = self._prepare(x.shape, ["B"], x.dtype, "x")
-        state = self._check_state(state, x.shape[0], x.dtype)
-        from . import fused  # the fast path imports the cells: import it when first used
-        if fused.supports(self):
-            run = fused.runner(self, params, x.shape[0], x.dtype, state)
-            h = run.step(x)
-            return h, run.state()
-        h, state, _ = self._step(x, state, params)
-        return h, state
+    # How a call runs is decided above the cells: refconv.dispatch sets this to its step(),
+    # so that the cells never import the fast path (the fast path imports the cells).
+    run_step = None
+
+    def __call__(self, x, state, *, reference=False):
+        """One step on a batch of frames ``x`` ``[B, ...]``: ``(h, new_state)``.
+
+        ``reference=True`` runs the readable step function; otherwise the fast path
+        runs where it covers the cell (:func:`refconv.dispatch.choose`).
+        """
+        return self.run_step(x, state, reference=reference)
 
     def __repr__(self):
         return (f"{type(self).__name__}(shape={self.shape}, filters={self.filters}, "

@@ -21,11 +21,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import fused, fused_bptt
-from ._cell import check_float_array
+from . import fast
 from ._tree import tree_map
-from .lstm import ConvLSTMCell
-from .rnn import MultiRNNCell, _check_sequence_length, _select, _start, reverse_sequence
+from .checks import check_float_array
+from .dispatch import choose
+from .rnn import _check_sequence_length, _select, _start, reverse_sequence
 
 __all__ = ["dynamic_rnn_grad", "bidirectional_dynamic_rnn_grad", "RNNGradients",
            "BidirectionalRNNGradients"]
@@ -52,7 +52,7 @@ class BidirectionalRNNGradients(NamedTuple):
 
 
 def dynamic_rnn_grad(cell, inputs, d_outputs, d_state=None, *, sequence_length=None,
-                     initial_state=None, time_major=False):
+                     initial_state=None, time_major=False, reference=False):
     """Gradients of ``sum(outputs * d_outputs) + sum(final_state * d_state)``.
 
     ``(outputs, final_state) = dynamic_rnn(cell, inputs, sequence_length,
@@ -62,17 +62,20 @@ def dynamic_rnn_grad(cell, inputs, d_outputs, d_state=None, *, sequence_length=N
         cell, inputs, sequence_length, initial_state, time_major: as :func:`dynamic_rnn`.
         d_outputs: shaped like the outputs (``[B, T, *S]``, or ``[T, B, *S]``).
         d_state: the final state's structure, or None for zero.
+        reference: run the readable forward and backward steps (:func:`refconv.lstm_step_backward`,
+            :func:`refconv.gru_step_backward`) even where the fast path covers the run
+            (:func:`refconv.dispatch.choose` decides).
 
     Returns:
         :class:`RNNGradients` ``(inputs, initial_state, params)``.
     """
     return _grad(cell, inputs, d_outputs, d_state, sequence_length, initial_state, time_major,
-                 "initial_state", "d_outputs", "d_state")
+                 "initial_state", "d_outputs", "d_state", reference)
 
 
 def bidirectional_dynamic_rnn_grad(cell_fw, cell_bw, inputs, d_outputs, d_states=None, *,
                                    sequence_length=None, initial_state_fw=None,
-                                   initial_state_bw=None, time_major=False):
+                                   initial_state_bw=None, time_major=False, reference=False):
     """Gradients of :func:`bidirectional_dynamic_rnn`'s outputs and final states.
 
     ``L = sum(out_fw * d_out_fw) + sum(out_bw * d_out_bw) + sum(state_fw * d_state_fw)
@@ -82,6 +85,7 @@ def bidirectional_dynamic_rnn_grad(cell_fw, cell_bw, inputs, d_outputs, d_states
         d_outputs: ``(d_out_fw, d_out_bw)``, each shaped like the outputs (the
             backward one in input order, as ``out_bw`` is returned).
         d_states: ``(d_state_fw, d_state_bw)`` or None; either may be None.
+        reference: as :func:`dynamic_rnn_grad`.
 
     Returns:
         :class:`BidirectionalRNNGradients`.
@@ -106,14 +110,14 @@ def bidirectional_dynamic_rnn_grad(cell_fw, cell_bw, inputs, d_outputs, d_states
         return reverse_sequence(a, lengths, seq_axis, batch_axis)
 
     fw = _grad(cell_fw, inputs, d_outputs[0], d_states[0], lengths, initial_state_fw,
-               time_major, "initial_state_fw", "d_outputs[0]", "d_states[0]")
+               time_major, "initial_state_fw", "d_outputs[0]", "d_states[0]", reference)
     d_out_bw = check_float_array(d_outputs[1], "d_outputs[1]")
     if d_out_bw.shape != inputs.shape[:2] + tuple(cell_bw.output_size):
         raise ValueError(f"d_outputs[1]: expected the outputs' shape "
                          f"{list(inputs.shape[:2] + tuple(cell_bw.output_size))}, "
                          f"got {list(d_out_bw.shape)}")
     bw = _grad(cell_bw, back(inputs), back(d_out_bw), d_states[1], lengths, initial_state_bw,
-               time_major, "initial_state_bw", "d_outputs[1]", "d_states[1]")
+               time_major, "initial_state_bw", "d_outputs[1]", "d_states[1]", reference)
     params_fw, params_bw = fw.params, bw.params
     if cell_fw is cell_bw:  # one set of weights used twice: its gradient is the sum
         params_fw = params_bw = _add(fw.params, bw.params)
@@ -122,7 +126,7 @@ def bidirectional_dynamic_rnn_grad(cell_fw, cell_bw, inputs, d_outputs, d_states
 
 
 def _grad(cell, inputs, d_outputs, d_state, sequence_length, initial_state, time_major,
-          state_argument, d_outputs_argument, d_state_argument):
+          state_argument, d_outputs_argument, d_state_argument, reference):
     inputs, x_bt, params, lengths, state = _start(cell, inputs, sequence_length, initial_state,
                                                   None, time_major, state_argument)
     batch, steps = x_bt.shape[:2]
@@ -137,16 +141,16 @@ def _grad(cell, inputs, d_outputs, d_state, sequence_length, initial_state, time
     else:
         d_state = cell._check_state(d_state, batch, inputs.dtype, d_state_argument)
 
-    if fused_bptt.supports(cell, lengths):  # the fast path, forward and backward
-        d_in_bt, d_state, d_params = fused_bptt.lstm_grad(cell, params, x_bt, d_out_bt, state,
-                                                          d_state)
+    path = choose(cell, reference=reference, gradients=True, lengths=lengths)
+    if path.fast_backward:  # the fast path, forward and backward
+        d_in_bt, d_state, d_params = fast.lstm_grad(cell, params, x_bt, d_out_bt, state, d_state)
         d_inputs = d_in_bt.swapaxes(0, 1) if time_major else d_in_bt
         return RNNGradients(np.ascontiguousarray(d_inputs), d_state, d_params)
 
     # Forward, keeping what each step's backward needs.
     last = steps if lengths is None else int(lengths.max(initial=0))
-    if fused.supports(cell) and not isinstance(cell, MultiRNNCell):
-        kept = _fast_forward(cell, params, x_bt, lengths, state, last)
+    if path.fast_forward:
+        kept = fast.record_forward(cell, params, x_bt, lengths, state, last)
     else:
         kept = []
         for t in range(last):
@@ -170,23 +174,6 @@ def _grad(cell, inputs, d_outputs, d_state, sequence_length, initial_state, time
         d_params = _add(d_params, d_step_params)
         d_state = d_prev if lengths is None else _select(alive, d_prev, d_state)
     return RNNGradients(d_inputs, d_state, d_params)
-
-
-def _fast_forward(cell, params, x_bt, lengths, state, last):
-    """The forward on the fast path (:mod:`refconv.fused`), keeping what :meth:`_slim` keeps:
-    each step's input, the state it started from and its convolution outputs."""
-    batch = x_bt.shape[0]
-    lstm = isinstance(cell, ConvLSTMCell)
-    outputs = {"y": 4} if lstm else {"y_gates": 2, "y_candidate": 1}
-    run = fused.runner(cell, params, batch, x_bt.dtype, state)
-    kept = []
-    for t in range(last):
-        before = run.state()
-        keep = {name: np.empty((batch, *cell._frame(cell.state_shape, k * cell.filters)),
-                               x_bt.dtype) for name, k in outputs.items()}
-        run.step(x_bt[:, t], alive=None if lengths is None else t < lengths, keep=keep)
-        kept.append((x_bt[:, t], before, *keep.values()))
-    return kept
 
 
 def _zeros_like(tree):

@@ -27,6 +27,8 @@ import math
 
 import numpy as np
 
+from .checks import check_data_format, check_padding, check_per_axis
+
 __all__ = ["conv_nd", "conv_nd_naive", "conv_nd_backward", "conv_nd_backward_naive",
            "conv_output_size", "conv_padding"]
 
@@ -37,7 +39,7 @@ _BLOCK_BYTES = 6 * 2**20
 
 def conv_output_size(n, k, stride=1, dilation=1, padding="SAME"):
     """Output length of one spatial axis of length ``n`` (TensorFlow's rule)."""
-    padding = _check_padding(padding)
+    padding = check_padding(padding)
     if padding == "SAME":
         return -(-n // stride)  # ceil(n / stride)
     return (n - (k - 1) * dilation - 1) // stride + 1
@@ -50,7 +52,7 @@ def conv_padding(n, k, stride=1, dilation=1, padding="SAME"):
     rest after, so an even kernel (or a stride that does not divide ``n``)
     pads one more zero after than before.
     """
-    padding = _check_padding(padding)
+    padding = check_padding(padding)
     if padding == "VALID":
         return (0, 0)
     out = conv_output_size(n, k, stride, dilation, "SAME")
@@ -268,32 +270,13 @@ def _pad(x, k_shape, strides, dilations, padding):
     return x, out_shape
 
 
-def _check_padding(padding):
-    if not isinstance(padding, str) or padding.upper() not in ("SAME", "VALID"):
-        raise ValueError(f"padding: expected 'SAME' or 'VALID', got {padding!r}")
-    return padding.upper()
-
-
-def _per_axis(value, n, name):
-    """An int or a sequence of ``n`` ints, all >= 1, as a tuple of ``n`` ints."""
-    values = (value,) * n if np.ndim(value) == 0 else tuple(value)
-    if len(values) != n:
-        raise ValueError(f"{name}: expected an int or {n} ints (one per spatial axis), got {value!r}")
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name}: expected integers >= 1, got {value!r}")
-    return tuple(int(v) for v in values)
-
-
 def _check_conv_args(x, kernel, strides, dilations, padding, data_format):
     x = np.asarray(x)
     kernel = np.asarray(kernel)
     for name, a in (("x", x), ("kernel", kernel)):
         if a.dtype.kind not in "fiu":
             raise TypeError(f"{name}: expected a real numeric array, got dtype {a.dtype}")
-    if data_format not in ("channels_last", "channels_first"):
-        raise ValueError(
-            f"data_format: expected 'channels_last' or 'channels_first', got {data_format!r}")
+    check_data_format(data_format)
     if kernel.ndim < 3:
         raise ValueError(f"kernel: expected shape [*kernel_size, C_in, C_out] with at least "
                          f"one spatial axis, got shape {kernel.shape}")
@@ -308,9 +291,9 @@ def _check_conv_args(x, kernel, strides, dilations, padding, data_format):
                          f"{kernel.shape}), got {c_in} (x shape {x.shape}, {data_format})")
     if min(kernel.shape) < 1:
         raise ValueError(f"kernel: expected every size >= 1, got shape {kernel.shape}")
-    strides = _per_axis(strides, n, "strides")
-    dilations = _per_axis(dilations, n, "dilations")
-    padding = _check_padding(padding)
+    strides = check_per_axis(strides, n, "strides")
+    dilations = check_per_axis(dilations, n, "dilations")
+    padding = check_padding(padding)
     spatial = x.shape[2:] if channels_first else x.shape[1:-1]
     if padding == "VALID":
         for axis, (size, k, d) in enumerate(zip(spatial, kernel.shape[:-2], dilations)):

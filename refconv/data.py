@@ -18,6 +18,8 @@ import numbers
 
 import numpy as np
 
+from .checks import check_count, check_float_dtype
+
 __all__ = ["moving_shapes", "KINDS"]
 
 # Which shapes each number of spatial axes draws from. In 1-D a box and a ball
@@ -60,13 +62,13 @@ def moving_shapes(batch_size=2, timesteps=12, shape=(48, 48), channels=1, n_shap
             an integer dtype).
         ValueError: an argument has the right type but a bad value.
     """
-    batch_size = _count("batch_size", batch_size, minimum=1)
-    timesteps = _count("timesteps", timesteps, minimum=1)
-    channels = _count("channels", channels, minimum=1)
-    n_shapes = _count("n_shapes", n_shapes, minimum=1)
-    seed = _count("seed", seed, minimum=0)
+    batch_size = check_count("batch_size", batch_size, minimum=1)
+    timesteps = check_count("timesteps", timesteps, minimum=1)
+    channels = check_count("channels", channels, minimum=1)
+    n_shapes = check_count("n_shapes", n_shapes, minimum=1)
+    seed = check_count("seed", seed, minimum=0)
     shape = _spatial_shape(shape)
-    dtype = _float_dtype(dtype)
+    dtype = check_float_dtype(dtype)
     if data_format not in ("channels_last", "channels_first"):
         raise ValueError(
             f"data_format: expected 'channels_last' or 'channels_first', got {data_format!r}")
@@ -150,16 +152,6 @@ def _signed_distance(kind, offset, radius, angle):
     raise AssertionError(f"unknown kind {kind!r}")
 
 
-def _count(name, value, minimum):
-    """An int >= minimum, or a TypeError/ValueError that says which argument."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}: expected an int >= {minimum}, got {value!r} "
-                        f"of type {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
-    return int(value)
-
-
 def _spatial_shape(shape):
     if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__"):
         raise TypeError(f"shape: expected a sequence of 1 to 3 ints, got {shape!r}")
@@ -175,14 +167,3 @@ def _spatial_shape(shape):
                              f"to move, got {list(shape)}")
         sizes.append(int(size))
     return tuple(sizes)
-
-
-def _float_dtype(dtype):
-    try:
-        resolved = np.dtype(dtype)
-    except TypeError as error:
-        raise TypeError(f"dtype: expected a floating dtype such as np.float64, "
-                        f"got {dtype!r}") from error
-    if not np.issubdtype(resolved, np.floating):
-        raise TypeError(f"dtype: expected a floating dtype such as np.float64, got {resolved}")
-    return resolved

@@ -10,6 +10,11 @@ upstream gradients, and reports, per tensor, the relative error
 ``|analytic - numeric| / max(|analytic|, |numeric|)`` measured on the whole
 tensor (Euclidean norms), which is what a course grades and what a user checks
 after changing a cell.
+
+By default it checks the readable backward (:func:`refconv.lstm_step_backward`,
+:func:`refconv.gru_step_backward`: what a learner edits); ``fast=True`` checks the
+fast path's backward as well, against the same finite differences, and reports
+each. The finite differences always run the readable forward.
 """
 
 from typing import NamedTuple
@@ -30,28 +35,40 @@ def relative_error(analytic, numeric):
 
 
 class GradcheckReport(NamedTuple):
-    """Relative error per tensor (``inputs``, ``initial_state.c``, ``kernel``, ...)."""
-    errors: dict   # name -> relative error
-    checked: dict  # name -> number of entries checked
+    """Relative error per tensor (``inputs``, ``initial_state.c``, ``kernel``, ...).
+
+    ``errors`` are the readable backward's (with ``reference=False``, the default
+    path's); ``fast_errors`` the fast path's, when :func:`gradcheck` was asked
+    for them (``fast=True``), else None. ``max_error`` and ``passed`` cover both.
+    """
+    errors: dict               # name -> relative error
+    checked: dict              # name -> number of entries checked
+    fast_errors: dict = None   # name -> relative error of the fast backward, or None
 
     @property
     def max_error(self):
-        return max(self.errors.values())
+        return max(max(errors.values()) for errors in self._all())
+
+    def _all(self):
+        return [self.errors] + ([] if self.fast_errors is None else [self.fast_errors])
 
     def passed(self, tolerance=1e-7):
         return self.max_error < tolerance
 
     def __str__(self):
         width = max(len(name) for name in self.errors)
-        lines = [f"{'tensor':<{width}}  entries  relative error"]
+        fast = self.fast_errors is not None
+        lines = [f"{'tensor':<{width}}  entries  relative error" + ("  fast path" if fast else "")]
         for name, err in self.errors.items():
-            lines.append(f"{name:<{width}}  {self.checked[name]:>7}  {err:.2e}")
+            lines.append(f"{name:<{width}}  {self.checked[name]:>7}  {err:14.2e}"
+                         + (f"  {self.fast_errors[name]:9.2e}" if fast else ""))
         lines.append(f"worst: {self.max_error:.2e}")
         return "\n".join(lines)
 
 
 def gradcheck(cell, inputs, *, sequence_length=None, initial_state=None, time_major=False,
-              d_outputs=None, d_state=None, eps=1e-6, max_entries=None, seed=0):
+              d_outputs=None, d_state=None, eps=1e-6, max_entries=None, seed=0,
+              reference=True, fast=False):
     """Compare :func:`dynamic_rnn_grad` with central differences of :func:`dynamic_rnn`.
 
     Args:
@@ -64,6 +81,10 @@ def gradcheck(cell, inputs, *, sequence_length=None, initial_state=None, time_ma
             (from ``seed``); None checks every entry.
         seed: for the upstream gradients, a random initial state when none is
             given, and the sampled entries.
+        reference: check the readable backward (the default); False checks the
+            backward :func:`dynamic_rnn_grad` runs by default (the fast path where
+            it covers the run, :func:`refconv.dispatch.choose`).
+        fast: also check the fast path's backward, reported as ``fast_errors``.
 
     Returns:
         :class:`GradcheckReport`.
@@ -71,7 +92,7 @@ def gradcheck(cell, inputs, *, sequence_length=None, initial_state=None, time_ma
     rng = np.random.default_rng(seed)
     inputs = np.array(inputs, dtype=float)  # a copy that this function perturbs
     outputs, final_state = dynamic_rnn(cell, inputs, sequence_length, initial_state,
-                                       time_major=time_major)
+                                       time_major=time_major, reference=True)
     if initial_state is None:
         initial_state = tree_map(lambda a: rng.standard_normal(a.shape), final_state)
     initial_state = tree_map(np.array, initial_state)  # copies, also perturbed here
@@ -82,25 +103,26 @@ def gradcheck(cell, inputs, *, sequence_length=None, initial_state=None, time_ma
 
     def loss():
         out, state = dynamic_rnn(cell, inputs, sequence_length, initial_state,
-                                 time_major=time_major)
+                                 time_major=time_major, reference=True)
         return float((out * d_outputs).sum()
                      + sum((a * b).sum() for a, b in zip(_leaves(state), _leaves(d_state))))
 
-    grads = dynamic_rnn_grad(cell, inputs, d_outputs, d_state, sequence_length=sequence_length,
-                             initial_state=initial_state, time_major=time_major)
-    tensors = [("inputs", inputs, grads.inputs)]
-    tensors += [(f"initial_state{name}", value, grad) for (name, value), (_, grad)
-                in zip(_named_leaves(initial_state), _named_leaves(grads.initial_state))]
+    def analytic(use_reference):
+        return dynamic_rnn_grad(cell, inputs, d_outputs, d_state, sequence_length=sequence_length,
+                                initial_state=initial_state, time_major=time_major,
+                                reference=use_reference)
+
+    grads = analytic(bool(reference))
+    fast_grads = None if not fast else (grads if not reference else analytic(False))
     layers = cell.cells if isinstance(cell, MultiRNNCell) else [cell]
-    layer_grads = grads.params if isinstance(cell, MultiRNNCell) else [grads.params]
-    for i, (layer, g) in enumerate(zip(layers, layer_grads)):
-        prefix = f"layer{i}/" if isinstance(cell, MultiRNNCell) else ""
+    for layer in layers:
         for name in layer.params:  # perturbed in place below, through a flat view
             layer.params[name] = np.ascontiguousarray(layer.params[name], dtype=float)
-        tensors += [(prefix + name, layer.params[name], g[name]) for name in layer.params]
+    tensors = _tensors(cell, inputs, initial_state, grads)
+    fast_tensors = None if fast_grads is None else _tensors(cell, inputs, initial_state, fast_grads)
 
-    errors, checked = {}, {}
-    for name, value, analytic in tensors:
+    errors, checked, fast_errors = {}, {}, None if fast_grads is None else {}
+    for j, (name, value, analytic_grad) in enumerate(tensors):
         if value.size == 0:
             continue
         flat = value.reshape(-1)  # a view: perturbing it perturbs what the cell reads
@@ -116,9 +138,25 @@ def gradcheck(cell, inputs, *, sequence_length=None, initial_state=None, time_ma
             minus = loss()
             flat[i] = old
             numeric[n] = (plus - minus) / (2 * eps)
-        errors[name] = relative_error(analytic.reshape(-1)[index], numeric)
+        errors[name] = relative_error(analytic_grad.reshape(-1)[index], numeric)
+        if fast_tensors is not None:
+            fast_errors[name] = relative_error(fast_tensors[j][2].reshape(-1)[index], numeric)
         checked[name] = index.size
-    return GradcheckReport(errors, checked)
+    return GradcheckReport(errors, checked, fast_errors)
+
+
+def _tensors(cell, inputs, initial_state, grads):
+    """``(name, value, gradient)`` for the inputs, every initial-state leaf and every parameter."""
+    tensors = [("inputs", inputs, grads.inputs)]
+    tensors += [(f"initial_state{name}", value, grad) for (name, value), (_, grad)
+                in zip(_named_leaves(initial_state), _named_leaves(grads.initial_state))]
+    stack = isinstance(cell, MultiRNNCell)
+    layers = cell.cells if stack else [cell]
+    layer_grads = grads.params if stack else [grads.params]
+    for i, (layer, g) in enumerate(zip(layers, layer_grads)):
+        prefix = f"layer{i}/" if stack else ""
+        tensors += [(prefix + name, layer.params[name], g[name]) for name in layer.params]
+    return tensors
 
 
 def _leaves(state):

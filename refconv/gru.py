@@ -15,6 +15,7 @@ from ._cell import ConvCell, glorot_uniform
 from .activations import derivative, sigmoid
 from .conv import conv_nd, conv_nd_backward
 from .layer_norm import EPSILON, along_channels, layer_norm, layer_norm_backward
+from .vocabulary import GRU_NORMS, GRU_QUANTITIES
 
 __all__ = ["ConvGRUCell", "GRUCache", "gru_step", "gru_gates", "gru_step_backward"]
 
@@ -119,7 +120,6 @@ def gru_step_backward(d_h, d_state, cache, params, cell):
     Returns:
         ``(d_x, d_h_prev, d_params)``.
     """
-    k = cache
     ca = cell.channel_axis
     d_act = derivative(cell.activation, "activation")
     d_params = {}
@@ -135,32 +135,32 @@ def gru_step_backward(d_h, d_state, cache, params, cell):
                                                           if a != ca % d_y.ndim))
         d_xh, d_params[scope + "/kernel"] = conv_nd_backward(xh, params[scope + "/kernel"], d_y,
                                                              data_format=cell.data_format)
-        return np.split(d_xh, [k.x.shape[ca]], axis=ca)
+        return np.split(d_xh, [cache.x.shape[ca]], axis=ca)
 
     # h = u * h_prev + (1 - u) * candidate
     d_h = d_h + d_state
-    d_u = d_h * (k.h_prev - k.candidate)
-    d_h_prev = d_h * k.u
-    d_candidate = d_h * (1 - k.u)
+    d_u = d_h * (cache.h_prev - cache.candidate)
+    d_h_prev = d_h * cache.u
+    d_candidate = d_h * (1 - cache.u)
     # candidate = activation(y);  y = LN(y)
-    d_y = d_candidate * d_act(k.candidate_hat, k.candidate)
+    d_y = d_candidate * d_act(cache.candidate_hat, cache.candidate)
     if cell.normalize:
-        d_y = ln_backward(k.candidate_in, d_y, "candidate")
+        d_y = ln_backward(cache.candidate_in, d_y, "candidate")
     # y = conv(concat([x, r * h_prev]), candidate/kernel) + candidate/bias
-    r_h = k.r * k.h_prev
-    d_x, d_r_h = conv_backward(np.concatenate([k.x, r_h], axis=ca), d_y, "candidate")
-    d_r = d_r_h * k.h_prev
-    d_h_prev = d_h_prev + d_r_h * k.r
+    r_h = cache.r * cache.h_prev
+    d_x, d_r_h = conv_backward(np.concatenate([cache.x, r_h], axis=ca), d_y, "candidate")
+    d_r = d_r_h * cache.h_prev
+    d_h_prev = d_h_prev + d_r_h * cache.r
     # r, u = sigmoid(r), sigmoid(u)
-    d_r = d_r * k.r * (1 - k.r)
-    d_u = d_u * k.u * (1 - k.u)
+    d_r = d_r * cache.r * (1 - cache.r)
+    d_u = d_u * cache.u * (1 - cache.u)
     # r, u = LN(r), LN(u)
     if cell.normalize:
-        d_r = ln_backward(k.r_in, d_r, "r")
-        d_u = ln_backward(k.u_in, d_u, "u")
+        d_r = ln_backward(cache.r_in, d_r, "r")
+        d_u = ln_backward(cache.u_in, d_u, "u")
     # y = conv(concat([x, h_prev]), gates/kernel) + gates/bias;  r, u = split(y, 2)
     d_y = np.concatenate([d_r, d_u], axis=ca)
-    d_x_gates, d_h_prev_gates = conv_backward(np.concatenate([k.x, k.h_prev], axis=ca), d_y,
+    d_x_gates, d_h_prev_gates = conv_backward(np.concatenate([cache.x, cache.h_prev], axis=ca), d_y,
                                               "gates")
     d_x = d_x + d_x_gates
     d_h_prev = d_h_prev + d_h_prev_gates
@@ -186,7 +186,7 @@ class ConvGRUCell(ConvCell):
     or with normalize ``{r,u,candidate}/{gamma,beta}`` ``[F]``.
     """
 
-    gate_names = ("r", "u", "candidate", "h")
+    quantities = GRU_QUANTITIES  # what return_gates gives, in the order a step computes them
 
     def __init__(self, shape, filters, kernel, activation=np.tanh, normalize=True,
                  data_format="channels_last", *, norm_epsilon=EPSILON):
@@ -203,7 +203,7 @@ class ConvGRUCell(ConvCell):
         specs = {"gates/kernel": ((*k, in_channels + f, 2 * f), glorot_uniform),
                  "candidate/kernel": ((*k, in_channels + f, f), glorot_uniform)}
         if self.normalize:
-            for name in ("r", "u", "candidate"):
+            for name in GRU_NORMS:
                 specs[name + "/gamma"] = ((f,), 1.0)
                 specs[name + "/beta"] = ((f,), 0.0)
         else:
@@ -244,4 +244,4 @@ class ConvGRUCell(ConvCell):
 
     @staticmethod
     def _gates(cache):
-        return {"r": cache.r, "u": cache.u, "candidate": cache.candidate, "h": cache.h}
+        return {name: getattr(cache, name) for name in GRU_QUANTITIES}

@@ -17,7 +17,8 @@ from ._cell import ConvCell, check_ints, glorot_uniform
 from .activations import derivative, get_activation
 from .conv import conv_nd, conv_nd_backward, conv_output_size
 from .layer_norm import EPSILON, along_channels, layer_norm, layer_norm_backward
-from .vocabulary import LSTM_BACKWARD_QUANTITIES
+from .vocabulary import (LSTM_BACKWARD_QUANTITIES, LSTM_BLOCKS, LSTM_NORMS, LSTM_PEEPHOLES,
+                         LSTM_QUANTITIES)
 
 __all__ = ["ConvLSTMCell", "LSTMStateTuple", "LSTMCache", "lstm_step", "lstm_gates",
            "lstm_step_backward"]
@@ -103,7 +104,7 @@ def lstm_gates(x, state, y, params, cell):
     def ln(v, name):
         return layer_norm(v, params[name + "/gamma"], params[name + "/beta"], ca, cell.norm_epsilon)
 
-    z, z_i, z_f, z_o = np.split(y, 4, axis=ca)
+    z, z_i, z_f, z_o = np.split(y, len(LSTM_BLOCKS), axis=ca)
     if cell.peephole:
         z_i = z_i + params["W_ci"] * c_prev
         z_f = z_f + params["W_cf"] * c_prev
@@ -244,7 +245,7 @@ class ConvLSTMCell(ConvCell):
     peepholes, and ``{z,z_i,z_f,z_o,c}/{gamma,beta}`` ``[F]`` with normalize.
     """
 
-    gate_names = ("z", "z_i", "z_f", "z_o", "c", "h")
+    quantities = LSTM_QUANTITIES  # what return_gates gives, in the order a step computes them
 
     def __init__(self, shape, filters, kernel, forget_bias=1.0, activation=np.tanh,
                  normalize=True, peephole=True, data_format="channels_last", *,
@@ -294,10 +295,10 @@ class ConvLSTMCell(ConvCell):
         if not self.normalize:
             specs["bias"] = ((4 * f,), 0.0)
         if self.peephole:
-            for name in ("W_ci", "W_cf", "W_co"):
+            for name in LSTM_PEEPHOLES:
                 specs[name] = (s, glorot_uniform)
         if self.normalize:
-            for name in ("z", "z_i", "z_f", "z_o", "c"):
+            for name in LSTM_NORMS:
                 specs[name + "/gamma"] = ((f,), 1.0)
                 specs[name + "/beta"] = ((f,), 0.0)
         return specs
@@ -356,5 +357,4 @@ class ConvLSTMCell(ConvCell):
 
     @staticmethod
     def _gates(cache):
-        return {"z": cache.z, "z_i": cache.z_i, "z_f": cache.z_f, "z_o": cache.z_o,
-                "c": cache.c, "h": cache.h}
+        return {name: getattr(cache, name) for name in LSTM_QUANTITIES}

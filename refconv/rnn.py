@@ -15,9 +15,10 @@ does (the seed's test.py does this); two cell objects have two sets.
 
 import numpy as np
 
-from . import fused
-from ._cell import check_float_array
+from . import fast
 from ._tree import tree_map
+from .checks import check_float_array
+from .dispatch import choose, step
 from .gru import ConvGRUCell
 from .lstm import ConvLSTMCell
 
@@ -117,13 +118,12 @@ class MultiRNNCell:
     def _rebuild(self, slims, params):
         return tuple(cell._rebuild(slim, p) for cell, slim, p in zip(self.cells, slims, params))
 
-    def __call__(self, x, state):
-        """One step through every layer: ``(h of the top layer, tuple of new states)``."""
-        x = check_float_array(x, "x")
-        params = self._prepare(x.shape, ["B"], x.dtype, "x")
-        state = self._check_state(state, x.shape[0], x.dtype)
-        h, state, _ = self._step(x, state, params)
-        return h, state
+    def __call__(self, x, state, *, reference=False):
+        """One step through every layer: ``(h of the top layer, tuple of new states)``.
+
+        ``reference`` as a cell's call (:func:`refconv.dispatch.choose` decides).
+        """
+        return step(self, x, state, reference=reference)
 
 
 def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=None,
@@ -140,8 +140,9 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
         time_major: whether the first two axes of inputs and outputs are ``[T, B]``.
         return_gates: also return every gate's activations over time.
         reference: run the readable step functions (:func:`refconv.lstm_step`,
-            :func:`refconv.gru_step`) even where the fast path (:mod:`refconv.fused`,
-            the default without ``return_gates``) could; the two agree to rounding.
+            :func:`refconv.gru_step`) even where the fast path (:mod:`refconv.fast`,
+            the default without ``return_gates``) could; the two agree to rounding
+            (:func:`refconv.dispatch.choose` decides).
 
     Returns:
         ``(outputs, final_state)``, outputs ``[B, T, *S]`` (``[T, B, *S]`` when
@@ -170,21 +171,13 @@ def _run(cell, inputs, sequence_length, initial_state, dtype, time_major, return
     outputs, out_bt = empty(cell.output_size)
     multi = isinstance(cell, MultiRNNCell)
     layers = cell.cells if multi else [cell]
-    gates = ([{name: empty(layer.output_size) for name in layer.gate_names} for layer in layers]
+    gates = ([{name: empty(layer.output_size) for name in layer.quantities} for layer in layers]
              if return_gates else None)  # six output-sized arrays: only when asked for
 
-    last = steps if lengths is None else int(lengths.max(initial=0))
-    if not (return_gates or reference) and fused.supports(cell):
-        run = fused.runner(cell, params, batch, inputs.dtype, state)
-        for t in range(last):
-            alive = None if lengths is None else t < lengths
-            h = run.step(x_bt[:, t], alive=alive)
-            if alive is None:
-                out_bt[:, t] = h
-            else:
-                out_bt[alive, t] = h[alive]
-        return outputs, (run.state() if last else state)
+    if choose(cell, reference=reference, return_gates=return_gates).fast_forward:
+        return outputs, fast.run_sequence(cell, params, x_bt, lengths, state, out_bt)
 
+    last = steps if lengths is None else int(lengths.max(initial=0))
     for t in range(last):
         h, new_state, cache = cell._step(x_bt[:, t], state, params)
         # Rows still inside their sequence take the step; the others keep their state.

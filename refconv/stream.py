@@ -7,14 +7,16 @@ take the frames from an iterable (or, for the backward direction, from a functio
 of the time step) and hand each step's output to a callback, so memory holds one
 step's frames, state and work buffers, whatever the sequence length.
 
-Both use the fast path (:mod:`refconv.fused`) where it applies, as
-:func:`refconv.dynamic_rnn` does, and give the same numbers.
+Both use the fast path (:mod:`refconv.fast`) where it applies, as
+:func:`refconv.dynamic_rnn` does (:func:`refconv.dispatch.choose` decides), and
+give the same numbers.
 """
 
 import numpy as np
 
-from . import fused
-from ._cell import check_float_array
+from . import fast
+from .checks import check_float_array
+from .dispatch import choose
 from .rnn import _initial_state
 
 __all__ = ["stream_rnn", "stream_bidirectional_rnn"]
@@ -47,8 +49,8 @@ def stream_rnn(cell, frames, on_output=None, initial_state=None, *, reference=Fa
             params = cell._prepare(x.shape, ["B"], x.dtype, "frames[0]")
             state = _initial_state(cell, initial_state, x.shape[0], x.dtype, None,
                                    "initial_state")
-            if not reference and fused.supports(cell):
-                run = fused.runner(cell, params, x.shape[0], x.dtype, state)
+            if choose(cell, reference=reference).fast_forward:
+                run = fast.runner(cell, params, x.shape[0], x.dtype, state)
         elif (x.shape, x.dtype) != first:
             raise ValueError(f"frames[{t}]: expected shape {list(first[0])} and dtype "
                              f"{first[1]} like frames[0], got {list(x.shape)} and {x.dtype}")

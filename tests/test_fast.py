@@ -1,10 +1,11 @@
-"""The fast path (refconv.fused) against the readable step functions, to 1e-12 in float64.
+"""The fast path (refconv.fast) against the readable step functions, to 1e-12 in float64.
 
 ``dynamic_rnn(..., reference=True)`` runs lstm_step/gru_step, one equation per
-line over whole frames; the default runs refconv.fused, chunked, gate-major and
+line over whole frames; the default runs refconv.fast, chunked, gate-major and
 threaded. Both must give the same numbers, for every option, geometry and
-chunking (tiny chunk and group sizes force frames split into many chunks,
-chunks that hold several frames, and many groups).
+chunking (tiny chunk and group sizes, passed to the fast path as arguments,
+force frames split into many chunks, chunks that hold several frames, and many
+groups).
 """
 
 import numpy as np
@@ -12,17 +13,12 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import refconv
-from refconv import (ConvGRUCell, ConvLSTMCell, LSTMStateTuple, MultiRNNCell, fused,
-                     bidirectional_dynamic_rnn, dynamic_rnn)
-from refconv._tree import tree_map
+from conftest import jitter, leaves, random_state
+from refconv import (ConvGRUCell, ConvLSTMCell, MultiRNNCell, bidirectional_dynamic_rnn,
+                     dynamic_rnn, fast, reverse_sequence)
+from refconv.dispatch import Path, choose
 
 RTOL, ATOL = 1e-12, 1e-13
-
-
-def leaves(tree):
-    out = []
-    tree_map(lambda a: out.append(a), tree)
-    return out
 
 
 def assert_close(fast, reference, rtol=RTOL, atol=ATOL):
@@ -33,19 +29,19 @@ def assert_close(fast, reference, rtol=RTOL, atol=ATOL):
 
 def randomise(cell, rng):
     """Non-zero biases, gammas away from 1, betas away from 0: defaults hide bugs."""
-    cells = cell.cells if isinstance(cell, MultiRNNCell) else [cell]
-    for one in cells:
-        for name, value in one.params.items():
-            one.params[name] = value + 0.3 * rng.standard_normal(value.shape)
+    jitter(cell, rng)
 
 
-def random_state(cell, batch, rng):
-    if isinstance(cell, MultiRNNCell):
-        return tuple(random_state(c, batch, rng) for c in cell.cells)
-    size = (batch, *cell.output_size)
-    if isinstance(cell, ConvLSTMCell):
-        return LSTMStateTuple(rng.standard_normal(size), rng.standard_normal(size))
-    return rng.standard_normal(size)
+def fast_run(cell, inputs, lengths, state, chunk_bytes=fast.CHUNK_BYTES,
+             group_bytes=fast.GROUP_BYTES):
+    """``dynamic_rnn`` (batch-major) on the fast path, with the chunk plan's sizes given."""
+    params = cell._prepare(inputs.shape, ["B", "T"], inputs.dtype, "inputs")
+    if state is None:
+        state = cell.zero_state(inputs.shape[0], inputs.dtype)
+    outputs = np.zeros((*inputs.shape[:2], *cell.output_size), inputs.dtype)
+    final = fast.run_sequence(cell, params, inputs, lengths, state, outputs,
+                              chunk_bytes=chunk_bytes, group_bytes=group_bytes)
+    return outputs, final
 
 
 def frames(cell, batch, steps, channels, rng):
@@ -70,8 +66,8 @@ def cases(draw):
     return dict(kind=kind, shape=shape, kernel=kernel, options=options,
                 filters=draw(st.integers(1, 4)), channels=draw(st.integers(1, 3)),
                 batch=draw(st.integers(1, 3)), steps=draw(st.integers(1, 4)),
-                chunk=draw(st.sampled_from([1, 300, 3000, fused._CHUNK_BYTES])),
-                group=draw(st.sampled_from([1, 2000, fused._GROUP_BYTES])),
+                chunk=draw(st.sampled_from([1, 300, 3000, fast.CHUNK_BYTES])),
+                group=draw(st.sampled_from([1, 2000, fast.GROUP_BYTES])),
                 lengths=draw(st.booleans()), seed=draw(st.integers(0, 2**16)))
 
 
@@ -87,19 +83,12 @@ def test_fast_path_equals_the_readable_steps(case):
     state = random_state(cell, case["batch"], rng)
     lengths = (rng.integers(0, case["steps"] + 1, case["batch"]) if case["lengths"] else None)
     reference = dynamic_rnn(cell, inputs, lengths, state, reference=True)
-    old = fused._CHUNK_BYTES, fused._GROUP_BYTES
-    fused._CHUNK_BYTES, fused._GROUP_BYTES = case["chunk"], case["group"]
-    try:
-        fast = dynamic_rnn(cell, inputs, lengths, state)
-    finally:
-        fused._CHUNK_BYTES, fused._GROUP_BYTES = old
-    assert_close(fast, reference)
+    assert_close(fast_run(cell, inputs, lengths, state, case["chunk"], case["group"]), reference)
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru", "multi"])
-def test_bidirectional_with_shared_weights_and_lengths(kind, monkeypatch):
+def test_bidirectional_with_shared_weights_and_lengths(kind):
     rng = np.random.default_rng(3)
-    monkeypatch.setattr(fused, "_CHUNK_BYTES", 2000)
     if kind == "lstm":
         cell = ConvLSTMCell([7, 5], 3, [3, 2])
     elif kind == "gru":
@@ -111,9 +100,14 @@ def test_bidirectional_with_shared_weights_and_lengths(kind, monkeypatch):
     randomise(cell, rng)
     inputs = frames(cell, 3, 6, 2, rng)
     lengths = np.array([6, 2, 0])
-    fast = bidirectional_dynamic_rnn(cell, cell, inputs, lengths)
+    fast_outputs = bidirectional_dynamic_rnn(cell, cell, inputs, lengths)
     reference = bidirectional_dynamic_rnn(cell, cell, inputs, lengths, reference=True)
-    assert_close(fast, reference)
+    assert_close(fast_outputs, reference)
+    # Each direction again, in chunks of about 2000 bytes.
+    out_fw, state_fw = fast_run(cell, inputs, lengths, None, chunk_bytes=2000)
+    out_bw, state_bw = fast_run(cell, reverse_sequence(inputs, lengths), lengths, None,
+                                chunk_bytes=2000)
+    assert_close(((out_fw, reverse_sequence(out_bw, lengths)), (state_fw, state_bw)), reference)
 
 
 def test_other_activations_take_the_generic_path():
@@ -164,7 +158,6 @@ def test_threads_do_not_change_the_bits(monkeypatch):
     """Each chunk is computed the same way whichever thread runs it, and the
     statistics are combined in chunk order: 1 and 2 threads give equal bits."""
     rng = np.random.default_rng(8)
-    monkeypatch.setattr(fused, "_CHUNK_BYTES", 4000)
     cell = ConvLSTMCell([16, 12], 4, [3, 3])
     cell.build(3, seed=5)
     randomise(cell, rng)
@@ -172,7 +165,7 @@ def test_threads_do_not_change_the_bits(monkeypatch):
     results = []
     for n in ("1", "2"):
         monkeypatch.setenv("REFCONV_THREADS", n)
-        results.append(dynamic_rnn(cell, inputs))
+        results.append(fast_run(cell, inputs, None, None, chunk_bytes=4000))
     for a, b in zip(leaves(results[0]), leaves(results[1])):
         np.testing.assert_array_equal(a, b)
 
@@ -192,8 +185,8 @@ def test_float32_fast_path_stays_near_float64():
 
 def test_unsupported_cells_run_the_readable_steps():
     cell = ConvLSTMCell([8, 8], 2, [3, 3], strides=2)
-    assert not fused.supports(cell)
-    assert fused.supports(MultiRNNCell([ConvLSTMCell([8, 8], 2, [3, 3]),
+    assert not fast.supports(cell)
+    assert fast.supports(MultiRNNCell([ConvLSTMCell([8, 8], 2, [3, 3]),
                                         ConvGRUCell([8, 8], 2, [3, 3])]))
     rng = np.random.default_rng(10)
     cell.build(1, seed=0)
@@ -202,7 +195,7 @@ def test_unsupported_cells_run_the_readable_steps():
                                   dynamic_rnn(cell, inputs, reference=True)[0])
 
 
-# --- the fused backward (refconv.fused_bptt) against the readable one ---------------------
+# --- the fast backward (refconv.fast.lstm_grad) against the readable one ---------------------
 
 @st.composite
 def lstm_grad_cases(draw):
@@ -214,16 +207,14 @@ def lstm_grad_cases(draw):
                 forget_bias=draw(st.sampled_from([0.0, 1.0])),
                 filters=draw(st.integers(1, 3)), channels=draw(st.integers(1, 3)),
                 batch=draw(st.integers(1, 3)), steps=draw(st.integers(1, 3)),
-                chunk=draw(st.sampled_from([1, 300, 3000, fused._CHUNK_BYTES])),
-                group=draw(st.sampled_from([1, 2000, fused._GROUP_BYTES])),
+                chunk=draw(st.sampled_from([1, 300, 3000, fast.CHUNK_BYTES])),
+                group=draw(st.sampled_from([1, 2000, fast.GROUP_BYTES])),
                 time_major=draw(st.booleans()), seed=draw(st.integers(0, 2**16)))
 
 
 @settings(max_examples=120, deadline=None, derandomize=True)
 @given(lstm_grad_cases())
-def test_fused_lstm_gradients_equal_the_readable_backward(case):
-    from refconv import fused_bptt
-
+def test_fast_lstm_gradients_equal_the_readable_backward(case):
     rng = np.random.default_rng(case["seed"])
     cell = ConvLSTMCell(case["shape"], case["filters"], case["kernel"],
                         normalize=case["normalize"], peephole=case["peephole"],
@@ -238,30 +229,31 @@ def test_fused_lstm_gradients_equal_the_readable_backward(case):
         inputs, d_outputs = inputs.swapaxes(0, 1), d_outputs.swapaxes(0, 1)
     args = (cell, inputs, d_outputs, d_state)
     kwargs = dict(initial_state=state, time_major=case["time_major"])
-    assert fused_bptt.supports(cell, None)
-    old = fused._CHUNK_BYTES, fused._GROUP_BYTES, fused_bptt.supports
-    fused._CHUNK_BYTES, fused._GROUP_BYTES = case["chunk"], case["group"]
-    try:
-        fast = refconv.dynamic_rnn_grad(*args, **kwargs)
-        fused_bptt.supports = lambda *a: False
-        reference = refconv.dynamic_rnn_grad(*args, **kwargs)
-    finally:
-        fused._CHUNK_BYTES, fused._GROUP_BYTES, fused_bptt.supports = old
-    assert fast.inputs.shape == inputs.shape
+    assert fast.supports_backward(cell, None)
+    assert choose(cell, gradients=True) == Path(True, True)
+    reference = refconv.dynamic_rnn_grad(*args, **kwargs, reference=True)
+    x_bt, d_out_bt = ((inputs.swapaxes(0, 1), d_outputs.swapaxes(0, 1)) if case["time_major"]
+                      else (inputs, d_outputs))
+    params = cell._checked_params(inputs.dtype)
+    d_inputs, d_state0, d_params = fast.lstm_grad(cell, params, x_bt, d_out_bt, state, d_state,
+                                                  chunk_bytes=case["chunk"],
+                                                  group_bytes=case["group"])
+    if case["time_major"]:
+        d_inputs = d_inputs.swapaxes(0, 1)
+    fast_grads = refconv.RNNGradients(d_inputs, d_state0, d_params)
+    assert fast_grads.inputs.shape == inputs.shape
     # Each tensor to 1e-12 of its own scale; a gradient that is zero in exact arithmetic
     # (layer norm over a frame of 2 numbers: its output does not depend on its input)
     # is rounding noise in both, so nothing finer than 1e-12 of the largest gradient.
     overall = max(np.abs(b).max(initial=0.0) for b in leaves(reference))
-    for a, b in zip(leaves(fast), leaves(reference), strict=True):
+    for a, b in zip(leaves(fast_grads), leaves(reference), strict=True):
         scale = max(np.abs(b).max(initial=0.0), 1e-3 * overall)
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * scale)
 
 
-def test_fused_backward_is_used_only_where_it_applies():
-    from refconv import fused_bptt
-
-    assert fused_bptt.supports(ConvLSTMCell([4, 4], 2, [3, 3]), None)
-    assert not fused_bptt.supports(ConvLSTMCell([4, 4], 2, [3, 3]), np.array([2, 1]))
-    assert not fused_bptt.supports(ConvLSTMCell([4, 4], 2, [3, 3], activation="relu"), None)
-    assert not fused_bptt.supports(ConvLSTMCell([4, 4], 2, [3, 3], strides=2), None)
-    assert not fused_bptt.supports(ConvGRUCell([4, 4], 2, [3, 3]), None)
+def test_fast_backward_is_used_only_where_it_applies():
+    assert fast.supports_backward(ConvLSTMCell([4, 4], 2, [3, 3]), None)
+    assert not fast.supports_backward(ConvLSTMCell([4, 4], 2, [3, 3]), np.array([2, 1]))
+    assert not fast.supports_backward(ConvLSTMCell([4, 4], 2, [3, 3], activation="relu"), None)
+    assert not fast.supports_backward(ConvLSTMCell([4, 4], 2, [3, 3], strides=2), None)
+    assert not fast.supports_backward(ConvGRUCell([4, 4], 2, [3, 3]), None)

@@ -1,0 +1,34 @@
+"""The fast path: a whole ConvLSTM or ConvGRU step in cache-sized chunks, on every core.
+
+:mod:`refconv.lstm` and :mod:`refconv.gru` are written to be read: one equation
+per line, each over the whole frame. This package computes the same numbers (the
+tests hold the two to 1e-12 in float64) several times faster, for four reasons:
+
+1. **Chunks** (:mod:`.layout`). A step is done a chunk of output pixels at a time,
+   each chunk's patches built in a buffer that stays in cache, and every
+   elementwise line applied to the chunk while it is still in cache.
+2. **Gate-major.** The convolution is computed as ``kernel^T @ patches^T``, so a
+   chunk's convolution output is ``[gates * F, n]``: each gate of each channel is
+   a contiguous run of pixels, and every elementwise line a long contiguous loop.
+3. **Every core** (:mod:`.pool`). NumPy releases the GIL in copies, matrix
+   products and ufunc loops, so chunks run on a small thread pool.
+4. **Cheap sigmoid.** ``sigmoid(v) = (1 + tanh(v / 2)) / 2``.
+
+Layer norm's statistics are over a whole frame, so a step makes several passes
+over its chunks with a barrier after each (:mod:`.norm_stats`). The passes are in
+:mod:`.lstm` (forward and backward) and :mod:`.gru` (forward); :mod:`.run` says
+which cells are covered and loops over time.
+
+The fast path depends on the cells (their options); the cells never import it.
+:mod:`refconv.dispatch` decides, by one rule, when it runs.
+"""
+
+from .layout import CHUNK_BYTES, GROUP_BYTES, Layout
+from .gru import GRURunner
+from .lstm import LSTMRunner, lstm_grad, supports_backward
+from .pool import threads
+from .run import StackRunner, record_forward, run_sequence, runner, supports
+
+__all__ = ["supports", "supports_backward", "runner", "run_sequence", "record_forward",
+           "lstm_grad", "LSTMRunner", "GRURunner", "StackRunner", "Layout", "threads",
+           "CHUNK_BYTES", "GROUP_BYTES"]

@@ -1,0 +1,446 @@
+"""The ConvLSTM on the fast path: its forward passes, and beside them its backward passes.
+
+Forward, a step per group of chunks (a barrier after each pass; without layer
+norm, passes 2 and 3 are one)::
+
+    pass 1: y = conv(concat([x, h])) (+ peepholes on z_i, z_f); stats of z, z_i, z_f
+    pass 2: z, z_i, z_f; c = c * z_f + z_i * z (+ peephole on z_o); stats of z_o, c
+    pass 3: z_o, LN(c), h = z_o * tanh(c)
+
+Backward (:func:`lstm_grad`): the forward runs on an :class:`LSTMRunner` that
+records, per step, the input, the previous state, the convolution's output ``y``
+(in the chunk layout) and the layer norms' statistics; each backward step then
+makes four passes over the chunks:
+
+    A: redo the step's gates from y; d_z_o and d_c through h = z_o * tanh(c);
+       layer norm's frame sums for z_o and c                              (barrier)
+    B: finish those layer norms; d_z_f, d_z_i, d_z through
+       c = c_prev * z_f + z_i * z; frame sums for z, z_i, z_f              (barrier)
+    C: finish those; d_y, d_c_prev; d_kernel += patches(concat([x, h])) @ d_y^T (barrier)
+    D: d_concat([x, h]) = conv(d_y, the kernel flipped and transposed)
+
+The convolution's backward with respect to its input is itself a convolution:
+of ``d_y``, padded the other way round (``after`` zeros before, ``before`` after),
+with the kernel flipped along every spatial axis and its two channel axes swapped.
+
+The backward covers the seed's activations (tanh and sigmoid), peepholes and layer
+norm on or off, either data format, every sequence the same length
+(:func:`supports_backward`).
+"""
+
+import numpy as np
+
+from ..activations import sigmoid, tanh
+from ..lstm import ConvLSTMCell, LSTMStateTuple
+from ..vocabulary import LSTM_BLOCKS, LSTM_NORMS, LSTM_PEEPHOLES
+from .layout import CHUNK_BYTES, GROUP_BYTES
+from .norm_stats import (combine_sums, finish_gradient, gradient_sums, normalize,
+                         normalized_input)
+from .pool import parallel_map
+from .runner import Runner, activate, column
+
+__all__ = ["LSTMRunner", "supports_backward", "lstm_grad"]
+
+
+class LSTMRunner(Runner):
+    """A ConvLSTMCell run forward on the fast path; ``records`` (a list) keeps each step for
+    :func:`lstm_grad`. Arguments as :class:`refconv.fast.runner.Runner`."""
+
+    kernel_name = "kernel"
+    blocks = LSTM_BLOCKS
+    norms = LSTM_NORMS
+
+    def __init__(self, cell, params, batch, dtype, state, **sizes):
+        super().__init__(cell, params, batch, dtype, state, **sizes)
+        f = self.filters
+        self.bias = None if cell.normalize else column(params["bias"])
+        self.peep = {}
+        if cell.peephole:
+            for name in LSTM_PEEPHOLES:
+                w = params[name]  # [*S, F] (channels_last) or [F, *S]
+                w = (w.reshape(f, self.pixels) if self.channels_first
+                     else w.reshape(self.pixels, f).T)
+                self.peep[name] = np.ascontiguousarray(w).reshape(f, 1, self.pixels)
+        self.records = None  # a list to record each step in, for lstm_grad
+        self.set_state(state)
+
+    def set_state(self, state):
+        """Start from ``LSTMStateTuple(c, h)`` (the cell's data format)."""
+        self.c = self.layout.to_gate_major(state.c)
+        self._start(state.h)
+
+    def state(self):
+        """The current state, ``LSTMStateTuple(c, h)`` in the cell's data format (new arrays)."""
+        c = self.layout.from_gate_major(self.c, self.cell.output_size)
+        return self._thaw(LSTMStateTuple(c, self._h_out.copy()))
+
+    def _record(self, x):
+        if self.records is not None:  # what the backward (lstm_grad) needs
+            self.records.append({"x": x, "h_prev": np.array(self._h_out), "c_prev": self.c.copy(),
+                                 "y": np.empty(4 * self.c.size, self.dtype), "stats": []})
+
+    def _group(self, group):
+        if not self.cell.normalize:
+            # Pass 3 writes h where pass 1 of a neighbouring chunk reads: keep the barrier.
+            self.in_parallel(self._conv_pass, group)
+            self.in_parallel(self._cell_state_and_output, group)
+            return
+        parts = self.in_parallel(self._conv_pass, group)
+        stats = [self._combine(group, [p[g] for p in parts]) for g in range(3)]
+        parts = self.in_parallel(lambda i, chunk: self._cell_state(i, chunk, stats), group)
+        stats_out = [self._combine(group, [p[g] for p in parts]) for g in range(2)]
+        if self.records is not None:
+            self.records[-1]["stats"].append((stats, stats_out))
+        self.in_parallel(lambda i, chunk: self._output(i, chunk, stats_out), group)
+
+    def _conv_pass(self, i, chunk):
+        """Pass 1: y = conv(concat([x, h])) (+ bias), peepholes on z_i and z_f; their stats."""
+        cell = self.cell
+        y = self.conv(self.w, self.xh, chunk, self.y_of(i, chunk))
+        if self.bias is not None:
+            y += self.bias[:, :, 0]
+        self._export("y", y, chunk)
+        if self.records is not None:
+            self.layout.state_view(self.records[-1]["y"], chunk, 4)[...] = y.reshape(
+                4 * self.filters, chunk[1] - chunk[0], -1)
+        z, z_i, z_f, _ = self.split(y, chunk, 4)
+        if cell.peephole:
+            pixels = self.layout.pixels_of(chunk)
+            c_prev = self.layout.state_view(self.c, chunk)
+            peep = self.scratch("peephole", z.shape)
+            z_i += np.multiply(self.peep["W_ci"][:, :, pixels], c_prev, out=peep)
+            z_f += np.multiply(self.peep["W_cf"][:, :, pixels], c_prev, out=peep)
+        if cell.normalize:
+            return self._stats(z), self._stats(z_i), self._stats(z_f)
+        return None
+
+    def _cell_state(self, i, chunk, stats):
+        """Pass 2: z, z_i, z_f and the new c (+ peephole on z_o); stats of z_o and c."""
+        cell = self.cell
+        z, z_i, z_f, z_o = self.split(self.y_of(i, chunk), chunk, 4)
+        c = self.layout.state_view(self.c, chunk)
+        sigma = cell.recurrent_activation
+        if cell.normalize:
+            self._gate(z, chunk, stats[0], "z", cell.activation)
+            self._gate(z_i, chunk, stats[1], "z_i", sigma)
+            self._gate(z_f, chunk, stats[2], "z_f", sigma, shift=cell.forget_bias)
+        else:
+            z_f += cell.forget_bias
+            activate(sigma, z_f)
+            activate(sigma, z_i)
+            activate(cell.activation, z)
+        c *= z_f                     # c = c * z_f + z_i * z
+        c += np.multiply(z_i, z, out=z_i)
+        if cell.peephole:
+            pixels = self.layout.pixels_of(chunk)
+            z_o += np.multiply(self.peep["W_co"][:, :, pixels], c, out=z_f)
+        if cell.normalize:
+            return self._stats(z_o), self._stats(c)
+        return None
+
+    def _output(self, i, chunk, stats):
+        """Pass 3: z_o = sigmoid(LN(z_o)), c = LN(c), h = z_o * tanh(c)."""
+        cell = self.cell
+        _, _, h, z_o = self.split(self.y_of(i, chunk), chunk, 4)  # z_f's rows are free: h goes there
+        c = self.layout.state_view(self.c, chunk)
+        if cell.normalize:
+            self._gate(z_o, chunk, stats[0], "z_o", cell.recurrent_activation)
+            normalize(c, chunk, stats[1], *self.ln["c"])
+        else:
+            activate(cell.recurrent_activation, z_o)
+        if cell.activation is tanh or cell.activation is np.tanh:
+            np.tanh(c, out=h)
+        else:
+            h[...] = cell.activation(c)
+        h *= z_o
+        self._write_h(h, chunk)
+
+    def _cell_state_and_output(self, i, chunk):
+        """Passes 2 and 3 at once, when there is no layer norm to wait for."""
+        self._cell_state(i, chunk, None)
+        self._output(i, chunk, None)
+
+
+# --- the backward ------------------------------------------------------------------
+
+def supports_backward(cell, lengths):
+    """Whether :func:`lstm_grad` computes this run's gradients."""
+    return (isinstance(cell, ConvLSTMCell) and cell._default_input_conv and lengths is None
+            and cell.activation in (tanh, np.tanh) and cell.recurrent_activation is sigmoid)
+
+
+def lstm_grad(cell, params, x_bt, d_out_bt, state, d_state, *, chunk_bytes=CHUNK_BYTES,
+              group_bytes=GROUP_BYTES):
+    """Gradients of a ConvLSTM run, as :func:`refconv.dynamic_rnn_grad` (batch-major views).
+
+    Args:
+        x_bt: ``[B, T, *frame]``; d_out_bt: ``[B, T, *S]``; state, d_state: LSTMStateTuples.
+        chunk_bytes, group_bytes: the chunk plan's sizes.
+
+    Returns:
+        ``(d_inputs [B, T, *frame], LSTMStateTuple(d_c0, d_h0), d_params)``.
+    """
+    batch, steps = x_bt.shape[:2]
+    run = LSTMRunner(cell, params, batch, x_bt.dtype, state, chunk_bytes=chunk_bytes,
+                     group_bytes=group_bytes)
+    run.records = []
+    for t in range(steps):
+        run.step(x_bt[:, t])
+    back = LSTMBackward(run, params)
+    d_inputs = np.empty(x_bt.shape, x_bt.dtype)
+    d_c = run.layout.to_gate_major(d_state.c)
+    d_h = run.layout.to_gate_major(d_state.h)
+    for t in reversed(range(steps)):
+        record = run.records.pop()
+        back.step(record, d_out_bt[:, t], d_c, d_h, d_inputs[:, t])
+    frame = cell.output_size
+    d_initial = LSTMStateTuple(run.layout.from_gate_major(d_c, frame),
+                               run.layout.from_gate_major(d_h, frame))
+    return d_inputs, d_initial, back.parameter_gradients()
+
+
+def _redo_gates(run, y, c_prev, pixels, stats, chunk, work):
+    """Pass A's forward again, from the recorded ``y``, into ``work`` (v_hat: layer norm's
+    normalised input): v_hat of z, z_i, z_f, z_o, c; z, z_i, z_f, z_o; tanh(c); c_in."""
+    cell = run.cell
+    vh_z, vh_i, vh_f, vh_o, vh_c, z, z_i, z_f, z_o, tc, c_in = work[:11]
+    stats_in, stats_out = stats
+    z_in, z_i_in, z_f_in = y[0], y[1].copy(), y[2].copy()
+    if cell.peephole:
+        z_i_in += run.peep["W_ci"][:, :, pixels] * c_prev
+        z_f_in += run.peep["W_cf"][:, :, pixels] * c_prev
+    for v, out, act, k, name, shift in ((z_in, vh_z, z, 0, "z", 0.0),
+                                        (z_i_in, vh_i, z_i, 1, "z_i", 0.0),
+                                        (z_f_in, vh_f, z_f, 2, "z_f", cell.forget_bias)):
+        if cell.normalize:
+            normalized_input(v, stats_in[k], chunk, out)
+            gamma, beta = run.ln[name]
+            np.multiply(out, gamma, out=act)
+            act += beta
+        else:
+            act[...] = v
+        if shift:
+            act += shift
+        if name == "z":
+            np.tanh(act, out=act)
+        else:
+            activate(sigmoid, act)
+    np.multiply(c_prev, z_f, out=c_in)
+    c_in += z_i * z
+    z_o_in = y[3].copy()
+    if cell.peephole:
+        z_o_in += run.peep["W_co"][:, :, pixels] * c_in
+    if cell.normalize:
+        for v, out, act, k, name in ((z_o_in, vh_o, z_o, 0, "z_o"), (c_in, vh_c, tc, 1, "c")):
+            normalized_input(v, stats_out[k], chunk, out)
+            np.multiply(out, run.ln[name][0], out=act)
+            act += run.ln[name][1]
+    else:
+        z_o[...] = z_o_in
+        tc[...] = c_in
+    activate(sigmoid, z_o)
+    np.tanh(tc, out=tc)
+
+
+class LSTMBackward:
+    """The backward steps of one recorded run: its buffers, and the parameter gradients summed
+    over steps. Uses the runner's layout, scratch buffers, layer norms and peepholes."""
+
+    def __init__(self, run, params):
+        self.run, self.cell, self.layout = run, run.cell, run.layout
+        f, dtype, layout = run.filters, run.dtype, run.layout
+        kernel = params["kernel"]
+        n = len(layout.kernel)
+        # d_y lives in a padded buffer, padded the other way round (see the module notes).
+        self.inside = tuple(slice(after, after + size)
+                            for size, (_, after) in zip(layout.spatial, layout.pads))
+        # One group's frames at a time (a frame, for large ones): the buffer is reused by
+        # every group and step, so its pages are touched once (first touches are slow).
+        self.dy = np.zeros((layout.group_frames, 4 * f, *layout.padded), dtype)
+        flipped = kernel[(slice(None, None, -1),) * n].swapaxes(-1, -2)   # [*k, 4F, C + F]
+        self.w_back = np.ascontiguousarray(flipped.reshape(-1, kernel.shape[-2]).T)
+        self.params = params
+        self.peep = run.peep
+        self.sums = {"kernel": np.zeros((run.taps, 4 * f))}
+        if self.cell.normalize:
+            for name in LSTM_NORMS:
+                self.sums[name + "/gamma"] = np.zeros(f)
+                self.sums[name + "/beta"] = np.zeros(f)
+        else:
+            self.sums["bias"] = np.zeros(4 * f)
+        for name in self.peep:
+            self.sums[name] = np.zeros((f, run.pixels))
+        # Per chunk position: 13 arrays [F, n] kept from pass to pass (see _pass_a).
+        self.work = [np.empty(13 * f * size, dtype) for size in layout.sizes]
+
+    def _work(self, i, chunk):
+        n = self.layout.size(chunk)
+        return self.work[i][:13 * self.run.filters * n].reshape(13, self.run.filters,
+                                                                 chunk[1] - chunk[0], -1)
+
+    def _accumulate(self, group, parts):
+        """Add the chunks' parameter-gradient parts, in chunk order (the same bits on any thread)."""
+        for chunk, (_, grads) in zip(group, parts):
+            for name, value in grads.items():
+                if name in self.peep:  # [F, m]: the chunk's pixels, batch already summed
+                    self.sums[name][:, self.layout.pixels_of(chunk)] += value
+                else:
+                    self.sums[name] += value
+
+    def _sums(self, d, v_hat, name, scratch, grads):
+        """Layer norm's frame sums for one gradient; its d_gamma, d_beta parts into ``grads``."""
+        frame_sums, (grads[name + "/gamma"], grads[name + "/beta"]) = gradient_sums(
+            d, v_hat, self.run.ln[name][0], scratch)
+        return frame_sums
+
+    def _finish(self, g, v_hat, stats, sums, chunk):
+        finish_gradient(g, v_hat, stats, sums, chunk, self.run.filters * self.run.pixels)
+
+    # --- one step -------------------------------------------------------------
+    def step(self, record, d_out, d_c, d_h, d_x):
+        """Backpropagate one recorded step; update d_c and d_h (runner layout) in place, fill d_x."""
+        run, layout = self.run, self.layout
+        x_first = record["x"] if run.channels_first else np.moveaxis(record["x"], -1, 1)
+        h_first = (record["h_prev"] if run.channels_first
+                   else np.moveaxis(record["h_prev"], -1, 1))
+        layout.frame_view(run.xh, slice(0, run.in_channels))[...] = x_first
+        layout.frame_view(run.xh, slice(run.in_channels, None))[...] = h_first
+        d_out = np.asarray(d_out)
+        for index, group in enumerate(layout.groups):
+            self._group_start = group[0][0]
+            stats = record["stats"][index] if self.cell.normalize else (None, None)
+            items = list(enumerate(group))
+            parts = parallel_map(lambda item: self._pass_a(*item, record, stats, d_out, d_c, d_h),
+                                 items)
+            sums_a = [combine_sums(group, parts, k) for k in range(2)]
+            self._accumulate(group, parts)
+            parts = parallel_map(lambda item: self._pass_b(*item, record, stats, sums_a, d_c),
+                                 items)
+            sums_b = [combine_sums(group, parts, k) for k in range(3)]
+            self._accumulate(group, parts)
+            parts = parallel_map(lambda item: self._pass_c(*item, record, stats, sums_b, d_c),
+                                 items)
+            self._accumulate(group, parts)
+            parallel_map(lambda item: self._pass_d(*item, d_h, d_x), items)
+
+    def _pass_a(self, i, chunk, record, stats, d_out, d_c, d_h):
+        """Redo the gates; backward through h = z_o * tanh(c) and LN(z_o), LN(c); frame sums."""
+        run, layout = self.run, self.layout
+        w = self._work(i, chunk)
+        vh_z, vh_i, vh_f, vh_o, vh_c, z, z_i, z_f, z_o, tc, c_in, g_o, g_c = w
+        y = layout.state_view(record["y"], chunk, 4).reshape(4, run.filters, *w.shape[2:])
+        c_prev = layout.state_view(record["c_prev"], chunk)
+        _redo_gates(run, y, c_prev, layout.pixels_of(chunk), stats, chunk, w)
+        # h = z_o * tanh(c): d_h is the output's gradient plus the next step's.
+        d_h_total = layout.state_view(d_h, chunk) + layout.take(d_out, chunk, run.filters)
+        np.multiply(d_h_total, tc, out=g_o)                 # d_z_o (after the sigmoid)
+        g_o *= z_o * (1 - z_o)                              # d_z_o_hat
+        np.multiply(d_h_total, z_o, out=g_c)
+        g_c *= 1 - tc * tc
+        g_c += layout.state_view(d_c, chunk)                # d_c (after its layer norm)
+        if not self.cell.normalize:
+            return None, {}
+        scratch = run.scratch("bw", g_o.shape)
+        grads = {}
+        sums = (self._sums(g_o, vh_o, "z_o", scratch, grads),
+                self._sums(g_c, vh_c, "c", scratch, grads))
+        return sums, grads
+
+    def _pass_b(self, i, chunk, record, stats, sums, d_c):
+        """Finish LN(z_o), LN(c); backward through c = c_prev * z_f + z_i * z; frame sums."""
+        run, cell, layout = self.run, self.cell, self.layout
+        w = self._work(i, chunk)
+        vh_z, vh_i, vh_f, vh_o, vh_c, z, z_i, z_f, z_o, tc, c_in, g_o, g_c = w
+        c_prev = layout.state_view(record["c_prev"], chunk)
+        if cell.normalize:
+            self._finish(g_o, vh_o, stats[1][0], sums[0], chunk)   # d_z_o_in
+            self._finish(g_c, vh_c, stats[1][1], sums[1], chunk)   # d_c_in
+        grads = {}
+        if cell.peephole:
+            grads["W_co"] = _batch_sum(g_o * c_in)
+            g_c += g_o * self.peep["W_co"][:, :, layout.pixels_of(chunk)]
+        d_c_prev = layout.state_view(d_c, chunk)
+        np.multiply(g_c, z_f, out=d_c_prev)
+        # The three gradients below the activations go into buffers whose values are no
+        # longer needed: tanh(c)'s, c_in's (its peephole part is done) and z_i's (read last).
+        d_z_f, d_z_i, d_z = tc, c_in, z_i
+        np.multiply(g_c, c_prev, out=d_z_f)                 # c = c_prev * z_f + ...
+        d_z_f *= z_f * (1 - z_f)                            # z_f = sigmoid(z_f_hat + forget_bias)
+        np.multiply(g_c, z, out=d_z_i)                      # ... + z_i * z
+        d_z_i *= z_i * (1 - z_i)                            # z_i = sigmoid(z_i_hat)
+        np.multiply(g_c, z_i, out=d_z)
+        d_z *= 1 - z * z                                    # z = tanh(z_hat)
+        if not cell.normalize:
+            return None, grads
+        scratch = run.scratch("bw", d_z.shape)
+        return [self._sums(d, vh, name, scratch, grads) for d, vh, name in
+                ((d_z, vh_z, "z"), (d_z_i, vh_i, "z_i"), (d_z_f, vh_f, "z_f"))], grads
+
+    def _pass_c(self, i, chunk, record, stats, sums, d_c):
+        """Finish LN(z), LN(z_i), LN(z_f); d_y, d_c_prev's peephole parts, d_kernel's part."""
+        run, cell, layout = self.run, self.cell, self.layout
+        w = self._work(i, chunk)
+        vh_z, vh_i, vh_f, vh_o, vh_c, z, z_i, z_f, z_o, tc, c_in, g_o, g_c = w
+        d_z, d_z_i, d_z_f, d_z_o = z_i, c_in, tc, g_o       # where pass B left them
+        c_prev = layout.state_view(record["c_prev"], chunk)
+        pixels = layout.pixels_of(chunk)
+        if cell.normalize:
+            self._finish(d_z, vh_z, stats[0][0], sums[0], chunk)
+            self._finish(d_z_i, vh_i, stats[0][1], sums[1], chunk)
+            self._finish(d_z_f, vh_f, stats[0][2], sums[2], chunk)
+        grads = {}
+        if cell.peephole:
+            grads["W_ci"] = _batch_sum(d_z_i * c_prev)
+            grads["W_cf"] = _batch_sum(d_z_f * c_prev)
+            d_c_prev = layout.state_view(d_c, chunk)
+            d_c_prev += d_z_i * self.peep["W_ci"][:, :, pixels]
+            d_c_prev += d_z_f * self.peep["W_cf"][:, :, pixels]
+        b0, b1, r0, r1 = chunk
+        rows = slice(self.inside[0].start + r0, self.inside[0].start + r1)
+        g0 = self._group_start
+        view = self.dy[(slice(b0 - g0, b1 - g0), slice(None), rows, *self.inside[1:])]
+        d_y = run.scratch("d_y", (4, *d_z.shape))
+        for k, d in enumerate((d_z, d_z_i, d_z_f, d_z_o)):
+            d_y[k] = d
+        d_y = d_y.reshape(4 * run.filters, -1)
+        view[...] = d_y.reshape(4 * run.filters, b1 - b0, *view.shape[2:]).swapaxes(0, 1)
+        if not cell.normalize:
+            grads["bias"] = d_y.sum(axis=1)
+        grads["kernel"] = layout.patches(run.xh, chunk, run.scratch) @ d_y.T   # [K, 4F]
+        return None, grads
+
+    def _pass_d(self, i, chunk, d_h, d_x):
+        """d_concat([x, h]) = conv(d_y, flipped kernel): d_x into the inputs' gradient, d_h carried."""
+        run, layout = self.run, self.layout
+        b0, b1, r0, r1 = chunk
+        c_in = run.in_channels
+        # Rows a few at a time: these patches are 4F / (C + F) times the forward's.
+        step_rows = max(1, (r1 - r0) * (c_in + run.filters) // (4 * run.filters))
+        for s0 in range(r0, r1, step_rows if b1 - b0 == 1 else r1 - r0):
+            s1 = min(r1, s0 + step_rows) if b1 - b0 == 1 else r1
+            sub = (b0, b1, s0, s1)
+            g0 = self._group_start  # the d_y buffer holds this group's frames only
+            d_xh = self.w_back @ layout.patches(self.dy, (b0 - g0, b1 - g0, s0, s1), run.scratch)
+            d_xh = d_xh.reshape(c_in + run.filters, b1 - b0, -1)       # [C + F, nb, m]
+            pixels = layout.pixels_of(sub)
+            layout.put(d_x, d_xh[:c_in], sub, pixels)
+            q0 = pixels.start - layout.pixels_of(chunk).start
+            layout.state_view(d_h, chunk)[:, :, q0:q0 + d_xh.shape[2]] = d_xh[c_in:]
+
+    def parameter_gradients(self):
+        """The summed gradients, shaped and named as the cell's parameters."""
+        out = {}
+        for name, value in self.params.items():
+            total = self.sums[name]
+            if name == "kernel":
+                total = total.reshape(value.shape)
+            elif name in self.peep:
+                total = (total.reshape(value.shape) if self.run.channels_first
+                         else total.T.reshape(value.shape))
+            out[name] = total.astype(value.dtype)
+        return out
+
+
+def _batch_sum(a):
+    """``[F, nb, m] -> [F, m]``: a peephole weight is shared by every sample (in the worker thread)."""
+    return a[:, 0] if a.shape[1] == 1 else a.sum(axis=1)

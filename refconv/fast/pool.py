@@ -1,0 +1,78 @@
+"""The fast path's threads: a small pool (one thread per core) and per-thread work buffers.
+
+NumPy releases the GIL in copies, matrix products and ufunc loops, so chunks of a
+step run in parallel on plain Python threads.
+"""
+
+import ctypes
+import glob
+import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+__all__ = ["threads", "parallel_map", "Scratch"]
+
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def threads():
+    """Threads the fast path uses: ``REFCONV_THREADS`` if set, else the cores this process may use."""
+    value = os.environ.get("REFCONV_THREADS")
+    if value:
+        return max(1, int(value))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _one_blas_thread():
+    """Run this thread's matrix products on one BLAS thread (the pool's threads are the parallelism).
+
+    Two pool threads each calling a 2-thread OpenBLAS would run four threads on
+    two cores, and OpenBLAS's idle threads spin. OpenBLAS (0.3.27+, NumPy's
+    wheels) can set the count for the calling thread only; other BLAS
+    libraries are left as they are.
+    """
+    for path in glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs",
+                                       "*openblas*")):
+        try:
+            lib = ctypes.CDLL(path)
+            lib.openblas_set_num_threads_local.argtypes = [ctypes.c_int]
+            lib.openblas_set_num_threads_local(1)
+        except (OSError, AttributeError):
+            pass
+
+
+def parallel_map(fn, items):
+    """``[fn(item) for item in items]``, on the thread pool when there is more than one item."""
+    global _pool
+    n = threads()
+    if n == 1 or len(items) < 2:
+        return [fn(item) for item in items]
+    with _pool_lock:
+        if _pool is None or _pool._max_workers != n:
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="refconv",
+                                       initializer=_one_blas_thread)
+    return list(_pool.map(fn, items))
+
+
+class Scratch:
+    """Per-thread buffers, reused across chunks and steps (no page faults after the first)."""
+
+    def __init__(self, dtype):
+        self.dtype = np.dtype(dtype)
+        self._local = threading.local()
+
+    def __call__(self, name, shape):
+        """This thread's buffer ``name``, viewed as ``shape`` (grown when too small)."""
+        buffers = self._local.__dict__
+        size = math.prod(shape)
+        buf = buffers.get(name)
+        if buf is None or buf.size < size:
+            buf = buffers[name] = np.empty(size, self.dtype)
+        return buf[:size].reshape(shape)

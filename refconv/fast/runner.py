@@ -1,0 +1,206 @@
+"""What the LSTM and GRU runners share: buffers, the step loop, convolutions and gates of a chunk.
+
+A runner runs one cell forward step by step with buffers allocated once; the
+state lives in the gate-major layout of :mod:`refconv.fast.layout` between steps.
+The cell-specific passes are in :mod:`refconv.fast.lstm` and :mod:`refconv.fast.gru`.
+"""
+
+import math
+
+import numpy as np
+
+from ..activations import sigmoid, tanh
+from .layout import CHUNK_BYTES, GROUP_BYTES, Layout
+from .norm_stats import chunk_stats, combine, normalize
+from .pool import Scratch, parallel_map
+
+__all__ = ["Runner", "activate", "column", "gate_major"]
+
+
+def gate_major(kernel, taps):
+    """``[*k, C, N]`` -> ``[N, K]``, K in the patches' order: ``y = w @ patches^T`` is gate-major."""
+    return np.ascontiguousarray(kernel.reshape(taps, -1).T)
+
+
+def column(vector):
+    """Per-channel ``[N]`` -> ``[N, 1, 1]``, against ``[N, frames, pixels]``."""
+    return np.asarray(vector).reshape(-1, 1, 1)
+
+
+def activate(fn, v):
+    """In place: ``v = fn(v)``; sigmoid as ``(1 + tanh(v / 2)) / 2``: NumPy's SIMD ``tanh``
+    is several times faster than ``scipy.special.expit``."""
+    if fn is tanh or fn is np.tanh:
+        np.tanh(v, out=v)
+    elif fn is sigmoid:
+        v *= 0.5
+        np.tanh(v, out=v)
+        v *= 0.5
+        v += 0.5
+    else:
+        v[...] = fn(v)
+
+
+class Runner:
+    """A cell run forward step by step (a subclass per cell; use :func:`refconv.fast.runner`).
+
+    Args:
+        cell: a built ConvLSTMCell or ConvGRUCell that :func:`refconv.fast.supports`.
+        params: the cell's checked parameters, of ``dtype``.
+        batch: B. dtype: float32 or float64.
+        state: the initial state (the cell's structure, checked, of ``dtype``).
+        chunk_bytes, group_bytes: the chunk plan's sizes (:class:`refconv.fast.layout.Layout`).
+    """
+
+    kernel_name = None    # the parameter of the first convolution
+    blocks = ()           # the blocks of its output channels
+    norms = ()            # the layer norms, by name
+
+    def __init__(self, cell, params, batch, dtype, state, *, chunk_bytes=CHUNK_BYTES,
+                 group_bytes=GROUP_BYTES):
+        self.cell = cell
+        self.dtype = np.dtype(dtype)
+        self.batch = batch
+        self.channels_first = cell.data_format == "channels_first"
+        self.filters = cell.filters
+        kernel = params[self.kernel_name]
+        c_total = kernel.shape[-2]
+        self.in_channels = c_total - self.filters
+        self.taps = math.prod(kernel.shape[:-2]) * c_total
+        self.layout = Layout(cell.state_shape, batch, self.filters, kernel.shape[:-2], self.taps,
+                             len(self.blocks) * self.filters, self.dtype, self.channels_first,
+                             chunk_bytes, group_bytes)
+        self.pixels = self.layout.pixels
+        self.xh = self.layout.padded_buffer(c_total)   # concat([x, h]), padded
+        self.w = gate_major(kernel, self.taps)
+        self.ln = {}
+        if cell.normalize:
+            self.ln = {name: (column(params[name + "/gamma"]), column(params[name + "/beta"]))
+                       for name in self.norms}
+        sizes = self.layout.sizes
+        # One convolution-output buffer per chunk position in a group, reused by every group.
+        self.y = [np.empty(len(self.blocks) * self.filters * n, self.dtype) for n in sizes]
+        self._ones_buffer = np.ones(self.filters * max(sizes), self.dtype)
+        self.scratch = Scratch(self.dtype)
+        self.frozen = {}  # rows past their sequence length: their state when they stopped
+        self._keep = None
+
+    # --- state ------------------------------------------------------------
+    def _start(self, h):
+        """Start from ``h`` (the cell's data format): into concat([x, h]) and the output."""
+        h_first = h if self.channels_first else np.moveaxis(h, -1, 1)
+        self.layout.frame_view(self.xh, slice(self.in_channels, None))[...] = h_first
+        # One output buffer, rewritten each step (no page faults after the first): the
+        # last h, for state(), is this buffer, or the initial state's h (never written).
+        self._h_buffer = np.empty((self.batch, *self.cell.output_size), self.dtype)
+        self._h_out = h
+        self.frozen = {}
+
+    def _thaw(self, state):
+        """``state`` with the rows that have ended set back to their state when they did."""
+        for b, old in self.frozen.items():
+            for new_leaf, old_leaf in zip(_leaves(state), _leaves(old)):
+                new_leaf[b] = old_leaf
+        return state
+
+    # --- one step ---------------------------------------------------------
+    def step(self, x, alive=None, keep=None):
+        """One step on frames ``x`` (``[B, *shape, C_in]`` or channels_first): returns ``h``.
+
+        The returned ``h`` is the runner's own buffer, overwritten by the next
+        step: copy what you keep.
+
+        Args:
+            alive: None, or B booleans: rows that are False have ended their sequence;
+                their state stays what it was when they ended (the output is still
+                computed; the caller zeroes it, as :func:`refconv.dynamic_rnn` does).
+            keep: None, or a dict of arrays in the cell's data format to fill with the
+                step's convolution outputs (bias included, before anything else):
+                LSTM ``{"y": [B, *S, 4F]}``, GRU ``{"y_gates": [B, *S, 2F],
+                "y_candidate": [B, *S, F]}``. Backpropagation through time keeps them.
+        """
+        self._keep = keep
+        self._record(x)
+        if alive is not None:
+            for b in np.flatnonzero(~np.asarray(alive)):
+                if b not in self.frozen:
+                    self.frozen[b] = _row(self.state(), b)
+        self._write_x(x if self.channels_first else np.moveaxis(x, -1, 1))
+        h = self._h_out = self._h_buffer
+        for group in self.layout.groups:
+            self._group(group)
+        return h
+
+    def _record(self, x):
+        """Keep what a backward needs of this step (nothing, unless a subclass records)."""
+
+    def _write_x(self, x_first):
+        self.layout.frame_view(self.xh, slice(0, self.in_channels))[...] = x_first
+
+    # --- a chunk ----------------------------------------------------------
+    def ones(self, n):
+        """``n`` ones (shared, read-only): ``dot(v, ones)`` is a sum at BLAS speed."""
+        return self._ones_buffer[:n]
+
+    def output(self, buffers, i, chunk, channels):
+        """Chunk ``i``'s ``[channels, n]`` convolution output, in its reused buffer."""
+        n = self.layout.size(chunk)
+        return buffers[i][:channels * n].reshape(channels, n)
+
+    def y_of(self, i, chunk):
+        """Chunk ``i``'s first convolution output ``[blocks * F, n]``."""
+        return self.output(self.y, i, chunk, len(self.blocks) * self.filters)
+
+    def conv(self, w, buffer, chunk, y):
+        """``y = w @ patches^T``: the chunk's convolution output, gate-major ``[N, n]``."""
+        np.matmul(w, self.layout.patches(buffer, chunk, self.scratch), out=y)
+        return y
+
+    def split(self, y, chunk, parts):
+        """``[parts * F, n]`` -> ``parts`` views ``[F, nb, m]`` (m: the chunk's pixels per frame)."""
+        return y.reshape(parts, self.filters, chunk[1] - chunk[0], -1)
+
+    def in_parallel(self, fn, group):
+        """``fn(i, chunk)`` for every chunk of a group, on the thread pool: a barrier after."""
+        return parallel_map(lambda item: fn(*item), list(enumerate(group)))
+
+    def _write_h(self, h, chunk):
+        """Write a chunk's new ``h`` (``[F, nb, m]``) to the step's output and the next input."""
+        self.layout.write_rows(self.xh, slice(self.in_channels, None), h, chunk)
+        self.layout.put(self._h_out, h, chunk)
+
+    def _export(self, name, y, chunk):
+        """Copy a chunk's convolution output ``[N, n]`` into ``keep[name]`` (the cell's layout)."""
+        if self._keep is not None:
+            self.layout.put(self._keep[name], y.reshape(y.shape[0], chunk[1] - chunk[0], -1), chunk)
+
+    # --- layer norm and activations over a chunk ----------------------------
+    def _stats(self, v):
+        return chunk_stats(v, self.dtype, self.ones, self.scratch)
+
+    def _combine(self, group, parts):
+        return combine(group, parts, self.cell.norm_epsilon)
+
+    def _gate(self, v, chunk, stats, name, fn, shift=0.0):
+        """In place: ``v = fn(LN(v) + shift)``, sigmoid's halving folded into layer norm's scale."""
+        gamma, beta = self.ln[name]
+        if fn is sigmoid:
+            normalize(v, chunk, stats, gamma, beta, scale=0.5, shift=shift)
+            np.tanh(v, out=v)
+            v *= 0.5
+            v += 0.5
+        else:
+            normalize(v, chunk, stats, gamma, beta, shift=shift)
+            activate(fn, v)
+
+
+def _leaves(state):
+    """The arrays of one cell's state: ``(c, h)`` or ``h``."""
+    return list(state) if isinstance(state, tuple) else [state]
+
+
+def _row(state, b):
+    """A copy of batch row ``b`` of one cell's state."""
+    if isinstance(state, tuple):
+        return type(state)(*(leaf[b].copy() for leaf in state))
+    return state[b].copy()

@@ -1,0 +1,169 @@
+"""One rule picks the readable or the fast code (refconv.dispatch), for every entry point.
+
+The oracle for "the readable code ran" is the fast path made to fail: with
+``refconv.fast``'s entry points replaced by functions that raise, every entry
+point must still work with ``reference=True`` (and give the readable steps' exact
+bits), and must raise without it where the fast path covers the cell.
+"""
+
+import subprocess
+import sys
+from pathlib import Path as FilePath
+
+import numpy as np
+import pytest
+
+import refconv
+from conftest import jitter, leaves, random_state
+from refconv import (ConvGRUCell, ConvLSTMCell, LSTMStateTuple, MultiRNNCell,
+                     bidirectional_dynamic_rnn, bidirectional_dynamic_rnn_grad, dynamic_rnn,
+                     dynamic_rnn_grad, fast, gradcheck, stream_bidirectional_rnn, stream_rnn)
+from refconv.dispatch import Path, choose
+
+ROOT = FilePath(refconv.__file__).resolve().parent
+
+
+class FastPathRan(Exception):
+    pass
+
+
+@pytest.fixture
+def no_fast_path(monkeypatch):
+    """Make every way into the fast path raise FastPathRan."""
+    def refuse(*args, **kwargs):
+        raise FastPathRan
+    for name in ("runner", "run_sequence", "record_forward", "lstm_grad"):
+        monkeypatch.setattr(fast, name, refuse)
+
+
+def make(kind, seed=0):
+    rng = np.random.default_rng(seed)
+    if kind == "lstm":
+        cell = ConvLSTMCell([5, 4], 2, [3, 3])
+    elif kind == "gru":
+        cell = ConvGRUCell([5, 4], 2, [3, 3])
+    else:
+        cell = MultiRNNCell([ConvLSTMCell([5, 4], 2, [3, 3]), ConvGRUCell([5, 4], 3, [3, 1])])
+    cell.build(2, seed=seed)
+    jitter(cell, rng)
+    inputs = rng.standard_normal((2, 3, 5, 4, 2))
+    state = random_state(cell, 2, rng)
+    return cell, inputs, state, rng
+
+
+def entry_points(cell, inputs, state, rng, **reference):
+    """Call every entry point once; return what they returned."""
+    d_out = rng.standard_normal((*inputs.shape[:2], *cell.output_size))
+    frames = list(inputs.swapaxes(0, 1))
+    return [
+        cell(inputs[:, 0], state, **reference),
+        dynamic_rnn(cell, inputs, initial_state=state, **reference),
+        bidirectional_dynamic_rnn(cell, cell, inputs, **reference),
+        stream_rnn(cell, frames, initial_state=state, **reference),
+        stream_bidirectional_rnn(cell, cell, lambda t: frames[t], len(frames), **reference),
+        dynamic_rnn_grad(cell, inputs, d_out, initial_state=state, **reference),
+        bidirectional_dynamic_rnn_grad(cell, cell, inputs, (d_out, d_out), **reference),
+    ]
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "multi"])
+def test_reference_true_never_runs_the_fast_path(kind, no_fast_path):
+    cell, inputs, state, rng = make(kind)
+    entry_points(cell, inputs, state, rng, reference=True)
+    one = make(kind)[0]
+    report = gradcheck(one, inputs[:1, :2], max_entries=2)   # reference=True by default
+    assert report.max_error < 1e-5 and report.fast_errors is None
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "multi"])
+@pytest.mark.parametrize("entry", range(7))
+def test_the_default_runs_the_fast_path_where_it_covers_the_cell(kind, entry, no_fast_path):
+    cell, inputs, state, rng = make(kind)
+    with pytest.raises(FastPathRan):
+        entry_points(cell, inputs, state, rng)[entry]  # noqa: B018 (the calls run first)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "multi"])
+def test_a_call_with_reference_is_the_readable_step_to_the_bit(kind):
+    cell, inputs, state, _ = make(kind)
+    x = inputs[:, 0]
+    params = cell._prepare(x.shape, ["B"], x.dtype)
+    h, new_state, _ = cell._step(x, state, params)
+    for a, b in zip(leaves(cell(x, state, reference=True)), leaves((h, new_state)), strict=True):
+        assert np.array_equal(a, b)
+    for a, b in zip(leaves(cell(x, state)), leaves((h, new_state)), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)   # the fast path: rounding
+
+
+def test_the_rule():
+    lstm, gru = ConvLSTMCell([4, 4], 2, [3, 3]), ConvGRUCell([4, 4], 2, [3, 3])
+    strided = ConvLSTMCell([4, 4], 2, [3, 3], strides=2)
+    stack = MultiRNNCell([ConvLSTMCell([4, 4], 2, [3, 3]), ConvGRUCell([4, 4], 2, [3, 3])])
+    assert choose(lstm) == Path(True, False)
+    assert choose(lstm, reference=True) == Path(False, False)
+    assert choose(lstm, return_gates=True) == Path(False, False)
+    assert choose(strided) == Path(False, False)
+    assert choose(stack) == Path(True, False)
+    assert choose(lstm, gradients=True) == Path(True, True)
+    assert choose(lstm, gradients=True, lengths=np.array([1, 2])) == Path(True, False)
+    assert choose(lstm, gradients=True, reference=True) == Path(False, False)
+    assert choose(gru, gradients=True) == Path(True, False)
+    assert choose(stack, gradients=True) == Path(False, False)
+
+
+def small_lstm():
+    rng = np.random.default_rng(11)
+    cell = ConvLSTMCell([3, 3], 2, [3, 3])
+    cell.build(1, seed=1)
+    jitter(cell, rng)
+    return cell, rng.standard_normal((1, 2, 3, 3, 1))
+
+
+def test_gradcheck_checks_the_readable_backward_and_the_fast_one_when_asked():
+    cell, inputs = small_lstm()
+    report = gradcheck(cell, inputs, max_entries=6, fast=True)
+    assert report.passed(), str(report)
+    assert set(report.fast_errors) == set(report.errors)
+    assert "fast path" in str(report)
+
+
+def test_a_broken_lstm_step_backward_fails_gradcheck_by_default(monkeypatch):
+    cell, inputs = small_lstm()
+    readable = refconv.lstm.lstm_step_backward
+
+    def broken(d_h, d_state, cache, params, cell, **options):
+        d_x, d_prev, d_params, *rest = readable(d_h, d_state, cache, params, cell, **options)
+        return (d_x, LSTMStateTuple(d_prev.c * 1.01, d_prev.h), d_params, *rest)
+
+    monkeypatch.setattr(refconv.lstm, "lstm_step_backward", broken)
+    report = gradcheck(cell, inputs, max_entries=6)
+    assert not report.passed()
+    assert report.errors["initial_state.c"] > 1e-3
+    # The fast backward does not call lstm_step_backward: it alone still passes.
+    assert gradcheck(cell, inputs, max_entries=6, reference=False).passed()
+
+
+def test_a_broken_fast_backward_fails_gradcheck_with_fast(monkeypatch):
+    cell, inputs = small_lstm()
+    assert gradcheck(cell, inputs, max_entries=6, fast=True).passed()
+    monkeypatch.setattr(refconv.fast.lstm, "_batch_sum", lambda a: 1.01 * a.sum(axis=1))
+    report = gradcheck(cell, inputs, max_entries=6, fast=True)
+    assert not report.passed()
+    assert max(report.errors.values()) < 1e-7            # the readable backward is right
+    assert report.fast_errors["W_co"] > 1e-3               # the fast one is not
+
+
+def modules():
+    names = []
+    for path in sorted(ROOT.rglob("*.py")):
+        parts = path.relative_to(ROOT.parent).with_suffix("").parts
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+@pytest.mark.parametrize("module", modules())
+def test_every_module_imports_alone_in_a_fresh_interpreter(module):
+    """No import circle: each module of refconv imported first, alone."""
+    result = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True,
+                            text=True, cwd=ROOT.parent, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
