@@ -34,6 +34,7 @@ from .bptt import bidirectional_dynamic_rnn_grad, dynamic_rnn_grad
 from .gru import ConvGRUCell
 from .lstm import ConvLSTMCell, LSTMStateTuple
 from .rnn import bidirectional_dynamic_rnn, dynamic_rnn
+from .vocabulary import GRU_BLOCKS, LSTM_BLOCKS
 
 __all__ = ["golden_cases", "make_case", "write_golden", "load_case", "load_manifest"]
 
@@ -152,12 +153,23 @@ def _direction(prefix, cell, state0, outputs, final, gates, d_outputs, d_state, 
     out.update({f"{prefix}params/{k}": v for k, v in cell.params.items()})
     out[prefix + "outputs"] = outputs
     out.update(_flat_state(prefix + "final_state", final))
-    out.update({f"{prefix}gates/{k}": v for k, v in gates.items()})
+    out.update({f"{prefix}gates/{k}": gates[k] for k in _gate_file_order(gates)})
     out[prefix + "d_outputs"] = d_outputs
     out.update(_flat_state(prefix + "d_state", d_state))
     out.update(_flat_state(prefix + "grad/initial_state", d_state0))
     out.update({f"{prefix}grad/params/{k}": v for k, v in d_params.items()})
     return out
+
+
+def _gate_file_order(gates):
+    """The gates in the order a case's file holds them: the kernel's blocks, then the rest.
+
+    The members' order is part of a file's bytes, and so of the manifest's SHA-256s:
+    it stays what it has always been (LSTM z, z_i, z_f, z_o, c, h), whatever order
+    ``return_gates`` uses (the computed one, c before z_o).
+    """
+    blocks = LSTM_BLOCKS if "z" in gates else GRU_BLOCKS
+    return [*blocks, *(name for name in gates if name not in blocks)]
 
 
 def write_golden(out_dir, cases=None):
