@@ -42,7 +42,7 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 import numpy as np  # noqa: E402
 
 import refconv  # noqa: E402
-from refconv import fused  # noqa: E402
+from refconv import fast  # noqa: E402
 
 CASES = {
     "2d-b1": dict(shape=(640, 480), kernel=(3, 3), batch=1),
@@ -151,13 +151,13 @@ def torch_step(kind, cell, x, state):
     return step
 
 
-def fused_conv(run):
+def fast_conv(run):
     """The step's convolution(s) alone, as the fast path does them: patches and products per chunk."""
-    for group in run.groups:
-        run._pass(lambda i, chunk: run._conv(run.w, run.xh, chunk, run._y(i, chunk)), group)
-        if not run.lstm:
-            run._pass(lambda i, chunk: run._conv(run.w_candidate, run.xrh, chunk,
-                                                 run._y_candidate(i, chunk)), group)
+    for group in run.layout.groups:
+        run.in_parallel(lambda i, chunk: run.conv(run.w, run.xh, chunk, run.y_of(i, chunk)), group)
+        if isinstance(run, fast.GRURunner):
+            run.in_parallel(lambda i, chunk: run.conv(run.w_candidate, run.xrh, chunk,
+                                                      run.candidate_of(i, chunk)), group)
 
 
 def conv_shapes(kind, cell, batch):
@@ -202,7 +202,7 @@ def main():
             for dtype in args.dtypes:
                 cell, x, state = refconv_case(kind, CASES[name], dtype)
                 params = cell._checked_params(np.dtype(dtype))
-                run = fused.runner(cell, params, x.shape[0], np.dtype(dtype), state)
+                run = fast.runner(cell, params, x.shape[0], np.dtype(dtype), state)
                 ours = best_of(lambda: run.step(x), args.repeats)
                 call = best_of(lambda: cell(x, state), args.repeats)
                 theirs = best_of(torch_step(kind, cell, x, state), args.repeats)
@@ -212,7 +212,7 @@ def main():
                 b = rng.standard_normal((k, n)).astype(dtype)
                 matmul = best_of(lambda: a @ b, args.repeats)
                 del a, b
-                conv = best_of(lambda: fused_conv(run), args.repeats)
+                conv = best_of(lambda: fast_conv(run), args.repeats)
                 peak = peak_of_step(cell, x, state)
                 state_bytes = x.shape[0] * math.prod(cell.shape) * FILTERS * x.itemsize
                 target = 0.8 if dtype == "float64" else 1.2

@@ -124,9 +124,9 @@ def main():
         print(json.dumps(result))
         return
 
-    import refconv.fused
+    import refconv.fast
     print(f"seed's test.py workload: batch {args.batch}, T = {args.steps}, {args.dtype}, "
-          f"{refconv.fused.threads()} threads, numpy {np.__version__}", flush=True)
+          f"{refconv.fast.threads()} threads, numpy {np.__version__}", flush=True)
     results = []
     start = time.perf_counter()
     for name in args.only:

@@ -11,10 +11,9 @@ import os
 import sys
 import time
 
-__all__ = ["main"]
+from .vocabulary import GATES, GRU_QUANTITIES, LSTM_QUANTITIES
 
-LSTM_NAMES = ["z", "z_i", "z_f", "z_o", "c", "h"]
-GRU_NAMES = ["r", "u", "candidate", "h"]
+__all__ = ["main"]
 
 # Small enough to run in a few seconds on two cores, big enough to see shapes.
 FILTERS = 8
@@ -133,18 +132,21 @@ def _demo(args, parser):
     untrained = f"untrained, seed {args.seed}, state channel 0 of {FILTERS}"
     figures = {
         "input_frames.png": viz.frame_strip(video),
-        "lstm_gates.png": viz.gate_grid(lstm_gates, LSTM_NAMES, frames=video,
+        "lstm_gates.png": viz.gate_grid(lstm_gates, LSTM_QUANTITIES, frames=video,
                                         title=f"ConvLSTM gates ({untrained})"),
-        "lstm_traces.png": viz.gate_traces(lstm_gates, LSTM_NAMES),
-        "lstm_saturation.png": viz.saturation(lstm_gates, ["z_i", "z_f", "z_o"]),
-        "gru_gates.png": viz.gate_grid(gru_gates, GRU_NAMES, frames=video,
+        "lstm_traces.png": viz.gate_traces(lstm_gates, LSTM_QUANTITIES),
+        "lstm_saturation.png": viz.saturation(lstm_gates, [g for g in GATES if g in lstm_gates]),
+        "gru_gates.png": viz.gate_grid(gru_gates, GRU_QUANTITIES, frames=video,
                                        title=f"ConvGRU gates ({untrained})"),
     }
 
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
     for name, figure in figures.items():
-        _save_png(figure, os.path.join(out, name))
+        with open(os.path.join(out, name), "wb") as file:
+            # A 256-colour palette: the noisy gate pictures of an untrained cell hold far
+            # fewer colours that matter, and look the same at about a third of the size.
+            file.write(viz.to_png(figure, dpi=DPI))
 
     print(out)
     for name in figures:
@@ -208,22 +210,3 @@ def _render_notebooks(out, selection=()):
                 file.write(base64.b64decode(png))
         print(f"  {path.name}: {len(pngs)} figures in {path.stem}/, {seconds:.1f} s")
     return 0
-
-
-def _save_png(figure, path):
-    """Write ``figure`` as a PNG with a 256-colour palette.
-
-    The gate pictures of an untrained cell are noisy, and noise compresses
-    badly: a full-colour PNG of the LSTM grid is ~400 KB. These figures hold
-    far fewer than 256 distinct colours that matter, so a palette image looks
-    the same at about a third of the size.
-    """
-    import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from PIL import Image   # Pillow: a dependency of matplotlib
-
-    canvas = FigureCanvasAgg(figure)
-    figure.set_dpi(DPI)
-    canvas.draw()
-    rgb = np.asarray(canvas.buffer_rgba())[..., :3]
-    Image.fromarray(rgb).quantize(256).save(path, format="png", optimize=True)

@@ -15,13 +15,21 @@ from typing import NamedTuple
 import numpy as np
 
 from .golden import load_case, load_manifest
+from .vocabulary import GRU_QUANTITIES, LSTM_QUANTITIES
 
 __all__ = ["compare", "Comparison", "TensorError"]
 
 # Keys whose second axis is time, so errors are also reported per step.
 _TIME_KEYS = ("outputs", "gates/", "d_outputs")
-# At the first bad step, the gate computed first is where to look first.
-_ORDER = ["z", "z_i", "z_f", "z_o", "c", "r", "u", "candidate", "h"]
+
+
+def _computed_rank(name):
+    """Where a step computes ``name`` (a case is one cell: LSTM or GRU); None for other names.
+    At the first bad step, the quantity computed first is where to look first."""
+    for order in (LSTM_QUANTITIES, GRU_QUANTITIES):
+        if name in order:
+            return order.index(name)
+    return None
 
 
 class TensorError(NamedTuple):
@@ -58,8 +66,8 @@ class Comparison(NamedTuple):
             step = t.first_bad_step if t.first_bad_step is not None else float("inf")
             leaf = t.key.split("/")[-1]
             # A gate refconv does not name (a framework's own, say) ranks after refconv's.
-            gate = t.key.split("/")[-2:-1] == ["gates"] and leaf in _ORDER
-            rank = _ORDER.index(leaf) if gate else len(_ORDER)
+            rank = _computed_rank(leaf) if t.key.split("/")[-2:-1] == ["gates"] else None
+            rank = len(LSTM_QUANTITIES) if rank is None else rank
             return cases.index(t.case), step, rank
         return min(failed, key=order)
 

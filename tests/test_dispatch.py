@@ -167,3 +167,48 @@ def test_every_module_imports_alone_in_a_fresh_interpreter(module):
     result = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True,
                             text=True, cwd=ROOT.parent, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+# The README's layers: a module imports only from its own layer or the ones above it.
+LAYERS = {"vocabulary": 1, "checks": 1, "_tree": 1, "conv": 2, "activations": 2,
+          "layer_norm": 2, "_cell": 3, "lstm": 3, "gru": 3, "fast": 4, "dispatch": 5,
+          "rnn": 6, "stream": 6, "bptt": 6, "gradcheck": 6, "__init__": 8, "__main__": 8}
+TOOLS = 7   # golden, compare, interop, exercises, data, viz, cli
+
+
+def layer_of(parts):
+    """The layer of a module given as its path inside refconv, e.g. ("fast", "lstm")."""
+    return LAYERS.get(parts[0], TOOLS)
+
+
+def refconv_imports(path):
+    """The refconv modules a file imports, as path parts inside refconv."""
+    import ast
+
+    here = path.relative_to(ROOT).with_suffix("").parts
+    package = here[:-1]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package[:len(package) - (node.level - 1)] if node.level > 1 else package
+            target = (*base, *(node.module.split(".") if node.module else ()))
+            if node.module is None:  # from . import x: x is a module, or a name of __init__
+                found += [(*target, a.name) for a in node.names
+                          if (ROOT.joinpath(*target, a.name + ".py").exists()
+                              or ROOT.joinpath(*target, a.name).is_dir())]
+            elif target:
+                found.append(target)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+            found += [tuple(n.split(".")[1:]) for n in names
+                      if n and n.startswith("refconv.") and len(n.split(".")) > 1]
+    return here, found
+
+
+@pytest.mark.parametrize("path", sorted(ROOT.rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT)))
+def test_imports_go_up_the_layers(path):
+    here, imported = refconv_imports(path)
+    for target in imported:
+        if target[:1] == here[:1] and len(here) > 1:
+            continue  # inside one package (refconv/fast/...)
+        assert layer_of(target) <= layer_of(here), (here, target)

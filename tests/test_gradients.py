@@ -8,6 +8,7 @@ gradients: zeros would hide bugs.
 import numpy as np
 import pytest
 
+from conftest import jitter, numeric_gradient
 from refconv import (ConvGRUCell, ConvLSTMCell, LSTMStateTuple, MultiRNNCell,
                      bidirectional_dynamic_rnn, bidirectional_dynamic_rnn_grad,
                      conv_nd, conv_nd_backward, conv_nd_backward_naive, dynamic_rnn,
@@ -15,25 +16,6 @@ from refconv import (ConvGRUCell, ConvLSTMCell, LSTMStateTuple, MultiRNNCell,
 from refconv.gradcheck import relative_error
 
 TOLERANCE = 1e-7
-
-
-def jitter(cell, rng, scale=0.3):
-    """Move every parameter off its initial value: gamma off 1, beta and biases off 0."""
-    for name, value in cell.params.items():
-        cell.params[name] = value + scale * rng.standard_normal(value.shape)
-
-
-def numeric_gradient(f, array, eps=1e-6):
-    grad = np.zeros_like(array)
-    for i in np.ndindex(array.shape):
-        old = array[i]
-        array[i] = old + eps
-        plus = f()
-        array[i] = old - eps
-        minus = f()
-        array[i] = old
-        grad[i] = (plus - minus) / (2 * eps)
-    return grad
 
 
 @pytest.mark.parametrize("seed", range(12))

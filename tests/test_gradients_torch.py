@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 
 from _frameworks import require
+from conftest import jitter, random_state
 from refconv import (ConvGRUCell, ConvLSTMCell, LSTMStateTuple, MultiRNNCell,
                      bidirectional_dynamic_rnn, bidirectional_dynamic_rnn_grad, dynamic_rnn,
                      dynamic_rnn_grad)
@@ -335,23 +336,6 @@ def check_param_grads(what, ours, theirs):
               ours[name], grad if grad is not None else torch.zeros_like(theirs[name]))
 
 
-def jitter(cell, rng, scale=0.3):
-    """Move every parameter off its initial value: gamma off 1, beta and biases off 0."""
-    cells = cell.cells if isinstance(cell, MultiRNNCell) else [cell]
-    for layer in cells:
-        for name, value in layer.params.items():
-            layer.params[name] = value + scale * rng.standard_normal(value.shape)
-
-
-def random_state(cell, rng, batch):
-    if isinstance(cell, MultiRNNCell):
-        return tuple(random_state(layer, rng, batch) for layer in cell.cells)
-    frame = (batch, *cell.output_size)
-    if isinstance(cell, ConvLSTMCell):
-        return LSTMStateTuple(rng.standard_normal(frame), rng.standard_normal(frame))
-    return rng.standard_normal(frame)
-
-
 def frame_shape(shape, channels, cf):
     return (channels, *shape) if cf else (*shape, channels)
 
@@ -455,8 +439,8 @@ def test_lstm_matches_autograd(config, n_axes, data_format):
     d_outputs = rng.standard_normal((batch, steps, *cell.output_size))
     if time_major:
         inputs, d_outputs = inputs.swapaxes(0, 1).copy(), d_outputs.swapaxes(0, 1).copy()
-    initial = random_state(cell, rng, batch) if case % 5 else None
-    d_state = random_state(cell, rng, batch) if case % 7 else None
+    initial = random_state(cell, batch, rng) if case % 5 else None
+    d_state = random_state(cell, batch, rng) if case % 7 else None
     compare_dynamic_rnn(cell, lstm_options(kwargs, cf, n_axes), inputs, d_outputs, d_state,
                         random_lengths(rng, case, batch, steps), initial, time_major,
                         what=f"LSTM {kwargs} {shape} k={kernel}")
@@ -482,8 +466,8 @@ def test_gru_matches_autograd(activation, normalize, n_axes, data_format):
     jitter(cell, rng)
     inputs = rng.standard_normal((batch, steps, *frame_shape(shape, c_in, cf)))
     d_outputs = rng.standard_normal((batch, steps, *cell.output_size))
-    initial = random_state(cell, rng, batch) if case % 5 else None
-    d_state = random_state(cell, rng, batch) if case % 3 else None
+    initial = random_state(cell, batch, rng) if case % 5 else None
+    d_state = random_state(cell, batch, rng) if case % 3 else None
     compare_dynamic_rnn(cell, gru_options(kwargs, cf), inputs, d_outputs, d_state,
                         random_lengths(rng, case, batch, steps), initial,
                         what=f"GRU {kwargs} {shape} k={kernel}")
@@ -509,8 +493,8 @@ def test_sequence_lengths_match_autograd(kind, lengths):
     inputs = rng.standard_normal((batch, steps, *shape, c_in))
     d_outputs = rng.standard_normal((batch, steps, *cell.output_size))
     grads, _ = compare_dynamic_rnn(
-        cell, options, inputs, d_outputs, random_state(cell, rng, batch),
-        None if lengths is None else np.array(lengths), random_state(cell, rng, batch),
+        cell, options, inputs, d_outputs, random_state(cell, batch, rng),
+        None if lengths is None else np.array(lengths), random_state(cell, batch, rng),
         what=f"{kind} lengths={lengths}")
     if lengths is not None:  # nothing flows into the steps past a row's length
         for b, length in enumerate(lengths):
@@ -550,8 +534,8 @@ def compare_bidirectional(cell_fw, cell_bw, options_fw, options_bw, inputs, leng
     tied = cell_fw is cell_bw
     d_outputs = tuple(rng.standard_normal(inputs.shape[:2] + tuple(c.output_size))
                       for c in (cell_fw, cell_bw))
-    s_fw, s_bw = random_state(cell_fw, rng, batch), random_state(cell_bw, rng, batch)
-    d_states = (random_state(cell_fw, rng, batch), random_state(cell_bw, rng, batch))
+    s_fw, s_bw = random_state(cell_fw, batch, rng), random_state(cell_bw, batch, rng)
+    d_states = (random_state(cell_fw, batch, rng), random_state(cell_bw, batch, rng))
     grads = bidirectional_dynamic_rnn_grad(cell_fw, cell_bw, inputs, d_outputs, d_states,
                                            sequence_length=lengths, initial_state_fw=s_fw,
                                            initial_state_bw=s_bw, time_major=time_major)
@@ -639,9 +623,9 @@ def test_stacked_matches_autograd(lengths, data_format):
     batch, steps = 3, 3
     inputs = rng.standard_normal((batch, steps, *frame_shape([7, 5], 2, cf)))
     d_outputs = rng.standard_normal((batch, steps, *stack.output_size))
-    compare_dynamic_rnn(stack, options, inputs, d_outputs, random_state(stack, rng, batch),
+    compare_dynamic_rnn(stack, options, inputs, d_outputs, random_state(stack, batch, rng),
                         None if lengths is None else np.array(lengths),
-                        random_state(stack, rng, batch), what=f"stack lengths={lengths}")
+                        random_state(stack, batch, rng), what=f"stack lengths={lengths}")
 
 
 @pytest.mark.parametrize("tied", [True, False], ids=["one_stack_twice", "two_stacks"])
@@ -675,18 +659,18 @@ def test_long_sequence_matches_autograd():
     jitter(cell, rng)
     options = lstm_options(kwargs, False, 2)
     inputs = rng.standard_normal((batch, steps, *shape, c_in))
-    initial = random_state(cell, rng, batch)
+    initial = random_state(cell, batch, rng)
     lengths = np.array([steps, 151])
 
     # Upstream gradients everywhere.
     d_outputs = rng.standard_normal((batch, steps, *cell.output_size))
     grads, _ = compare_dynamic_rnn(cell, options, inputs, d_outputs,
-                                   random_state(cell, rng, batch), lengths, initial,
+                                   random_state(cell, batch, rng), lengths, initial,
                                    what="T=200")
     assert all(np.isfinite(a).all() for _, a in leaves(grads))
 
     # Only the final state: the gradient of the first step has come back through every step.
-    d_state = random_state(cell, rng, batch)
+    d_state = random_state(cell, batch, rng)
     grads, t_inputs = compare_dynamic_rnn(cell, options, inputs, np.zeros_like(d_outputs),
                                           d_state, lengths, initial, what="T=200, d_state only")
     first_ours, first_torch = grads.inputs[:, 0], t_inputs.grad[:, 0].numpy()

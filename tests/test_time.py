@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import refconv
+from conftest import random_state
 from refconv import (ConvGRUCell, ConvLSTMCell, LSTMStateTuple, MultiRNNCell,
                      bidirectional_dynamic_rnn, dynamic_rnn, reverse_sequence)
 
@@ -27,15 +28,6 @@ def make_cell(kind, seed, shape=(5, 4), filters=3, data_format="channels_last"):
                              ConvGRUCell(list(shape), 2, [3, 1])])
     cell.build(2, seed=seed)
     return cell
-
-
-def random_state(cell, batch, rng):
-    if isinstance(cell, MultiRNNCell):
-        return tuple(random_state(c, batch, rng) for c in cell.cells)
-    size = (batch, *cell.output_size)
-    if isinstance(cell, ConvLSTMCell):
-        return LSTMStateTuple(rng.standard_normal(size), rng.standard_normal(size))
-    return rng.standard_normal(size)
 
 
 def row(state, b):
@@ -183,7 +175,7 @@ def test_multi_gates_one_dict_per_layer():
     cell = make_cell("multi", 4)
     inputs = rng.standard_normal((2, 3, 5, 4, 2))
     outputs, state, gates = dynamic_rnn(cell, inputs, return_gates=True)
-    assert [sorted(g) for g in gates] == [sorted(ConvLSTMCell.gate_names), sorted(ConvGRUCell.gate_names)]
+    assert [sorted(g) for g in gates] == [sorted(ConvLSTMCell.quantities), sorted(ConvGRUCell.quantities)]
     assert gates[0]["h"].shape[-1] == 3 and gates[1]["h"].shape[-1] == 2
     np.testing.assert_array_equal(gates[1]["h"], outputs)
     np.testing.assert_array_equal(gates[0]["h"][:, -1], state[0].h)
