@@ -34,7 +34,7 @@ __all__ = ["conv_nd", "conv_nd_naive", "conv_nd_backward", "conv_nd_backward_nai
 
 # Patches are built this many bytes at a time: big enough that one matrix
 # product per block runs near BLAS speed, small enough to stay in L2/L3 cache.
-_BLOCK_BYTES = 6 * 2**20
+BLOCK_BYTES = 6 * 2**20
 
 
 def conv_output_size(n, k, stride=1, dilation=1, padding="SAME"):
@@ -100,7 +100,7 @@ def conv_nd_naive(x, kernel, strides=1, padding="SAME", dilations=1,
 
 
 def conv_nd(x, kernel, strides=1, padding="SAME", dilations=1,
-            data_format="channels_last"):
+            data_format="channels_last", *, block_bytes=BLOCK_BYTES):
     """N-D cross-correlation, fast: block-wise im2col and one matrix product per block.
 
     Same arguments, result and conventions as :func:`conv_nd_naive` (which
@@ -109,7 +109,7 @@ def conv_nd(x, kernel, strides=1, padding="SAME", dilations=1,
     The patch matrix of a whole input (``B * prod(out) x prod(k) * C_in``) would
     be ``prod(k)`` times larger than the input. Built a block of output rows at
     a time it stays in cache, and each block's matrix product writes straight
-    into its slice of the output.
+    into its slice of the output (``block_bytes``: about the size of one block's patches).
     """
     x, kernel, strides, dilations, padding, channels_first = _check_conv_args(
         x, kernel, strides, dilations, padding, data_format)
@@ -123,7 +123,8 @@ def conv_nd(x, kernel, strides=1, padding="SAME", dilations=1,
     w = kernel.reshape(taps, c_out).astype(dtype, copy=False)
     y = np.empty((x.shape[0], *out_shape, c_out), dtype=dtype)
 
-    for out_index, block, _ in _im2col_blocks(xp, out_shape, k_shape, strides, dilations, dtype):
+    for out_index, block, _ in _im2col_blocks(xp, out_shape, k_shape, strides, dilations, dtype,
+                                              block_bytes):
         np.matmul(block.reshape(-1, taps), w, out=y[out_index].reshape(-1, c_out))
     if channels_first:
         y = np.moveaxis(y, -1, 1)
@@ -170,7 +171,7 @@ def conv_nd_backward_naive(x, kernel, d_y, strides=1, padding="SAME", dilations=
 
 
 def conv_nd_backward(x, kernel, d_y, strides=1, padding="SAME", dilations=1,
-                     data_format="channels_last"):
+                     data_format="channels_last", *, block_bytes=BLOCK_BYTES):
     """Gradients of ``sum(conv_nd(x, kernel, ...) * d_y)``, block by block as the forward.
 
     Per block of output rows, with ``cols`` the block's im2col patches (rebuilt,
@@ -179,7 +180,8 @@ def conv_nd_backward(x, kernel, d_y, strides=1, padding="SAME", dilations=1,
         d_kernel += cols^T @ d_y_block
         d_cols    = d_y_block @ kernel^T      then scattered back onto d_xp (col2im)
 
-    Same arguments and result as :func:`conv_nd_backward_naive`.
+    Same arguments and result as :func:`conv_nd_backward_naive`; ``block_bytes`` as
+    :func:`conv_nd`.
     """
     x, kernel, strides, dilations, padding, channels_first = _check_conv_args(
         x, kernel, strides, dilations, padding, data_format)
@@ -196,7 +198,7 @@ def conv_nd_backward(x, kernel, d_y, strides=1, padding="SAME", dilations=1,
     d_xp = np.zeros(xp.shape, dtype=dtype)
 
     for out_index, block, windows in _im2col_blocks(xp, out_shape, k_shape, strides,
-                                                    dilations, dtype):
+                                                    dilations, dtype, block_bytes):
         d_y_block = np.ascontiguousarray(d_y[out_index]).reshape(-1, c_out)
         d_w += block.reshape(-1, taps).T @ d_y_block
         np.matmul(d_y_block, w.T, out=block.reshape(-1, taps))  # the block now holds d_cols
@@ -208,11 +210,11 @@ def conv_nd_backward(x, kernel, d_y, strides=1, padding="SAME", dilations=1,
     return d_x, d_w.reshape(kernel.shape)
 
 
-def _im2col_blocks(xp, out_shape, k_shape, strides, dilations, dtype):
+def _im2col_blocks(xp, out_shape, k_shape, strides, dilations, dtype, block_bytes):
     """Yield the im2col patches of a padded channels_last ``xp``, a block of output rows at a time.
 
     A block is ``n_b`` whole samples, or ``n_r`` output rows of one sample,
-    whichever keeps it near ``_BLOCK_BYTES``. Yields ``(out_index, block,
+    whichever keeps it near ``block_bytes``. Yields ``(out_index, block,
     windows)``: ``out_index`` selects the block's outputs (``y[out_index]``),
     ``block`` is ``[n_b, n_r, *out_rest, *kernel, C_in]`` (reused: copy what you
     keep), and ``windows`` pairs each kernel offset ``j`` with the slice of
@@ -221,8 +223,8 @@ def _im2col_blocks(xp, out_shape, k_shape, strides, dilations, dtype):
     batch, c_in = xp.shape[0], xp.shape[-1]
     rows, rest = out_shape[0], out_shape[1:]
     row_bytes = max(math.prod(rest) * math.prod(k_shape) * c_in * dtype.itemsize, 1)
-    n_r = max(1, min(rows, _BLOCK_BYTES // row_bytes))
-    n_b = max(1, _BLOCK_BYTES // (row_bytes * rows)) if n_r == rows else 1
+    n_r = max(1, min(rows, block_bytes // row_bytes))
+    n_b = max(1, block_bytes // (row_bytes * rows)) if n_r == rows else 1
     cols = np.empty((min(n_b, batch), n_r, *rest, *k_shape, c_in), dtype=dtype)
     for b0 in range(0, batch, n_b):
         nb = min(n_b, batch - b0)

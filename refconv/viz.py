@@ -19,6 +19,8 @@ importing this module or drawing needs no display and touches no global state.
 import numpy as np
 from matplotlib.figure import Figure
 
+from .checks import check_data_format
+
 __all__ = ["LABELS", "RANGES", "gate_grid", "gate_traces", "channel_means", "saturation",
            "frame_strip", "heatmaps", "to_png", "PNG"]
 
@@ -141,12 +143,7 @@ def gate_traces(gates, names, sample=0, ranges=None):
     Returns:
         A ``Figure`` with one axes per name, sharing the time axis.
     """
-    ranges = _ranges(ranges)
-    rows = _pick(gates, names)
-    timesteps = _same_length(rows)
-    time = np.arange(timesteps)
-    fig = Figure(figsize=(6.4, 1.25 * len(rows) + 0.8), layout="constrained")
-    axes = fig.subplots(len(rows), 1, sharex=True, squeeze=False)[:, 0]
+    ranges, rows, timesteps, time, fig, axes = _over_time(gates, names, ranges)
     for ax, (name, array) in zip(axes, rows):
         _check_index("sample", sample, array.shape[0], name)
         values = array[sample].reshape(timesteps, -1)            # [T, everything else]
@@ -154,11 +151,8 @@ def gate_traces(gates, names, sample=0, ranges=None):
         ax.fill_between(time, mean - spread, mean + spread, alpha=0.25, linewidth=0)
         ax.plot(time, mean, marker="o", markersize=3)
         ax.set_ylim(*_range(name, ranges))
-        ax.set_ylabel(LABELS.get(name, name).replace(": ", ":\n", 1), fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
-    axes[-1].set_xlabel("time step t")
-    axes[-1].set_xticks(time if timesteps <= 20 else np.linspace(0, timesteps - 1, 6).round())
+        _label_row(ax, name)
+    _time_axis(axes[-1], time, timesteps)
     fig.suptitle(f"mean over space and channels (band: +-1 std), sample {sample}", fontsize=10)
     return fig
 
@@ -179,31 +173,20 @@ def channel_means(gates, names, sample=0, data_format="channels_last", ranges=No
     Returns:
         A ``Figure`` with one axes per name; axes ``i`` has one line per channel.
     """
-    ranges = _ranges(ranges)
-    rows = _pick(gates, names)
-    timesteps = _same_length(rows)
-    time = np.arange(timesteps)
-    fig = Figure(figsize=(6.4, 1.25 * len(rows) + 0.8), layout="constrained")
-    axes = fig.subplots(len(rows), 1, sharex=True, squeeze=False)[:, 0]
+    ranges, rows, timesteps, time, fig, axes = _over_time(gates, names, ranges)
     for ax, (name, array) in zip(axes, rows):
         _check_index("sample", sample, array.shape[0], name)
-        values = array[sample] if data_format == "channels_last" else \
-            np.moveaxis(array[sample], 1, -1) if data_format == "channels_first" else None
-        if values is None:
-            raise ValueError(f"data_format: expected 'channels_last' or 'channels_first', "
-                             f"got {data_format!r}")
+        values = array[sample] if check_data_format(data_format) == "channels_last" else \
+            np.moveaxis(array[sample], 1, -1)
         means = values.reshape(timesteps, -1, values.shape[-1]).mean(axis=1)   # [T, F]
         for f in range(means.shape[1]):
             ax.plot(time, means[:, f], marker="o", markersize=2.5, linewidth=1.2,
                     label=f"channel {f}")
         ax.set_ylim(*_range(name, ranges))
-        ax.set_ylabel(LABELS.get(name, name).replace(": ", ":\n", 1), fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
+        _label_row(ax, name)
     if means.shape[1] <= 8:
         axes[0].legend(fontsize=6, ncol=min(means.shape[1], 4), loc="upper right")
-    axes[-1].set_xlabel("time step t")
-    axes[-1].set_xticks(time if timesteps <= 20 else np.linspace(0, timesteps - 1, 6).round())
+    _time_axis(axes[-1], time, timesteps)
     fig.suptitle(f"mean over space of each state channel, sample {sample}", fontsize=10)
     return fig
 
@@ -226,11 +209,7 @@ def saturation(gates, names, low=0.1, high=0.9):
     """
     if not low < high:
         raise ValueError(f"low, high: expected low < high, got low={low}, high={high}")
-    rows = _pick(gates, names)
-    timesteps = _same_length(rows)
-    time = np.arange(timesteps)
-    fig = Figure(figsize=(6.4, 1.25 * len(rows) + 0.8), layout="constrained")
-    axes = fig.subplots(len(rows), 1, sharex=True, squeeze=False)[:, 0]
+    _, rows, timesteps, time, fig, axes = _over_time(gates, names, None)
     for ax, (name, array) in zip(axes, rows):
         values = np.moveaxis(array, 1, 0).reshape(timesteps, -1)  # [T, batch and the rest]
         ax.plot(time, (values < low).mean(axis=1), marker="v", markersize=3,
@@ -238,12 +217,9 @@ def saturation(gates, names, low=0.1, high=0.9):
         ax.plot(time, (values > high).mean(axis=1), marker="^", markersize=3,
                 label=f"> {high:g} (nearly open)")
         ax.set_ylim(-0.03, 1.03)
-        ax.set_ylabel(LABELS.get(name, name).replace(": ", ":\n", 1), fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
+        _label_row(ax, name)
     axes[0].legend(fontsize=7, loc="upper right")
-    axes[-1].set_xlabel("time step t")
-    axes[-1].set_xticks(time if timesteps <= 20 else np.linspace(0, timesteps - 1, 6).round())
+    _time_axis(axes[-1], time, timesteps)
     fig.suptitle("gate saturation: share of values near 0 or 1", fontsize=10)
     return fig
 
@@ -402,6 +378,28 @@ def to_png(figure, dpi=80, colours=256):
 
 
 # ---------------------------------------------------------------- helpers
+
+def _over_time(gates, names, ranges):
+    """What a plot of quantities against time starts with: one axes per name, sharing time."""
+    ranges = _ranges(ranges)
+    rows = _pick(gates, names)
+    timesteps = _same_length(rows)
+    time = np.arange(timesteps)
+    fig = Figure(figsize=(6.4, 1.25 * len(rows) + 0.8), layout="constrained")
+    axes = fig.subplots(len(rows), 1, sharex=True, squeeze=False)[:, 0]
+    return ranges, rows, timesteps, time, fig, axes
+
+
+def _label_row(ax, name):
+    ax.set_ylabel(LABELS.get(name, name).replace(": ", ":\n", 1), fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+
+
+def _time_axis(ax, time, timesteps):
+    ax.set_xlabel("time step t")
+    ax.set_xticks(time if timesteps <= 20 else np.linspace(0, timesteps - 1, 6).round())
+
 
 def _per_panel(name, value, n):
     if value is None:

@@ -12,8 +12,8 @@ import pytest
 import scipy.signal
 from hypothesis import given, settings, strategies as st
 
-import refconv.conv as conv_module
-from refconv import conv_nd, conv_nd_naive, conv_output_size, conv_padding
+from refconv import (conv_nd, conv_nd_backward, conv_nd_backward_naive, conv_nd_naive,
+                     conv_output_size, conv_padding)
 
 
 def scipy_reference(x, kernel, strides, padding, dilations):
@@ -79,13 +79,12 @@ def test_fast_blocking_is_invisible(case, block_bytes):
     """Tiny blocks (a part of one output row, several rows, several samples) change nothing."""
     x, kernel, s, padding, d = case
     expected = conv_nd_naive(x, kernel, s, padding, d)
-    saved = conv_module._BLOCK_BYTES
-    conv_module._BLOCK_BYTES = block_bytes
-    try:
-        got = conv_nd(x, kernel, s, padding, d)
-    finally:
-        conv_module._BLOCK_BYTES = saved
+    got = conv_nd(x, kernel, s, padding, d, block_bytes=block_bytes)
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    d_y = np.random.default_rng(block_bytes).standard_normal(expected.shape)
+    for got, want in zip(conv_nd_backward(x, kernel, d_y, s, padding, d, block_bytes=block_bytes),
+                         conv_nd_backward_naive(x, kernel, d_y, s, padding, d)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
