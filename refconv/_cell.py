@@ -8,8 +8,9 @@ import math
 import numpy as np
 
 from .activations import get_activation
-from .checks import (CHANNELS_FIRST, CHANNELS_LAST, check_data_format, check_float_array,
-                     check_int, check_ints)
+from .checks import CHANNELS_FIRST  # noqa: F401  (refconv.interop imports it from here, for now)
+from .checks import CHANNELS_LAST, check_data_format, check_float_array, check_int, check_ints
+
 
 def glorot_uniform(rng, shape):
     """TensorFlow's default initialiser, ``U(-l, l)`` with ``l = sqrt(6 / (fan_in + fan_out))``.

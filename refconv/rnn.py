@@ -147,10 +147,10 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
     Returns:
         ``(outputs, final_state)``, outputs ``[B, T, *S]`` (``[T, B, *S]`` when
         time_major), zero past each row's length. With ``return_gates`` a third
-        value: a dict name -> array shaped like outputs (LSTM ``z`` (after the
-        activation), ``z_i``, ``z_f``, ``z_o``, ``c``, ``h``; GRU ``r``, ``u``,
-        ``candidate``, ``h``), zero past each row's length; for a MultiRNNCell,
-        a list of such dicts, one per layer.
+        value: a dict name -> array shaped like outputs, in the order a step computes
+        them (``cell.quantities``: LSTM ``z`` (after the activation), ``z_i``, ``z_f``,
+        ``c``, ``z_o``, ``h``; GRU ``r``, ``u``, ``candidate``, ``h``), zero past each
+        row's length; for a MultiRNNCell, a list of such dicts, one per layer.
     """
     return _run(cell, inputs, sequence_length, initial_state, dtype, time_major, return_gates,
                 "initial_state", reference)

@@ -30,7 +30,7 @@ import pytest
 
 from _frameworks import require
 from conftest import jitter, random_state
-from refconv import (ConvGRUCell, ConvLSTMCell, LSTMStateTuple, MultiRNNCell,
+from refconv import (ConvGRUCell, ConvLSTMCell, MultiRNNCell,
                      bidirectional_dynamic_rnn, bidirectional_dynamic_rnn_grad, dynamic_rnn,
                      dynamic_rnn_grad)
 

@@ -12,7 +12,7 @@ import pytest
 
 import refconv
 from conftest import random_state
-from refconv import (ConvGRUCell, ConvLSTMCell, LSTMStateTuple, MultiRNNCell,
+from refconv import (ConvGRUCell, ConvLSTMCell, MultiRNNCell,
                      bidirectional_dynamic_rnn, dynamic_rnn, reverse_sequence)
 
 
