@@ -94,7 +94,7 @@ def _parser():
     compare.add_argument("--atol", type=_tolerance, default=1e-12, help="default: %(default)g")
     compare.add_argument("--verbose", action="store_true", help="list every tensor")
     compare.set_defaults(run=_compare)
-    for command in (demo, golden, compare):
+    for command in (parser, demo, golden, compare):  # parser: "unrecognized arguments"
         command.error = _one_line_error(command)
     return parser
 
