@@ -558,3 +558,29 @@ def test_random_api_arguments_raise_only_value_and_type_errors(data, small_golde
         assert str(error) and "Traceback" not in str(error)
     except Computing:
         pass
+
+
+def test_an_unreadable_candidate_case_fails_and_the_others_go_on(tmp_path):
+    candidate = tmp_path / "candidate"
+    shutil.copytree(ANCHOR, candidate, ignore=shutil.ignore_patterns("*.py", "manifest.json"))
+    data = (candidate / "gru_2d_cl_full.npz").read_bytes()
+    (candidate / "gru_2d_cl_full.npz").write_bytes(data[: len(data) // 2])  # truncated
+    result = compare(str(ANCHOR), str(candidate))
+    assert not result.passed
+    assert [case for case, _ in result.problems] == ["gru_2d_cl_full"]
+    assert "not a readable .npz file" in result.problems[0][1]
+    assert "gru_2d_cl_full" not in {t.case for t in result.tensors}
+    assert all(t.passed for t in result.tensors) and len({t.case for t in result.tensors}) == 6
+    code, out, _ = run_cli(["compare", str(ANCHOR), str(candidate)])
+    assert code == 1 and "gru_2d_cl_full" in out and "FAILED: candidate:" in out
+
+
+def test_a_tensor_too_large_for_memory_is_a_memory_error(monkeypatch):
+    compare_module = sys.modules["refconv.compare"]  # refconv.compare is also the function
+    monkeypatch.setattr(compare_module, "_available_memory", lambda: 1000)
+    reference = {"outputs": np.ones((10, 10))}
+    with pytest.raises(MemoryError, match=r"outputs: comparing its 100 elements needs about "
+                                          r".* GiB, and .* GiB are available"):
+        compare(reference, reference)
+    code, _, err = run_cli(["compare", str(ANCHOR), str(ANCHOR)])
+    assert_one_line_error(code, err, "MemAvailable")
