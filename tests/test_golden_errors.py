@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import refconv
+import refconv.data  # noqa: F401  (no_computing patches it)
 from refconv import cli, compare, load_case, write_golden
 from refconv import golden as golden_module
 
