@@ -4,9 +4,14 @@
 synthetic video and draws what their gates do, so a learner can see the
 equations at work before reading them. Everything is seeded: the same
 arguments always draw the same pictures.
+
+Exit status: 0 success (compare: PASSED), 1 compare FAILED, 2 a usage or I/O
+error, always as one line on stderr (``golden``, ``compare`` and ``demo``
+check their arguments and destinations before computing anything).
 """
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -21,6 +26,11 @@ KERNEL = 5
 DPI = 100
 
 
+class CommandError(Exception):
+    """A usage or I/O error found by a command: :func:`main` prints it as one line on
+    stderr and returns 2 (not 1, which is compare's FAILED)."""
+
+
 def main(argv=None):
     """Run the command line; returns the exit status (0 success, 2 usage error)."""
     parser = _parser()
@@ -28,10 +38,16 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 2
-    return args.run(args, parser)
+    try:
+        return args.run(args, parser)
+    except CommandError as error:
+        print(f"refconv {args.command}: {' '.join(str(error).split())}", file=sys.stderr)
+        return 2
 
 
 def _parser():
+    from refconv.data import MIN_SIZE
+
     parser = argparse.ArgumentParser(
         prog="refconv",
         description="refconv: a NumPy reference for convolutional LSTM/GRU cells.")
@@ -43,11 +59,11 @@ def _parser():
                     "seeded moving-shapes video and write PNG figures of their gates.")
     demo.add_argument("--out", default="refconv-demo", metavar="DIR",
                       help="folder for the PNG files (default: %(default)s)")
-    demo.add_argument("--seed", type=int, default=0, metavar="N",
+    demo.add_argument("--seed", type=_int_in(0, 2**32 - 1), default=0, metavar="N",
                       help="seed of the video and of the weights (default: %(default)s)")
-    demo.add_argument("--timesteps", type=int, default=10, metavar="T",
-                      help="frames in the video (default: %(default)s)")
-    demo.add_argument("--size", type=int, default=48, metavar="S",
+    demo.add_argument("--timesteps", type=_int_in(1, 50, "one column per step"), default=10,
+                      metavar="T", help="frames in the video (default: %(default)s)")
+    demo.add_argument("--size", type=_int_in(MIN_SIZE, 256), default=48, metavar="S",
                       help="frames are S x S pixels (default: %(default)s)")
     demo.add_argument("--notebooks", nargs="*", metavar="NN",
                       help="also run the notebooks (all, or those starting with NN; needs a "
@@ -60,26 +76,72 @@ def _parser():
         description="Write refconv's inputs, parameters, outputs, states, gates and gradients "
                     "for a matrix of configurations, one .npz per case, and manifest.json.")
     golden.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
+    golden.add_argument("--force", action="store_true",
+                        help="overwrite files in DIR that refconv golden did not write there "
+                             "(a foreign manifest.json, same-named .npz files)")
     golden.set_defaults(run=_golden)
 
     compare = commands.add_parser(
         "compare", help="compare a candidate's arrays with a reference's, per gate and step",
-        description="Compare CANDIDATE with REFERENCE (golden folders or .npz files); exit 1 "
-                    "when any tensor is outside the tolerance.")
+        description="Compare CANDIDATE with REFERENCE (golden folders or .npz files). Exit 0: "
+                    "PASSED; 1: FAILED (a tensor outside the tolerance, missing, not real "
+                    "numbers or of the wrong shape, or nothing compared); 2: an error (a "
+                    "damaged or foreign manifest, a checksum mismatch, a bad argument).")
     compare.add_argument("reference", metavar="REFERENCE")
     compare.add_argument("candidate", metavar="CANDIDATE")
-    compare.add_argument("--rtol", type=float, default=1e-10, help="default: %(default)g")
-    compare.add_argument("--atol", type=float, default=1e-12, help="default: %(default)g")
+    compare.add_argument("--rtol", type=_tolerance, default=1e-10, help="default: %(default)g")
+    compare.add_argument("--atol", type=_tolerance, default=1e-12, help="default: %(default)g")
     compare.add_argument("--verbose", action="store_true", help="list every tensor")
     compare.set_defaults(run=_compare)
+    for command in (parser, demo, golden, compare):  # parser: "unrecognized arguments"
+        command.error = _one_line_error(command)
     return parser
+
+
+def _one_line_error(command):
+    """argparse's error, as one line on stderr (no usage block), exit status 2."""
+    def error(message):
+        command.exit(2, f"{command.prog}: {message} (see '{command.prog} --help')\n")
+    return error
+
+
+def _tolerance(text):
+    """--rtol, --atol: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def _int_in(low, high, why=""):
+    """An argparse type: an int in [low, high] (``high`` None: no upper bound)."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            expected = f"an int >= {low}" if high is None else f"{low} to {high}"
+            raise argparse.ArgumentTypeError(
+                f"expected {expected}{f' ({why})' if why else ''}, got {text!r}")
+        return value
+    return parse
 
 
 def _golden(args, parser):
     from refconv.golden import write_golden
 
     start = time.perf_counter()
-    manifest = write_golden(args.out)
+    try:
+        manifest = write_golden(args.out, force=args.force)
+    except (OSError, ValueError, TypeError, MemoryError) as error:
+        message = str(error)
+        if message.startswith("out_dir: "):  # the API's out_dir is the command's --out
+            message = "--out: " + message[len("out_dir: "):]
+        raise CommandError(message) from None
     print(os.path.abspath(args.out))
     print(f"{len(manifest['cases'])} cases and manifest.json "
           f"(refconv {manifest['refconv_version']}, {manifest['dtype']}) "
@@ -90,13 +152,10 @@ def _golden(args, parser):
 def _compare(args, parser):
     from refconv.compare import compare
 
-    if args.rtol < 0 or args.atol < 0:
-        parser.error(f"--rtol/--atol: expected values >= 0, got {args.rtol} and {args.atol}")
     try:
         result = compare(args.reference, args.candidate, rtol=args.rtol, atol=args.atol)
-    except (OSError, ValueError, KeyError) as error:
-        print(f"refconv compare: {error}", file=sys.stderr)
-        return 2
+    except (OSError, ValueError, TypeError, MemoryError) as error:
+        raise CommandError(error) from None
     print(result.report(verbose=args.verbose))
     return 0 if result.passed else 1
 
@@ -108,13 +167,11 @@ def _demo(args, parser):
 
     import refconv
     from refconv import data, viz
-
-    if args.seed < 0:
-        parser.error(f"--seed: expected an int >= 0, got {args.seed}")
-    if not 1 <= args.timesteps <= 50:
-        parser.error(f"--timesteps: expected 1 to 50 (one column per step), got {args.timesteps}")
-    if not data.MIN_SIZE <= args.size <= 256:
-        parser.error(f"--size: expected {data.MIN_SIZE} to 256, got {args.size}")
+    from refconv.golden import writable_folder
+    try:  # before computing anything
+        writable_folder(args.out, "--out")
+    except (ValueError, TypeError) as error:
+        raise CommandError(error) from None
 
     start = time.perf_counter()
     shape = [args.size, args.size]
@@ -141,12 +198,15 @@ def _demo(args, parser):
     }
 
     out = os.path.abspath(args.out)
-    os.makedirs(out, exist_ok=True)
-    for name, figure in figures.items():
-        with open(os.path.join(out, name), "wb") as file:
-            # A 256-colour palette: the noisy gate pictures of an untrained cell hold far
-            # fewer colours that matter, and look the same at about a third of the size.
-            file.write(viz.to_png(figure, dpi=DPI))
+    try:
+        for name, figure in figures.items():
+            with open(os.path.join(out, name), "wb") as file:
+                # A 256-colour palette: the noisy gate pictures of an untrained cell hold far
+                # fewer colours that matter, and look the same at about a third of the size.
+                file.write(viz.to_png(figure, dpi=DPI))
+    except OSError as error:
+        raise CommandError(f"--out: cannot write {name} into {out} "
+                           f"({error.strerror or error})") from None
 
     print(out)
     for name in figures:

@@ -7,6 +7,14 @@ reference's scale (``max |d| / max |reference|``); for tensors with a time axis
 (``outputs``, ``gates/...``, batch-major ``[B, T, ...]``) it gives the same per
 time step, and names the first step, and the gate, where the tolerance is
 exceeded: the place to start looking.
+
+A PASS means something: comparing nothing fails; a tensor that is not real
+numbers (complex, strings, objects, booleans), or of the wrong shape, fails
+by name without stopping the other tensors; a golden folder's manifest is
+validated (schema, every file's SHA-256, paths inside the folder) and a
+damaged one is an error, not a comparison. Only the keys compared are read,
+each one's declared size checked against the reference before it is
+decompressed.
 """
 
 import os
@@ -14,7 +22,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .golden import load_case, load_manifest
+from .golden import (CaseFile, GoldenFileNotFoundError, entry_path, load_manifest,
+                     regular_file)
 from .vocabulary import GRU_QUANTITIES, LSTM_QUANTITIES
 
 __all__ = ["compare", "Comparison", "TensorError"]
@@ -41,6 +50,7 @@ class TensorError(NamedTuple):
     passed: bool
     per_step: tuple = ()           # (max_abs, max_rel, passed) per time step, for time tensors
     first_bad_step: int = None     # first time step (or None) where the tolerance is exceeded
+    problem: str = None            # why it was not compared (dtype, shape, size): a failure
 
 
 class Comparison(NamedTuple):
@@ -49,10 +59,13 @@ class Comparison(NamedTuple):
     missing: list                  # (case, key) in the reference but not in the candidate
     rtol: float
     atol: float
+    problems: tuple = ()           # (case, message): a candidate case that could not be read
 
     @property
     def passed(self):
-        return not self.missing and all(t.passed for t in self.tensors)
+        """Every reference tensor compared and within the tolerance; comparing nothing fails."""
+        return (bool(self.tensors) and not self.missing and not self.problems
+                and all(t.passed for t in self.tensors))
 
     @property
     def first_failure(self):
@@ -86,6 +99,9 @@ class Comparison(NamedTuple):
             lines.append(f"{case:<34} {len(mine):4d} tensors  worst rel {worst:9.2e}  "
                          f"{'ok' if not bad else f'{len(bad)} FAILED'}")
             for t in (mine if verbose else bad):
+                if t.problem is not None:
+                    lines.append(f"    {t.key:<30} FAILED: {t.problem}")
+                    continue
                 lines.append(f"    {t.key:<30} max abs {t.max_abs:9.2e}  max rel {t.max_rel:9.2e}"
                              f"  {'ok' if t.passed else 'FAILED'}"
                              + ("" if t.first_bad_step is None
@@ -93,11 +109,14 @@ class Comparison(NamedTuple):
                 if not t.passed and t.per_step:
                     steps = ", ".join(f"t={i}: {a:.1e}" for i, (a, _, _) in enumerate(t.per_step))
                     lines.append(f"        per step max abs: {steps}")
+        for case, message in self.problems:
+            lines.append(f"{case:<34} FAILED: {message}")
         for case, key in self.missing:
             lines.append(f"{case:<34} {key}: missing from the candidate")
         worst = max((t.max_rel for t in self.tensors), default=0.0)
+        nothing = "" if self.tensors else " (nothing was compared)"
         lines.append(f"{len(self.tensors)} tensors in {len(cases)} cases, rtol {self.rtol:g}, "
-                     f"atol {self.atol:g}: {'PASSED' if self.passed else 'FAILED'}; "
+                     f"atol {self.atol:g}: {'PASSED' if self.passed else 'FAILED'}{nothing}; "
                      f"worst relative error {worst:.2e}")
         first = self.first_failure
         if first is not None:
@@ -114,35 +133,138 @@ def compare(reference, candidate, rtol=1e-10, atol=1e-12, keys=None):
             ``manifest.json``; cases matched by name), one ``.npz`` file, or a
             dict key -> array. A candidate folder needs no manifest: its files
             are matched by the reference's file names.
-        rtol, atol: the tolerance, as ``np.allclose``.
+        rtol, atol: the tolerance, as ``np.allclose``: finite numbers >= 0.
         keys: compare only these keys (default: every key of the reference
             that the candidate has, and report the others as missing).
 
     Returns:
-        :class:`Comparison` (``.passed``, ``.first_failure``, ``str()`` for a table).
+        :class:`Comparison` (``.passed``, ``.first_failure``, ``str()`` for a
+        table). It fails when nothing was compared, when a reference key is
+        missing from the candidate, and for a candidate tensor that is not
+        real numbers, has the wrong shape or declares far more bytes than the
+        reference tensor (each named in the report; the other tensors are
+        still compared).
+
+    Raises:
+        ValueError, TypeError: bad arguments; a manifest that is not refconv's
+            (schema, missing SHA-256, a file outside the folder, not a
+            regular file); a file whose SHA-256 differs from its manifest's.
+            ``GoldenFileNotFoundError`` (a ``ValueError``) for a path that is
+            not there.
+        MemoryError: one tensor's comparison needs more memory than is available.
     """
+    rtol, atol = _tolerance("rtol", rtol), _tolerance("atol", atol)
+    keys = _keys(keys)
     ref_cases = _cases(reference, "reference")
-    cand_cases = _cases(candidate, "candidate", names=ref_cases)
-    tensors, missing = [], []
-    for case, load_reference in ref_cases.items():
-        ref = load_reference()
-        cand = cand_cases[case]() if case in cand_cases else None
-        wanted = sorted(ref) if keys is None else list(keys)
-        for key in wanted:
-            if key not in ref:
-                raise KeyError(f"keys: {key!r} is not in the reference's case {case!r}")
-            if cand is None or key not in cand:
-                missing.append((case, key))
+    cand_cases = _cases(candidate, "candidate",
+                        files={name: source.file for name, source in ref_cases.items()})
+    tensors, missing, problems = [], [], []
+    for case, ref_source in ref_cases.items():
+        with ref_source.open() as ref:
+            wanted = ref.keys if keys is None else keys
+            for key in wanted:
+                if key not in ref.keys:
+                    raise ValueError(f"keys: {key!r} is not in the reference's case {case!r}")
+            if case not in cand_cases:
+                missing.extend((case, key) for key in wanted)
                 continue
-            tensors.append(_compare_tensor(case, key, np.asarray(ref[key]),
-                                           np.asarray(cand[key]), rtol, atol))
-    return Comparison(tensors, missing, rtol, atol)
+            try:
+                cand = cand_cases[case].open()
+            except GoldenFileNotFoundError:
+                missing.extend((case, key) for key in wanted)
+                continue
+            except ValueError as error:
+                if cand_cases[case].sha256 is not None:  # a checksummed file that fails it
+                    raise
+                problems.append((case, f"candidate: {error}"))
+                continue
+            with cand:
+                for key in wanted:
+                    if key not in cand.keys:
+                        missing.append((case, key))
+                    else:
+                        tensors.append(_compare_key(case, key, ref, cand, rtol, atol))
+    return Comparison(tensors, missing, rtol, atol, problems)
+
+
+def _compare_key(case, key, ref, cand, rtol, atol):
+    """One tensor: its headers checked first (dtype, shape, declared size), then its numbers."""
+    def refused(problem):
+        inf = float("inf")
+        return TensorError(case, key, inf, inf, False, problem=problem)
+
+    try:
+        ref_shape, ref_dtype = ref.header(key)
+    except ValueError as error:
+        return refused(f"reference: {error}")
+    if not _real(ref_dtype):
+        return refused(f"the reference is {ref_dtype}, not real numbers")
+    try:
+        cand_shape, cand_dtype = cand.header(key)
+    except ValueError as error:
+        return refused(f"candidate: {error}")
+    if not _real(cand_dtype):
+        return refused(f"the candidate is {cand_dtype}, not real numbers; expected float or "
+                       f"integer values")
+    if tuple(cand_shape) != tuple(ref_shape):
+        return refused(f"expected shape {list(ref_shape)} (the reference's), got "
+                       f"{list(cand_shape)}")
+    count = int(np.prod(ref_shape, dtype=np.int64))
+    # A real element is at most 16 bytes (longdouble); the header at most a few KB.
+    limit = 16 * count + _HEADER_BYTES
+    declared = cand.declared_bytes(key)
+    if declared is not None and declared > limit:
+        return refused(f"the candidate declares {declared} bytes for {count} elements (at most "
+                       f"{limit} expected); refused before decompressing it")
+    _check_memory(case, key, count)
+    try:
+        ref_array = ref.read(key)
+    except ValueError as error:
+        return refused(f"reference: {error}")
+    try:
+        cand_array = cand.read(key)
+    except ValueError as error:
+        return refused(f"candidate: {error}")
+    return _compare_tensor(case, key, ref_array, cand_array, rtol, atol)
+
+
+# The room an .npy header may take beyond its data (NumPy pads it to 64 bytes; 10 KB at most).
+_HEADER_BYTES = 1 << 16
+
+
+def _real(dtype):
+    """Integers and floats: what can be compared with a float64 reference without losing a part."""
+    return dtype.kind in "iuf"
+
+
+def _check_memory(case, key, count):
+    """Refuse a tensor whose comparison would not fit in the memory available now.
+
+    Comparing holds the two arrays, the float64 reference, the difference and
+    the mask: about 4 float64 copies and a byte per element.
+    """
+    needed = count * (4 * 8 + 1)
+    available = _available_memory()
+    if available is not None and needed > available:
+        raise MemoryError(f"{case}: {key}: comparing its {count} elements needs about "
+                          f"{needed / 2**30:.1f} GiB, and {available / 2**30:.1f} GiB are "
+                          f"available (MemAvailable); compare fewer keys (keys=...) or on a "
+                          f"larger machine")
+
+
+def _available_memory():
+    """``MemAvailable`` from ``/proc/meminfo`` in bytes, or None where there is none."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _compare_tensor(case, key, ref, cand, rtol, atol):
-    if ref.shape != cand.shape:
-        raise ValueError(f"{case}: {key}: expected shape {list(ref.shape)} (the reference's), "
-                         f"got {list(cand.shape)}")
     ref = ref.astype(np.float64)
     diff = np.abs(cand.astype(np.float64) - ref)
     bad = ~(diff <= atol + rtol * np.abs(ref))  # NaN in the candidate fails too
@@ -164,28 +286,105 @@ def _compare_tensor(case, key, ref, cand, rtol, atol):
     return TensorError(case, key, max_abs, max_rel, not bad.any(), per_step, first)
 
 
-def _cases(source, argument, names=None):
-    """``{case name: loader}`` for a folder, an .npz file or a dict; a loader returns the arrays."""
+def _tolerance(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected a number >= 0, got {type(value).__name__}")
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name}: expected a finite number >= 0, got {value}")
+    return float(value)
+
+
+def _keys(keys):
+    if keys is None:
+        return None
+    if isinstance(keys, (str, bytes)) or not hasattr(keys, "__iter__"):
+        raise TypeError(f"keys: expected a list of key names, got {type(keys).__name__}")
+    keys = list(keys)
+    bad = [k for k in keys if not isinstance(k, str)]
+    if bad:
+        raise TypeError(f"keys: expected key names (strings), got {bad[0]!r}")
+    return keys
+
+
+class _Source(NamedTuple):
+    """Where one case's arrays come from: an .npz file (``file``, checked against ``sha256``
+    when a manifest gives one), or a dict."""
+    file: str = None               # the path relative to its folder (or the file itself)
+    path: str = None
+    sha256: str = None
+    arrays: dict = None
+
+    def open(self):
+        if self.arrays is not None:
+            return _ArrayCase(self.arrays)
+        return CaseFile(self.path, self.sha256)
+
+
+def _cases(source, argument, files=None):
+    """``{case name: _Source}`` for a folder, an .npz file or a dict.
+
+    ``files`` (for the candidate) maps the reference's case names to their
+    files, so a candidate folder without a manifest is read by the same names.
+    """
     if isinstance(source, dict):
-        return {"case": lambda: source}
+        bad = [k for k in source if not isinstance(k, str)]
+        if bad:
+            raise TypeError(f"{argument}: expected a dict of key name -> array, got the key "
+                            f"{bad[0]!r}")
+        return {"case": _Source(arrays=source)}
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"{argument}: expected a folder, an .npz file or a dict of arrays, "
                         f"got {type(source).__name__}")
-    source = os.fspath(source)
-    if os.path.isdir(source):
-        if os.path.isfile(os.path.join(source, "manifest.json")):
-            manifest = load_manifest(source)
-            return {name: _loader(os.path.join(source, entry["file"]), entry.get("sha256"))
+    path = os.fspath(source)
+    if not isinstance(path, str) or not path or "\0" in path:
+        raise ValueError(f"{argument}: expected a folder or an .npz file, got {path!r}")
+    if os.path.isdir(path):
+        if os.path.lexists(os.path.join(path, "manifest.json")):
+            manifest = load_manifest(path)
+            return {name: _Source(entry["file"], os.path.join(path, entry["file"]),
+                                  entry["sha256"])
                     for name, entry in manifest["cases"].items()}
-        if names is None:
-            raise FileNotFoundError(f"{argument}: {source} has no manifest.json")
-        return {name: _loader(os.path.join(source, name + ".npz"), None) for name in names
-                if os.path.isfile(os.path.join(source, name + ".npz"))}
-    if os.path.isfile(source):
-        name = next(iter(names)) if names and len(names) == 1 else "case"
-        return {name: _loader(source, None)}
-    raise FileNotFoundError(f"{argument}: {source}: no such file or folder")
+        if files is None:
+            raise GoldenFileNotFoundError(f"{argument}: {path} has no manifest.json")
+        found = {}
+        for name, file in files.items():
+            relative = file if file is not None else name + ".npz"
+            if os.path.lexists(os.path.join(path, relative)):
+                found[name] = _Source(relative, entry_path(path, relative,
+                                                           f"{argument}: {name}"))
+        return found
+    if os.path.lexists(path):
+        regular_file(path, f"{argument} file")
+        name = next(iter(files)) if files and len(files) == 1 else "case"
+        return {name: _Source(os.path.basename(path), path)}
+    raise GoldenFileNotFoundError(f"{argument}: {path}: no such file or folder")
 
 
-def _loader(path, sha256):
-    return lambda: load_case(path, sha256)
+class _ArrayCase:
+    """A dict of arrays, with :class:`refconv.golden.CaseFile`'s interface."""
+
+    def __init__(self, arrays):
+        self._arrays = arrays
+        self.keys = list(arrays)
+
+    def _array(self, key):
+        try:
+            return np.asarray(self._arrays[key])
+        except Exception as error:  # noqa: BLE001 - whatever the object is, it is not an array
+            raise ValueError(f"{key}: not an array ({type(error).__name__}: {error})") from None
+
+    def header(self, key):
+        array = self._array(key)
+        return array.shape, array.dtype
+
+    def declared_bytes(self, key):
+        return None  # already in memory
+
+    def read(self, key):
+        return self._array(key)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
