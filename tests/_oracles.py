@@ -237,3 +237,33 @@ def reverse_loop(x, lengths, seq_axis, batch_axis):
             src[batch_axis], src[seq_axis] = b, n - 1 - t
             out[tuple(dst)] = x[tuple(src)]
     return out
+
+
+# --------------------------------------------------------------------------
+# Reaching a public function wherever refconv's modules hold it
+# --------------------------------------------------------------------------
+
+def wrap_everywhere(monkeypatch, original, change=lambda result: result):
+    """Replace the public function ``original`` in every refconv module that holds it.
+
+    The replacement calls ``original`` and returns ``change(result)``; the
+    returned list gets one entry per call (to assert the seam was reached, or
+    was not).
+    """
+    import sys
+
+    calls = []
+
+    def wrapped(*args, **kwargs):
+        calls.append(1)
+        return change(original(*args, **kwargs))
+
+    patched = 0
+    for name, module in list(sys.modules.items()):
+        if name == "refconv" or name.startswith("refconv."):
+            for attr, value in list(vars(module).items()):
+                if value is original:
+                    monkeypatch.setattr(module, attr, wrapped)
+                    patched += 1
+    assert patched, f"{original.__name__} is held by no refconv module: update wrap_everywhere()"
+    return calls

@@ -22,40 +22,24 @@ restructuring makes it unreachable, the failure names the one place to update
 fused one, which the wrapper cannot reach).
 """
 
-import sys
-
 import numpy as np
 import pytest
 
 import refconv
 from refconv import ConvGRUCell, ConvLSTMCell, LSTMStateTuple
-from _oracles import central_differences, randomize, relative_error
+from _oracles import central_differences, randomize, relative_error, wrap_everywhere
 
 SCALE = 1.01
 EXPECTED = (SCALE - 1) / SCALE  # |1.01 a - a| / |1.01 a|
 
 
 def plant(monkeypatch, original, scale_result):
-    """Replace ``original`` (a public step backward) in every refconv module that holds it.
+    """Wrap ``original`` (a public step backward) wherever refconv holds it, changing one tensor.
 
     ``scale_result(result) -> result`` changes one tensor of the step's
     ``(d_x, d_state, d_params)``. Returns a list that counts the calls.
     """
-    calls = []
-
-    def wrapped(*args, **kwargs):
-        calls.append(1)
-        return scale_result(original(*args, **kwargs))
-
-    patched = 0
-    for name, module in list(sys.modules.items()):
-        if name == "refconv" or name.startswith("refconv."):
-            for attr, value in list(vars(module).items()):
-                if value is original:
-                    monkeypatch.setattr(module, attr, wrapped)
-                    patched += 1
-    assert patched, f"{original.__name__} is held by no refconv module: update plant()"
-    return calls
+    return wrap_everywhere(monkeypatch, original, scale_result)
 
 
 def scale_param(name):
