@@ -1,11 +1,13 @@
-"""``refconv.gradcheck`` itself: it must see a wrong backward, name the tensor, and compute what it says (issue 18, item 2).
+"""``refconv.gradcheck`` itself: it sees a wrong backward, names the tensor (issue 18, item 2).
 
 A backward that is wrong by 1 % in one tensor is planted by wrapping the
 public step backward (``refconv.lstm_step_backward`` / ``gru_step_backward``)
 wherever refconv's modules hold it, scaling one of its results by 1.01. That
 tensor's total gradient is then 1.01 times the true one, and its relative
-error must be ``0.01 / 1.01`` (over all its entries or any sample of them); every other tensor stays exact, so gradcheck must
-report that tensor, and only it, and not pass.
+error must be ``0.01 / 1.01`` (over all its entries or any sample of them);
+every other tensor stays exact, so gradcheck must report that tensor, and only
+it, and not pass. On the default path (a full-length LSTM, no lengths) the
+wrapped function is the public ``dynamic_rnn_grad`` itself.
 
 The second half redoes gradcheck's arithmetic by hand on a tiny case: the
 analytic gradients from ``dynamic_rnn_grad``, central differences computed
@@ -14,12 +16,13 @@ here (``_oracles.central_differences``) of the loss
 forward, and the relative error ``|a - n| / max(|a|, |n|)`` over each tensor.
 
 The seam: the readable backward through time calls the step backward through
-the module attribute (``ConvLSTMCell._step_backward`` -> ``refconv.lstm``'s
-``lstm_step_backward``). :func:`plant` checks that the wrapper ran; if a
-restructuring makes it unreachable, the failure names the one place to update
-(:func:`plant`). LSTM runs pass ``sequence_length``, which today sends
-``dynamic_rnn_grad`` to the readable backward (a full-length LSTM takes the
-fused one, which the wrapper cannot reach).
+a module attribute (``ConvLSTMCell._step_backward`` -> ``lstm_step_backward``
+of the module that defines it); ``_oracles.wrap_everywhere`` replaces it in
+every refconv module that holds it, and :func:`check_report` checks that the
+wrapper ran, naming the one place to update (:func:`plant`) if a restructuring
+makes it unreachable. LSTM runs with a planted step backward pass
+``sequence_length``, which today sends ``dynamic_rnn_grad`` to the readable
+backward (a full-length LSTM takes the fused one, which the wrapper cannot reach).
 """
 
 import numpy as np
@@ -80,15 +83,16 @@ def gru_case(seed):
 
 
 def check_report(report, wrong, calls):
-    assert calls, ("the planted step backward never ran: gradcheck no longer reaches it "
-                   "through a refconv module attribute; update plant() in this file")
+    assert calls, ("the planted backward never ran: gradcheck no longer reaches it through a "
+                   "refconv module attribute; update plant() / the wrapped function in this file")
     assert not report.passed(), f"gradcheck passed a backward scaled by {SCALE} in {wrong}"
     assert report.errors[wrong] == pytest.approx(EXPECTED, rel=1e-4), str(report)
     assert max(report.errors, key=report.errors.get) == wrong
     others = {name: e for name, e in report.errors.items() if name != wrong}
     assert others and max(others.values()) < 1e-7, str(report)
-    assert wrong in str(report).splitlines()[[line.split()[0] for line in
-                                              str(report).splitlines()].index(wrong)]
+    # The printed table names the tensor and its error on one line.
+    lines = [line.split() for line in str(report).splitlines()]
+    assert [wrong, str(report.checked[wrong]), f"{report.errors[wrong]:.2e}"] in lines, str(report)
 
 
 @pytest.mark.parametrize("wrong", ["kernel", "W_cf", "z_o/gamma", "c/beta", "inputs"])
@@ -178,3 +182,18 @@ def test_errors_equal_a_hand_computation(monkeypatch, planted):
             assert by_hand < 1e-7 and report.errors[name] < 1e-7, name
     assert report.passed() is not planted
     assert report.max_error == max(report.errors.values())
+
+
+def test_gradcheck_on_the_default_path_reports_a_scaled_tensor(monkeypatch):
+    """A full-length LSTM (no lengths): whatever backward gradcheck uses, it reaches it through
+    the public ``dynamic_rnn_grad``; scaling that function's kernel gradient must be reported."""
+    cell, inputs, _ = lstm_case(seed=9, steps=2)
+
+    def scale_kernel(grads):
+        return grads._replace(params={**grads.params, "kernel": grads.params["kernel"] * SCALE})
+
+    report = refconv.gradcheck(cell, inputs, max_entries=4, seed=10)
+    assert report.passed(), str(report)
+    calls = wrap_everywhere(monkeypatch, refconv.dynamic_rnn_grad, scale_kernel)
+    report = refconv.gradcheck(cell, inputs, max_entries=4, seed=10)
+    check_report(report, "kernel", calls)

@@ -1,4 +1,4 @@
-"""``reverse_sequence`` and the bidirectional run with lengths, against loops that do not use it (issue 18, item 7).
+"""``reverse_sequence`` and bidirectional runs with lengths against loops without it (issue 18, item 7).
 
 * ``refconv.reverse_sequence`` against ``_oracles.reverse_loop`` (a loop over
   rows and steps), for every pair of axes, lengths 0, T and between, and None.
@@ -78,7 +78,7 @@ def leaves(state):
 
 
 def hand_loop(cell, x_row, state_row):
-    """Step a cell over the frames of one row (``[L, *frame]``): outputs ``[L, *S]``, final state."""
+    """Step a cell over one row's frames ``[L, *frame]``: outputs ``[L, *S]``, final state."""
     outputs = []
     for x in x_row:
         h, state_row = cell(x[None], state_row)
