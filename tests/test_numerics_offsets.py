@@ -97,9 +97,9 @@ def data(cell, rng, shape, c_in, batch, fmt, lstm):
 
 
 def assert_same_state(a, b, what):
-    for x, y in zip(np.atleast_1d(a) if not isinstance(a, tuple) else a,
-                    np.atleast_1d(b) if not isinstance(b, tuple) else b):
-        np.testing.assert_allclose(x, y, **TOL, err_msg=what)
+    """Two LSTMStateTuples, field by field."""
+    for field, x, y in zip(b._fields, a, b):
+        np.testing.assert_allclose(x, y, **TOL, err_msg=f"{what}.{field}")
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
