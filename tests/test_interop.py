@@ -109,7 +109,8 @@ def test_from_keras_layout_against_keras_equations(data_format):
     rng = np.random.default_rng(2)
     config = {"filters": 2, "kernel_size": (3, 2), "strides": (2, 1), "padding": "same",
               "data_format": data_format, "dilation_rate": (1, 1), "activation": "tanh",
-              "recurrent_activation": "hard_sigmoid", "use_bias": True}
+              "recurrent_activation": "hard_sigmoid", "use_bias": True,
+              "seed": None}  # Keras 3's key: its hard_sigmoid is x / 6 + 1/2
     weights = [rng.uniform(-1, 1, (3, 2, 3, 8)), rng.uniform(-1, 1, (3, 2, 2, 8)),
                rng.uniform(-1, 1, 8)]
     cell = from_keras(config, weights, [7, 5])
@@ -146,7 +147,8 @@ def test_keras_activation_names_by_version():
     assert v3.recurrent_activation(x) == pytest.approx(2 / 6 + 0.5)
     assert v2.recurrent_activation(x) == pytest.approx(0.2 * 2 + 0.5)
     assert v3.activation(np.array([-1.0])) == 0.0  # relu
-    assert from_keras({**config, "activation": None}, weights, [3]).activation(x) == 2.0
+    assert from_keras({**config, "activation": None}, weights, [3],
+                      keras_version=3).activation(x) == 2.0
 
 
 def test_from_keras_warns_about_go_backwards():

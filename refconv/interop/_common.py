@@ -119,16 +119,18 @@ def checked_cell_params(cell, argument="cell"):
     return cell._checked_params(np.float64)
 
 
-def fold_forget_bias(bias, cell):
-    """``bias`` (blocks z, z_i, z_f, z_o) with ``cell.forget_bias`` added to z_f's block.
+def fold_forget_bias(bias, cell, model_forget_bias=0.0):
+    """``bias`` (blocks z, z_i, z_f, z_o) with ``cell.forget_bias - model_forget_bias`` added
+    to z_f's block.
 
     ``sigmoid(conv + b_f + forget_bias)`` is ``sigmoid(conv + (b_f + forget_bias))``:
-    frameworks without a forget-bias option keep it in the bias.
+    frameworks without a forget-bias option keep it in the bias; a framework
+    that adds a fixed constant (Flax's 1) keeps the rest there.
     """
     f = cell.filters
     bias = bias.copy()
     start = LSTM_BLOCKS.index("z_f") * f
-    bias[start:start + f] += cell.forget_bias
+    bias[start:start + f] += cell.forget_bias - model_forget_bias
     return bias
 
 

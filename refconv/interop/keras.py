@@ -18,7 +18,7 @@ from ._common import (InteropWarning, as_array, blocks_from_refconv, blocks_to_r
                       check_choice, check_shape, check_shape_arg, checked_cell_params,
                       fold_forget_bias, gate_names, lstm_cell)
 
-__all__ = ["from_keras", "to_keras", "state_from_keras", "state_to_keras"]
+__all__ = ["from_keras", "to_keras", "state_from_keras", "state_to_keras", "keras_version_of"]
 
 # Keras's gate blocks on the kernels' output-channel axis (its "c" is refconv's z).
 KERAS_GATE_ORDER = "ifco"
@@ -34,19 +34,80 @@ _KERAS_ACTIVATIONS = {
 }
 
 
-def _check_keras_version(keras_version):
-    if isinstance(keras_version, bool) or keras_version not in (2, 3):
+def _check_keras_version(keras_version, allow_none=False):
+    if isinstance(keras_version, bool) or keras_version not in ((2, 3, None) if allow_none
+                                                                 else (2, 3)):
         raise ValueError(f"keras_version: expected 3 (Keras 3) or 2 (Keras 2: tf.keras up to "
-                         f"TF 2.15, tf_keras), got {keras_version!r}")
+                         f"TF 2.15, tf_keras)"
+                         + (", or None to read it off the config" if allow_none else "")
+                         + f", got {keras_version!r}")
     return keras_version
+
+
+def keras_version_of(config):
+    """The Keras major version a layer's ``get_config()`` was written by: ``(2, 3 or None, why)``.
+
+    Keras 2's recurrent layers (``tf.keras`` up to TF 2.15, ``tf_keras``) write a
+    ``time_major`` key, and a mixed-precision ``dtype`` as a ``"Policy"``;
+    Keras 3's ConvLSTM writes a ``seed`` key and its ``dtype`` as a
+    ``"DTypePolicy"`` dict. A plain-string ``dtype`` says nothing (Keras 2
+    writes one, and Keras 3 reads one), nor does a config that shows signs of
+    both or of neither (e.g. one written by hand): then the version is None.
+    """
+    signs = {2: [], 3: []}
+    if "time_major" in config:
+        signs[2].append("a 'time_major' key")
+    if "seed" in config:
+        signs[3].append("a 'seed' key")
+    dtype = config.get("dtype")
+    if isinstance(dtype, dict):
+        policy = dtype.get("class_name")
+        if policy == "Policy":
+            signs[2].append("dtype a Keras 2 'Policy'")
+        elif isinstance(policy, str) and policy.endswith("DTypePolicy"):
+            signs[3].append(f"dtype a Keras 3 {policy!r}")
+    if bool(signs[2]) == bool(signs[3]):
+        both = signs[2] + signs[3]
+        return None, (f"signs of both ({', '.join(both)})" if both
+                      else "no 'time_major' or 'seed' key, no dtype policy")
+    version = 2 if signs[2] else 3
+    return version, ", ".join(signs[version])
+
+
+def _resolve_keras_version(config, keras_version):
+    """``keras_version`` as given (checked against the config) or as the config says."""
+    keras_version = _check_keras_version(keras_version, allow_none=True)
+    detected, why = keras_version_of(config)
+    if keras_version is not None and detected is not None and keras_version != detected:
+        raise ValueError(f"keras_version: expected {detected} or None (the config is Keras "
+                         f"{detected}'s: it has {why}), got {keras_version}; a Keras "
+                         f"{detected} layer's 'hard_sigmoid' is not Keras {keras_version}'s")
+    if keras_version is not None:
+        return keras_version
+    if detected is not None:
+        return detected
+    hard = [key for key in ("activation", "recurrent_activation")
+            if _activation_key(config.get(key)) == "hard_sigmoid"]
+    if hard:
+        raise ValueError(f"keras_version: expected 2 or 3 for this config: it shows {why}, so "
+                         f"refconv cannot tell which Keras wrote it, and config[{hard[0]!r}] "
+                         f"'hard_sigmoid' is clip(0.2 x + 0.5, 0, 1) in Keras 2 but "
+                         f"clip(x / 6 + 0.5, 0, 1) in Keras 3; got None")
+    return 3  # every other activation is the same function in both
+
+
+def _activation_key(value):
+    """A config's activation as its name when it is one (serialized dicts unwrapped)."""
+    if isinstance(value, dict) and isinstance(value.get("config"), str):
+        return value["config"]
+    return value
 
 
 def _activation_from_keras(value, argument, keras_version):
     """A Keras config's activation (a name, None, or a serialized dict) -> refconv's name."""
     if value is None:
         value = "linear"  # Keras: activation=None means no activation
-    if isinstance(value, dict) and isinstance(value.get("config"), str):
-        value = value["config"]  # {"class_name": "function", "config": "tanh", ...}
+    value = _activation_key(value)  # {"class_name": "function", "config": "tanh", ...}
     names = _KERAS_ACTIVATIONS[keras_version]
     if not isinstance(value, str) or value not in names:
         raise ValueError(f"{argument}: expected a Keras {keras_version} activation that refconv "
@@ -77,7 +138,7 @@ def _keras_ints(config, key, n, default):
     return [int(v) for v in values]
 
 
-def from_keras(config, weights, shape, *, keras_version=3):
+def from_keras(config, weights, shape, *, keras_version=None):
     """A :class:`ConvLSTMCell` that computes what a Keras ``ConvLSTM1D/2D/3D`` layer computes.
 
     Keras's step, in refconv's names (``[x, h]`` convolved as two halves)::
@@ -113,18 +174,21 @@ def from_keras(config, weights, shape, *, keras_version=3):
         shape: the spatial size of the layer's input frames, N ints (N = 1, 2, 3
             for ConvLSTM1D, 2D, 3D). With ``padding="valid"`` or strides the state
             is smaller: ``cell.state_shape``.
-        keras_version: 3, or 2 for a Keras 2 config (``tf.keras`` before TF 2.16,
-            ``tf_keras``), where ``"hard_sigmoid"`` is ``clip(0.2 x + 0.5, 0, 1)``
-            (refconv's ``"hard_sigmoid_keras2"``).
+        keras_version: None (default) reads it off the config
+            (:func:`keras_version_of`); 3, or 2 for a Keras 2 config (``tf.keras``
+            before TF 2.16, ``tf_keras``), where ``"hard_sigmoid"`` is
+            ``clip(0.2 x + 0.5, 0, 1)`` (refconv's ``"hard_sigmoid_keras2"``). A
+            version that contradicts the config is an error, and so is None for a
+            config that does not say when it uses ``"hard_sigmoid"``.
 
     Returns:
         A ConvLSTMCell with ``params = {"kernel": [*k, C_in + F, 4F], "bias": [4F]}``
         (blocks z, z_i, z_f, z_o) as float64; the bias is zeros without ``use_bias``.
     """
-    keras_version = _check_keras_version(keras_version)
     if not isinstance(config, dict):
         raise TypeError(f"config: expected a Keras layer's get_config() dict, "
                         f"got {type(config).__name__}")
+    keras_version = _resolve_keras_version(config, keras_version)
     for key in ("filters", "kernel_size"):
         if key not in config:
             raise ValueError(f"config: expected the key {key!r} (a Keras ConvLSTM layer's "
@@ -133,7 +197,12 @@ def from_keras(config, weights, shape, *, keras_version=3):
     if isinstance(filters, bool) or not isinstance(filters, numbers.Integral) or filters < 1:
         raise ValueError(f"config['filters']: expected a positive int, got {filters!r}")
     # N is the layer's rank: kernel_size's length, or shape's when kernel_size is one int.
-    n = len(config["kernel_size"]) if hasattr(config["kernel_size"], "__len__") else None
+    kernel_size = config["kernel_size"]
+    if isinstance(kernel_size, (str, bool)) or not (isinstance(kernel_size, numbers.Integral)
+                                                    or isinstance(kernel_size, (list, tuple))):
+        raise ValueError(f"config['kernel_size']: expected an int or 1 to 3 positive ints (one "
+                         f"per spatial axis), got {kernel_size!r}")
+    n = len(kernel_size) if isinstance(kernel_size, (list, tuple)) else None
     shape = check_shape_arg(shape, n)
     n = len(shape)
     kernel_size = _keras_ints(config, "kernel_size", n, None)
@@ -150,7 +219,10 @@ def from_keras(config, weights, shape, *, keras_version=3):
     use_bias = config.get("use_bias", True)
     if not isinstance(use_bias, (bool, np.bool_)):
         raise TypeError(f"config['use_bias']: expected True or False, got {use_bias!r}")
-    if config.get("go_backwards", False):
+    go_backwards = config.get("go_backwards", False)
+    if not isinstance(go_backwards, (bool, np.bool_)):
+        raise TypeError(f"config['go_backwards']: expected True or False, got {go_backwards!r}")
+    if go_backwards:
         warnings.warn("config['go_backwards'] is True: Keras reads each sequence from its last "
                       "frame and returns its outputs in that reversed order; refconv's cell "
                       "reads forwards, so run dynamic_rnn(cell, inputs[:, ::-1]) and compare "
@@ -171,6 +243,10 @@ def from_keras(config, weights, shape, *, keras_version=3):
         raise ValueError(f"weights[0] (kernel): expected shape [{', '.join(map(str, kernel_size))}"
                          f", C_in, {4 * f}], got {list(w_x.shape)}")
     c_in = w_x.shape[-2]
+    if c_in < 1:
+        raise ValueError(f"weights[0] (kernel): expected shape [{', '.join(map(str, kernel_size))}"
+                         f", C_in, {4 * f}] with C_in >= 1 input channels, got "
+                         f"{list(w_x.shape)}")
     w_h = as_array(weights[1], "weights[1] (recurrent_kernel)")
     check_shape(w_h, (*kernel_size, f, 4 * f), "weights[1] (recurrent_kernel)")
     if use_bias:
@@ -244,6 +320,8 @@ def to_keras(cell, *, keras_version=3, dtype="float64"):
               "recurrent_activation": recurrent_activation, "use_bias": True,
               "unit_forget_bias": False,  # the forget bias is already in the bias values
               "return_sequences": True, "return_state": True, "dtype": dtype}
+    # What marks the config as this version's for from_keras (keras_version_of).
+    config.update({"time_major": False} if keras_version == 2 else {"seed": None})
     weights = [np.ascontiguousarray(kernel[..., :c_in, :]),
                np.ascontiguousarray(kernel[..., c_in:, :]), bias]
     return config, weights

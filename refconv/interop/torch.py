@@ -6,6 +6,8 @@ is the framework's; ``import torch`` inside it still reads PyTorch (absolute
 imports), and only :func:`to_torch` does so, when called.
 """
 
+import numbers
+import re
 import warnings
 
 import numpy as np
@@ -14,7 +16,7 @@ from .._cell import CHANNELS_FIRST, CHANNELS_LAST
 from ..activations import activation_name, get_activation
 from ..lstm import ConvLSTMCell
 from ..rnn import MultiRNNCell
-from ._common import (PaddingWarning, as_array, blocks_from_refconv, blocks_to_refconv,
+from ._common import (InteropWarning, PaddingWarning, as_array, blocks_from_refconv, blocks_to_refconv,
                       check_choice, check_shape, check_shape_arg, checked_cell_params,
                       fold_forget_bias, gate_names, lstm_cell)
 
@@ -37,19 +39,82 @@ def _warn_even_kernel(kernel, padding, argument, stacklevel=3):
             PaddingWarning, stacklevel=stacklevel)
 
 
+def _torch_layers(state_dict, prefix):
+    """Every key of ``state_dict`` under ``prefix``: ``{layer: {suffix: key}}``, and the others.
+
+    ``{layer}`` in ``prefix`` matches a layer index (``0``, ``1``, ... written as
+    PyTorch writes them); without it every key under ``prefix`` is layer 0.
+    """
+    if prefix.count("{layer}") > 1:
+        raise ValueError(f"prefix: expected '{{layer}}' at most once, got {prefix!r}")
+    before, _, after = prefix.partition("{layer}")
+    index = r"(0|[1-9][0-9]*)" if "{layer}" in prefix else r"()"
+    pattern = re.compile(re.escape(before) + index + re.escape(after) + r"(.*)", re.DOTALL)
+    layers, outside = {}, []
+    for key in state_dict.keys():
+        if not isinstance(key, str):
+            raise TypeError(f"state_dict: expected string keys (parameter names), got {key!r}")
+        match = pattern.fullmatch(key)
+        if match is None:
+            outside.append(key)
+        else:
+            layers.setdefault(int(match.group(1) or 0), {})[match.group(2)] = key
+    return layers, outside
+
+
+def _listed(keys, most=12):
+    keys = sorted(keys)
+    return f"{keys[:most]}{' ...' if len(keys) > most else ''}"
+
+
 def _torch_prefixes(state_dict, prefix):
-    """The prefix of each layer: ``prefix`` with ``{layer}`` = 0, 1, ... while the weights exist."""
-    if "{layer}" not in prefix:
-        return [prefix]
-    prefixes = []
-    while prefix.replace("{layer}", str(len(prefixes))) + "weight" in state_dict:
-        prefixes.append(prefix.replace("{layer}", str(len(prefixes))))
+    """The prefix of each layer, 0, 1, ...; every key under ``prefix`` used, or an error.
+
+    A gap in the layers (``cell_list.0`` and ``.2`` without ``.1``) and a key
+    under ``prefix`` that is neither ``weight`` nor ``bias`` (``conv.Bias``)
+    are errors: ignoring them would compute another model. Keys outside
+    ``prefix`` (other modules of the model) are left alone with an
+    :class:`InteropWarning` that lists them.
+    """
+    layers, outside = _torch_layers(state_dict, prefix)
+    first = prefix.replace("{layer}", "0") + "weight"
+    if 0 not in layers or "weight" not in layers[0]:
+        raise ValueError(f"state_dict: expected the key {first!r} (prefix={prefix!r}); "
+                         f"got the keys {_listed(state_dict.keys())}")
+    missing = sorted(set(range(max(layers) + 1)) - set(layers))
+    if missing:
+        raise ValueError(f"state_dict: expected layers 0 to {max(layers)} without gaps under "
+                         f"prefix {prefix!r}, got layers {sorted(layers)}: no "
+                         f"{prefix.replace('{layer}', str(missing[0]))}weight")
+    prefixes = [prefix.replace("{layer}", str(layer)) for layer in range(len(layers))]
+    for layer, p in enumerate(prefixes):
+        unknown = [key for suffix, key in layers[layer].items() if suffix not in ("weight", "bias")]
+        if unknown:
+            raise ValueError(f"state_dict: expected only {p + 'weight'!r} and {p + 'bias'!r} "
+                             f"under {p!r} (one convolution over [x, h]), got also "
+                             f"{_listed(unknown)}; a misspelled key would silently be a zero "
+                             f"bias or a missing part, so it is an error")
+        if "weight" not in layers[layer]:
+            raise ValueError(f"state_dict: expected {p + 'weight'!r} (layer {layer}'s "
+                             f"convolution), got only {_listed(layers[layer].values())}")
+    if outside:
+        warnings.warn(f"state_dict: {len(outside)} keys outside prefix {prefix!r} are not used "
+                      f"(other parts of the model?): {_listed(outside)}; pass only the "
+                      f"ConvLSTM's keys to silence this", InteropWarning, stacklevel=3)
     return prefixes
+
+
+def _check_forget_bias(value, argument="forget_bias"):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not np.isfinite(value):
+        raise ValueError(f"{argument}: expected a finite number (the constant the model adds to "
+                         f"the forget gate at every step; 0.0 for ndrplz), got {value!r}")
+    return float(value)
 
 
 def from_torch(state_dict, shape, *, prefix="cell_list.{layer}.conv.", gate_order="ifog",
                input_order="xh", padding="k//2", activation="tanh",
-               recurrent_activation="sigmoid", data_format=CHANNELS_FIRST):
+               recurrent_activation="sigmoid", data_format=CHANNELS_FIRST, forget_bias=0.0):
     """refconv cells from a PyTorch ConvLSTM's ``state_dict()``: one convolution over ``[x, h]``.
 
     The default describes ndrplz/ConvLSTM_pytorch: per layer ``N``,
@@ -72,8 +137,9 @@ def from_torch(state_dict, shape, *, prefix="cell_list.{layer}.conv.", gate_orde
         state_dict: name -> tensor (torch tensors or arrays; made float64).
         shape: the spatial size of the input frames, N ints (the weight has N + 2 axes).
         prefix: the keys before ``weight``/``bias``; ``{layer}`` stands for the
-            layer's index (0, 1, ... as long as the weights exist). Without it,
-            one layer.
+            layer's index (0, 1, ..., without gaps). Without it, one layer. A key
+            under ``prefix`` other than ``weight`` and ``bias`` is an error; keys
+            outside it are not used (an :class:`InteropWarning` lists them).
         gate_order: the 4 output blocks' order, letters i, f, o and g (or c, z).
         input_order: ``"xh"`` when the convolution reads ``cat([x, h])``, ``"hx"``
             for ``cat([h, x])``.
@@ -82,11 +148,23 @@ def from_torch(state_dict, shape, *, prefix="cell_list.{layer}.conv.", gate_orde
         activation, recurrent_activation: the model's (names or callables).
         data_format: of the refconv cells; PyTorch's ``[B, C, *shape]`` frames are
             ``"channels_first"``.
+        forget_bias: a constant the model adds to the forget gate at every step,
+            outside its parameters (``sigmoid(f + 1)``, as Flax and some PyTorch
+            ports do); 0.0 for ndrplz, whose forget bias is all in ``conv.bias``.
+            It becomes the cells' ``forget_bias``.
 
     Returns:
         A :class:`MultiRNNCell` of ConvLSTMCells when ``prefix`` has ``{layer}``
         (the state is a tuple of ``LSTMStateTuple(c, h)``, one per layer; ndrplz's
         per-layer ``[h, c]``), else one ConvLSTMCell.
+
+    ndrplz's ``ConvLSTM(..., batch_first=False)`` reads ``[T, B, C, *shape]``
+    but always *returns* ``[B, T, F, *shape]`` outputs (it permutes its input
+    to batch first and never back), while refconv's ``time_major=True`` returns
+    ``[T, B, ...]``: compare ``dynamic_rnn(cell, x, time_major=True)[0]`` with
+    ndrplz's outputs swapped, ``outputs.transpose(0, 1)``. Its
+    ``return_all_layers=True`` is refconv's ``dynamic_rnn(...,
+    return_all_layers=True)``.
     """
     if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
         raise TypeError(f"state_dict: expected a mapping name -> tensor (model.state_dict()), "
@@ -98,12 +176,8 @@ def from_torch(state_dict, shape, *, prefix="cell_list.{layer}.conv.", gate_orde
     check_choice(input_order, ("xh", "hx"), "input_order")
     check_choice(padding, _TORCH_PADDINGS, "padding")
     check_choice(data_format, (CHANNELS_LAST, CHANNELS_FIRST), "data_format")
+    forget_bias = _check_forget_bias(forget_bias)
     prefixes = _torch_prefixes(state_dict, prefix)
-    if not prefixes or prefixes[0] + "weight" not in state_dict:
-        first = prefix.replace("{layer}", "0") + "weight"
-        keys = sorted(state_dict.keys())
-        raise ValueError(f"state_dict: expected the key {first!r} (prefix={prefix!r}); "
-                         f"got the keys {keys[:12]}{' ...' if len(keys) > 12 else ''}")
 
     cells = []
     for layer, p in enumerate(prefixes):
@@ -135,7 +209,7 @@ def from_torch(state_dict, shape, *, prefix="cell_list.{layer}.conv.", gate_orde
             kernel = np.concatenate([kernel[..., f:, :], kernel[..., :f, :]], axis=-2)
         params = {"kernel": blocks_to_refconv(kernel, names),
                   "bias": blocks_to_refconv(bias, names)}
-        cells.append(lstm_cell(shape, f, kernel_size, params, c_in, forget_bias=0.0,
+        cells.append(lstm_cell(shape, f, kernel_size, params, c_in, forget_bias=forget_bias,
                                 activation=activation, normalize=False, peephole=False,
                                 data_format=data_format,
                                 recurrent_activation=recurrent_activation))
@@ -143,7 +217,8 @@ def from_torch(state_dict, shape, *, prefix="cell_list.{layer}.conv.", gate_orde
 
 
 def to_torch(cell, *, prefix="cell_list.{layer}.conv.", gate_order="ifog", input_order="xh",
-             padding="k//2", activation="tanh", recurrent_activation="sigmoid", as_numpy=False):
+             padding="k//2", activation="tanh", recurrent_activation="sigmoid", as_numpy=False,
+             bias=True, forget_bias=0.0):
     """A ``state_dict`` for a PyTorch ConvLSTM (ndrplz's by default): :func:`from_torch` inverted.
 
     ``model.load_state_dict(to_torch(cell))`` then computes what ``cell``
@@ -158,6 +233,12 @@ def to_torch(cell, *, prefix="cell_list.{layer}.conv.", gate_order="ifog", input
             stride and dilation 1.
         as_numpy: return NumPy arrays instead of float64 torch tensors (then
             torch need not be installed).
+        bias: False for a model whose convolutions have no bias (ndrplz's
+            ``bias=False``): no ``bias`` keys, and the cell's bias, with its
+            forget bias folded in, must be exactly zero.
+        forget_bias: the constant the model adds to the forget gate (as in
+            :func:`from_torch`); the cell's ``forget_bias`` minus this goes into
+            the bias.
 
     Returns:
         ``{prefix + "weight": [4F, C_in + F, *k], prefix + "bias": [4F], ...}``.
@@ -167,6 +248,10 @@ def to_torch(cell, *, prefix="cell_list.{layer}.conv.", gate_order="ifog", input
     names = gate_names(gate_order)
     check_choice(input_order, ("xh", "hx"), "input_order")
     check_choice(padding, _TORCH_PADDINGS, "padding")
+    if not isinstance(bias, (bool, np.bool_)):
+        raise TypeError(f"bias: expected True or False (whether the model's convolutions have "
+                        f"a bias), got {bias!r}")
+    forget_bias = _check_forget_bias(forget_bias)
     if isinstance(cell, MultiRNNCell):
         if "{layer}" not in prefix:
             raise ValueError(f"prefix: expected '{{layer}}' in it for a MultiRNNCell of "
@@ -177,9 +262,8 @@ def to_torch(cell, *, prefix="cell_list.{layer}.conv.", gate_order="ifog", input
     else:
         raise TypeError(f"cell: expected a ConvLSTMCell or a MultiRNNCell of them, "
                         f"got {type(cell).__name__}")
-    model_activations = (activation_name(get_activation(activation, "activation")),
-                         activation_name(get_activation(recurrent_activation,
-                                                        "recurrent_activation")))
+    model = (get_activation(activation, "activation"),
+             get_activation(recurrent_activation, "recurrent_activation"))
 
     arrays = {}
     for layer, (argument, c) in enumerate(layers):
@@ -193,10 +277,15 @@ def to_torch(cell, *, prefix="cell_list.{layer}.conv.", gate_order="ifog", input
             raise ValueError(f"{argument}: expected the input convolution SAME with stride 1 "
                              f"and dilation 1 (one convolution over [x, h]), got padding "
                              f"{c.padding!r}, strides {c.strides}, dilation_rate {c.dilation_rate}")
-        cell_activations = (activation_name(c.activation), activation_name(c.recurrent_activation))
-        if cell_activations != model_activations or None in cell_activations:
-            raise ValueError(f"{argument}: expected activation and recurrent_activation "
-                             f"{model_activations} (the model's), got {cell_activations}")
+        for option, fn, model_fn in (("activation", c.activation, model[0]),
+                                     ("recurrent_activation", c.recurrent_activation, model[1])):
+            name, model_name = activation_name(fn), activation_name(model_fn)
+            if fn is not model_fn and (name is None or name != model_name):
+                raise ValueError(f"{argument}.{option}: expected the model's {option} "
+                                 f"{model_name or model_fn!r} (to_torch's {option}=), got "
+                                 f"{name or fn!r}" + ("" if name and model_name else
+                                                      "; a function refconv has no name for "
+                                                      "matches only when it is the same object"))
         params = checked_cell_params(c, argument)
         n = len(c.shape)
         _warn_even_kernel(c.kernel, padding, f"{argument}.kernel")
@@ -205,10 +294,15 @@ def to_torch(cell, *, prefix="cell_list.{layer}.conv.", gate_order="ifog", input
             kernel = np.concatenate([kernel[..., c.in_channels:, :],
                                      kernel[..., :c.in_channels, :]], axis=-2)
         kernel = blocks_from_refconv(kernel, names)
-        bias = fold_forget_bias(params["bias"], c)
+        folded = fold_forget_bias(params["bias"], c, forget_bias)
+        if not bias and np.any(folded):
+            raise ValueError(f"bias: False needs {argument}'s bias, with forget_bias "
+                             f"{c.forget_bias:g} - {forget_bias:g} folded into z_f's block, to be "
+                             f"zero; its largest entry is {np.abs(folded).max():.3g}")
         p = prefix.replace("{layer}", str(layer))
         arrays[p + "weight"] = np.ascontiguousarray(kernel.transpose(n + 1, n, *range(n)))
-        arrays[p + "bias"] = blocks_from_refconv(bias, names)
+        if bias:
+            arrays[p + "bias"] = blocks_from_refconv(folded, names)
     if as_numpy:
         return arrays
     try:
