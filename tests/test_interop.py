@@ -342,7 +342,8 @@ def test_from_torch_bad_input(change, error, match):
     (lambda: lstm([5], normalize=True), {}, ValueError, r"cell: expected normalize=False"),
     (lambda: lstm([9], strides=2), {}, ValueError, r"cell: expected the input convolution SAME"),
     (lambda: lstm([5], recurrent_activation="hard_sigmoid"), {}, ValueError,
-     r"cell: expected activation and recurrent_activation \('tanh', 'sigmoid'\)"),
+     r"cell.recurrent_activation: expected the model's recurrent_activation 'sigmoid' .*"
+     r"got 'hard_sigmoid'"),
     (lambda: lstm([5]), {"gate_order": "abcd"}, ValueError, r"gate_order: "),
 ])
 def test_to_torch_bad_input(cell, kwargs, error, match):
