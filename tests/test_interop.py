@@ -376,7 +376,9 @@ def test_tf1_shape_from_channels_first_peepholes():
     variables = to_tf1(cell)
     assert variables["rnn/conv_lstm_cell/W_ci"].shape == (3, 5, 4)
     assert_same_params(cell, from_tf1(variables, data_format="channels_first"))
-    with pytest.raises(ValueError, match=r"shape: expected \[3, 5\] .*channels_last"):
+    # Read as channels_last, W_ci's last axis (4) is not F = 3: W_ci is named, not shape.
+    with pytest.raises(ValueError, match=r"variables\['rnn/conv_lstm_cell/W_ci'\]: expected "
+                                         r"shape \[\*shape, 3\] .*channels_last.* got \[3, 5, 4\]"):
         from_tf1(variables, [5, 4])
 
 

@@ -242,10 +242,10 @@ def from_flax(params, shape, *, padding="SAME", strides=None, features=None, ker
     del dtype, param_dtype  # how Flax computes and stores, not what: no part of the mapping
     c_in = w_x.shape[-2]
 
-    bias = arrays["ih", "bias"] + arrays["hh", "bias"] if has_bias else np.zeros(4 * f)
     if has_bias:
         check_shape(arrays["ih", "bias"], (4 * f,), f"{path}['ih']['bias']")
         check_shape(arrays["hh", "bias"], (4 * f,), f"{path}['hh']['bias']")
+    bias = arrays["ih", "bias"] + arrays["hh", "bias"] if has_bias else np.zeros(4 * f)
     kernel, offsets = embed_kernel(np.concatenate([w_x, w_h], axis=-2),
                                    flax_padding(padding, k))
     names = gate_names(FLAX_GATE_ORDER)

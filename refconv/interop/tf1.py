@@ -198,17 +198,37 @@ def from_tf1(variables, shape=None, *, data_format=CHANNELS_LAST, forget_bias=1.
 
 
 def _tf1_shape(variables, cells, shape, data_format):
-    """The spatial shape: given, or read off a peephole weight ``S`` (one frame of the state)."""
+    """The spatial shape: given, or read off the peephole weights ``S`` (one frame of the state).
+
+    The three peephole weights of a cell must agree; one that does not is
+    named, whichever of them it is (the first one read is not taken on trust).
+    """
     inferred = source = None
     for cell_scope, kind in sorted(cells.items()):
-        if kind == "lstm" and cell_scope + "/W_ci" in variables:
-            source = cell_scope + "/W_ci"
-            s = list(np.shape(variables[source]))
-            inferred = s[:-1] if data_format == CHANNELS_LAST else s[1:]
-            if not inferred:
-                raise ValueError(f"variables[{source!r}]: expected one frame of the state "
-                                 f"(spatial axes and channels), got shape {s}")
-            break
+        if kind != "lstm" or cell_scope + "/W_ci" not in variables:
+            continue
+        filters = np.shape(variables[cell_scope + "/kernel"])[-1] // 4
+        names = [f"{cell_scope}/{w}" for w in LSTM_PEEPHOLES if f"{cell_scope}/{w}" in variables]
+        shapes = {name: list(np.shape(variables[name])) for name in names}
+        counts = {}
+        for s in shapes.values():
+            counts[tuple(s)] = counts.get(tuple(s), 0) + 1
+        # The shape of one frame of the state: what most of them have, F channels.
+        frame = [s for s in counts if len(s) >= 2
+                 and (s[-1] if data_format == CHANNELS_LAST else s[0]) == filters]
+        frame = max(frame, key=counts.get) if frame else None
+        for name in names:
+            if frame is None or tuple(shapes[name]) != frame:
+                others = [n for n in names if n != name and tuple(shapes[n]) == frame]
+                expected = (f"{list(frame)} like {others}" if frame and others else
+                            f"[*shape, {filters}]" if data_format == CHANNELS_LAST else
+                            f"[{filters}, *shape]")
+                raise ValueError(f"variables[{name!r}]: expected shape {expected} (one frame of "
+                                 f"the state, {data_format}, F = {filters} channels as "
+                                 f"'{cell_scope}/kernel' says), got {shapes[name]}")
+        source = names[0]
+        inferred = list(frame[:-1] if data_format == CHANNELS_LAST else frame[1:])
+        break
     if shape is None:
         if inferred is None:
             raise ValueError("shape: required, since the cells have no peephole weights and "
@@ -216,8 +236,8 @@ def _tf1_shape(variables, cells, shape, data_format):
         return inferred
     shape = check_shape_arg(shape)
     if inferred is not None and shape != inferred:
-        raise ValueError(f"shape: expected {inferred} (the spatial size of {source!r}, "
-                         f"{data_format}), got {shape}")
+        raise ValueError(f"shape: expected {inferred} (the spatial size of {source!r} and the "
+                         f"other peephole weights, {data_format}), got {shape}")
     return shape
 
 
