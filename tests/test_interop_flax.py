@@ -34,6 +34,7 @@ RTOL_FLOAT32 = 2e-5
 def _report(request):
     yield
     report_worst(request, "Flax", f"Flax {flax.__version__} (JAX {jax.__version__}, x64)")
+    report_worst(request, "Flax float32", f"Flax {flax.__version__} in float32", RTOL_FLOAT32)
 
 
 def flax_cell(kernel_size, padding, use_bias, features, channels, seed, dtype=jnp.float64):
