@@ -27,7 +27,7 @@ jnp = jax.numpy
 nn = require("flax.linen")
 flax = require("flax")
 
-RTOL_FLOAT32 = 2e-5
+RTOL_FLOAT32 = 1e-5
 
 
 @pytest.fixture(scope="module", autouse=True)
