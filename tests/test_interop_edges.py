@@ -370,6 +370,14 @@ def test_keras_errors_name_the_field(config, weights, error, match):
         from_keras(config, weights, [7], keras_version=3)
 
 
+def test_keras_keys_no_layer_writes_are_listed():
+    config = {"filters": 2, "kernel_size": [3], "paddding": "same"}
+    weights = [np.zeros((3, 1, 8)), np.zeros((3, 2, 8)), np.zeros(8)]
+    with pytest.warns(InteropWarning, match=r"config: keys that no Keras ConvLSTM layer writes "
+                                            r"are not used: \['paddding'\]"):
+        assert from_keras(config, weights, [7]).padding == "VALID"
+
+
 @pytest.mark.parametrize("bad", [np.zeros((5, 5, 3)), np.zeros((5, 4, 2)), np.zeros((5, 4))])
 @pytest.mark.parametrize("shape", [None, [5, 4]])
 def test_tf1_a_bad_peephole_is_named(bad, shape):

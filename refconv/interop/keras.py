@@ -23,6 +23,17 @@ __all__ = ["from_keras", "to_keras", "state_from_keras", "state_to_keras", "kera
 # Keras's gate blocks on the kernels' output-channel axis (its "c" is refconv's z).
 KERAS_GATE_ORDER = "ifco"
 
+# Every key a Keras 3 or Keras 2 ConvLSTM layer's get_config() writes. A key outside these
+# (a hand-written "paddding") would silently leave its option at Keras's default.
+_KERAS_CONFIG_KEYS = frozenset("""
+    name trainable dtype return_sequences return_state go_backwards stateful unroll
+    zero_output_for_mask time_major filters kernel_size strides padding data_format
+    dilation_rate activation recurrent_activation use_bias kernel_initializer
+    recurrent_initializer bias_initializer unit_forget_bias kernel_regularizer
+    recurrent_regularizer bias_regularizer activity_regularizer kernel_constraint
+    recurrent_constraint bias_constraint dropout recurrent_dropout seed
+    batch_input_shape input_shape batch_size""".split())
+
 # Keras's activation names that refconv computes, per Keras major version. Keras 3's
 # "hard_sigmoid" is clip(x / 6 + 1/2, 0, 1); Keras 2's (tf.keras, tf_keras) is
 # clip(0.2 x + 1/2, 0, 1): the same name for two functions.
@@ -188,6 +199,11 @@ def from_keras(config, weights, shape, *, keras_version=None):
     if not isinstance(config, dict):
         raise TypeError(f"config: expected a Keras layer's get_config() dict, "
                         f"got {type(config).__name__}")
+    unknown = sorted(map(str, set(config) - _KERAS_CONFIG_KEYS))
+    if unknown:
+        warnings.warn(f"config: keys that no Keras ConvLSTM layer writes are not used: {unknown} "
+                      f"(a misspelled option keeps Keras's default)", InteropWarning,
+                      stacklevel=2)
     keras_version = _resolve_keras_version(config, keras_version)
     for key in ("filters", "kernel_size"):
         if key not in config:
