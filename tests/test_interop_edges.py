@@ -30,7 +30,8 @@ def lstm(shape, filters=3, kernel=None, channels=2, seed=0, **options):
     cell = ConvLSTMCell(shape, filters, kernel or [3] * len(shape), **options)
     cell.build(channels, seed=seed)
     if "bias" in cell.params:
-        cell.params["bias"] = np.random.default_rng(seed).uniform(-0.5, 0.5, cell.params["bias"].shape)
+        rng = np.random.default_rng(seed)
+        cell.params["bias"] = rng.uniform(-0.5, 0.5, cell.params["bias"].shape)
     return cell
 
 
@@ -121,7 +122,8 @@ def test_to_flax_then_from_flax_keeps_the_numbers():
 
 
 @pytest.mark.parametrize("padding, match", [
-    ("CIRCULAR", r"padding: 'CIRCULAR' pads with copies of the frame \(wrapped around\), not zeros"),
+    ("CIRCULAR", r"padding: 'CIRCULAR' pads with copies of the frame \(wrapped around\), "
+                 r"not zeros"),
     ("REFLECT", r"padding: 'REFLECT' pads with copies of the frame \(mirrored\), not zeros"),
     ("VALID", r"padding: 'VALID' shrinks x's convolution but not h's"),
     ("CAUSAL", r"padding: 'CAUSAL' is 1-D only in Flax .* kernel_size \[3, 3\]"),
@@ -327,7 +329,8 @@ def test_to_torch_without_bias_and_forget_bias_round_trip():
     cell = from_torch(with_bias, [5, 5], forget_bias=1.0)
     assert cell.cells[0].forget_bias == 1.0
     again = to_torch(cell, forget_bias=1.0, as_numpy=True)
-    np.testing.assert_array_equal(again["cell_list.0.conv.bias"], with_bias["cell_list.0.conv.bias"])
+    np.testing.assert_array_equal(again["cell_list.0.conv.bias"],
+                                  with_bias["cell_list.0.conv.bias"])
     folded = to_torch(cell, as_numpy=True)["cell_list.0.conv.bias"]  # into an ndrplz model
     np.testing.assert_array_equal(folded - with_bias["cell_list.0.conv.bias"],
                                   np.repeat([0.0, 1.0, 0.0, 0.0], 3))  # i, f, o, g: f got +1

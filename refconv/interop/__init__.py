@@ -49,4 +49,5 @@ from .torch import from_torch, to_torch
 
 __all__ = ["from_keras", "to_keras", "state_from_keras", "state_to_keras",
            "from_torch", "to_torch", "from_tf1", "to_tf1", "load_tf1_checkpoint",
-           "from_flax", "to_flax", "flax_rnn", "keras_version_of", "InteropWarning", "PaddingWarning"]
+           "from_flax", "to_flax", "flax_rnn", "keras_version_of",
+           "InteropWarning", "PaddingWarning"]

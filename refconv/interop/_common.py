@@ -134,6 +134,27 @@ def fold_forget_bias(bias, cell, model_forget_bias=0.0):
     return bias
 
 
+def check_plain_lstm(cell, argument, framework, one_convolution=True):
+    """``cell`` a ConvLSTMCell that ``framework``'s cell can compute, or an error naming why.
+
+    No framework but the seed has peepholes or layer normalisation; with
+    ``one_convolution`` the framework also convolves ``[x, h]`` alike (SAME,
+    stride 1, dilation 1), as PyTorch's and Flax's cells do (Keras does not).
+    """
+    if not isinstance(cell, ConvLSTMCell):
+        raise TypeError(f"{argument}: expected a ConvLSTMCell ({framework} has no ConvGRU), "
+                        f"got {type(cell).__name__}")
+    for option, part in (("normalize", "layer normalisation"), ("peephole", "peephole weights")):
+        if getattr(cell, option):
+            raise ValueError(f"{argument}: expected {option}=False; {framework}'s ConvLSTM has "
+                             f"no {part}, so no such model computes this cell")
+    if one_convolution and not cell._default_input_conv:
+        raise ValueError(f"{argument}: expected the input convolution SAME with stride 1 and "
+                         f"dilation 1 ({framework} convolves x and h alike), got padding "
+                         f"{cell.padding!r}, strides {cell.strides}, dilation_rate "
+                         f"{cell.dilation_rate}")
+
+
 def check_choice(value, choices, argument):
     if value not in choices:
         raise ValueError(f"{argument}: expected one of {list(choices)}, got {value!r}")

@@ -34,8 +34,8 @@ from ..activations import activation_name
 from ..lstm import ConvLSTMCell, LSTMStateTuple
 from ..rnn import dynamic_rnn
 from ._common import (as_array, blocks_from_refconv, blocks_to_refconv, check_choice,
-                      check_shape, check_shape_arg, checked_cell_params, fold_forget_bias, gate_names,
-                      lstm_cell)
+                      check_plain_lstm, check_shape, check_shape_arg, checked_cell_params,
+                      fold_forget_bias, gate_names, lstm_cell)
 
 __all__ = ["from_flax", "to_flax", "flax_rnn", "flax_padding", "embed_kernel"]
 
@@ -281,23 +281,13 @@ def to_flax(cell, *, use_bias=True):
         [*k, C_in, 4F], "bias" [4F]}, "hh": {"kernel" [*k, F, 4F], "bias"
         [4F]}}}`` as float64 NumPy arrays (blocks i, g, f, o).
     """
-    if not isinstance(cell, ConvLSTMCell):
-        raise TypeError(f"cell: expected a ConvLSTMCell (Flax has no ConvGRU), "
-                        f"got {type(cell).__name__}")
-    for option in ("normalize", "peephole"):
-        if getattr(cell, option):
-            raise ValueError(f"cell: expected {option}=False; flax.linen.ConvLSTMCell has no "
-                             f"{'layer normalisation' if option == 'normalize' else option}")
-    if not cell._default_input_conv:
-        raise ValueError(f"cell: expected the input convolution SAME with stride 1 and dilation "
-                         f"1 (Flax convolves x and h alike), got padding {cell.padding!r}, "
-                         f"strides {cell.strides}, dilation_rate {cell.dilation_rate}")
+    check_plain_lstm(cell, "cell", "Flax")
     squashing = (activation_name(cell.activation), activation_name(cell.recurrent_activation))
     if squashing != ("tanh", "sigmoid"):
         raise ValueError(f"cell.activation, cell.recurrent_activation: expected ('tanh', "
                          f"'sigmoid') (Flax's ConvLSTMCell has no others), got "
-                         f"({activation_name(cell.activation) or cell.activation!r}, "
-                         f"{activation_name(cell.recurrent_activation) or cell.recurrent_activation!r})")
+                         f"({squashing[0] or cell.activation!r}, "
+                         f"{squashing[1] or cell.recurrent_activation!r})")
     if not isinstance(use_bias, (bool, np.bool_)):
         raise TypeError(f"use_bias: expected True or False, got {use_bias!r}")
     params = checked_cell_params(cell)

@@ -13,10 +13,10 @@ import numpy as np
 
 from .._cell import CHANNELS_FIRST, CHANNELS_LAST
 from ..activations import activation_name
-from ..lstm import ConvLSTMCell, LSTMStateTuple
+from ..lstm import LSTMStateTuple
 from ._common import (InteropWarning, as_array, blocks_from_refconv, blocks_to_refconv,
-                      check_choice, check_shape, check_shape_arg, checked_cell_params,
-                      fold_forget_bias, gate_names, lstm_cell)
+                      check_choice, check_plain_lstm, check_shape, check_shape_arg,
+                      checked_cell_params, fold_forget_bias, gate_names, lstm_cell)
 
 __all__ = ["from_keras", "to_keras", "state_from_keras", "state_to_keras", "keras_version_of"]
 
@@ -305,15 +305,7 @@ def to_keras(cell, *, keras_version=3, dtype="float64"):
         blocks i, f, c, o.
     """
     keras_version = _check_keras_version(keras_version)
-    if not isinstance(cell, ConvLSTMCell):
-        raise TypeError(f"cell: expected a ConvLSTMCell (Keras has no ConvGRU), "
-                        f"got {type(cell).__name__}")
-    if cell.normalize:
-        raise ValueError("cell: expected normalize=False; Keras's ConvLSTM has no layer "
-                         "normalisation, so no Keras layer computes this cell")
-    if cell.peephole:
-        raise ValueError("cell: expected peephole=False; Keras's ConvLSTM has no peephole "
-                         "weights, so no Keras layer computes this cell")
+    check_plain_lstm(cell, "cell", "Keras", one_convolution=False)
     n = len(cell.shape)
     if n > 3:
         raise ValueError(f"cell: expected 1 to 3 spatial axes (Keras has ConvLSTM1D, 2D, 3D), "
@@ -349,7 +341,8 @@ def state_from_keras(state):
         raise TypeError(f"state: expected Keras's [h, c], got {type(state).__name__}"
                         + (f" of length {len(state)}" if isinstance(state, (list, tuple)) else ""))
     h, c = state
-    return LSTMStateTuple(as_array(c, "state[1] (c)", dtype=None), as_array(h, "state[0] (h)", None))
+    return LSTMStateTuple(as_array(c, "state[1] (c)", dtype=None),
+                          as_array(h, "state[0] (h)", dtype=None))
 
 
 def state_to_keras(state):

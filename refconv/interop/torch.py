@@ -16,9 +16,10 @@ from .._cell import CHANNELS_FIRST, CHANNELS_LAST
 from ..activations import activation_name, get_activation
 from ..lstm import ConvLSTMCell
 from ..rnn import MultiRNNCell
-from ._common import (InteropWarning, PaddingWarning, as_array, blocks_from_refconv, blocks_to_refconv,
-                      check_choice, check_shape, check_shape_arg, checked_cell_params,
-                      fold_forget_bias, gate_names, lstm_cell)
+from ._common import (InteropWarning, PaddingWarning, as_array, blocks_from_refconv,
+                      blocks_to_refconv, check_choice, check_plain_lstm, check_shape,
+                      check_shape_arg, checked_cell_params, fold_forget_bias, gate_names,
+                      lstm_cell)
 
 __all__ = ["from_torch", "to_torch"]
 
@@ -267,16 +268,7 @@ def to_torch(cell, *, prefix="cell_list.{layer}.conv.", gate_order="ifog", input
 
     arrays = {}
     for layer, (argument, c) in enumerate(layers):
-        if not isinstance(c, ConvLSTMCell):
-            raise TypeError(f"{argument}: expected a ConvLSTMCell, got {type(c).__name__}")
-        for option, value in (("normalize", c.normalize), ("peephole", c.peephole)):
-            if value:
-                raise ValueError(f"{argument}: expected {option}=False; a PyTorch ConvLSTM of "
-                                 f"one convolution over [x, h] has no {option} part")
-        if not c._default_input_conv:
-            raise ValueError(f"{argument}: expected the input convolution SAME with stride 1 "
-                             f"and dilation 1 (one convolution over [x, h]), got padding "
-                             f"{c.padding!r}, strides {c.strides}, dilation_rate {c.dilation_rate}")
+        check_plain_lstm(c, argument, "PyTorch (one convolution over [x, h])")
         for option, fn, model_fn in (("activation", c.activation, model[0]),
                                      ("recurrent_activation", c.recurrent_activation, model[1])):
             name, model_name = activation_name(fn), activation_name(model_fn)
