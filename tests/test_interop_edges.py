@@ -206,6 +206,12 @@ def test_flax_rnn_semantics_from_refconv_runs():
     (_, tf_bw), _ = bidirectional_dynamic_rnn(cell, cell, x, lengths)
     np.testing.assert_allclose(bw_outputs[2, :2], tf_bw[2, :2], rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(bw_outputs[0], tf_bw[0], rtol=1e-13, atol=1e-15)
+    # time_major: the same numbers with the first two axes swapped.
+    tm_carry, tm_outputs = flax_rnn(cell, x.swapaxes(0, 1), seq_lengths=lengths, reverse=True,
+                                    keep_order=True, time_major=True)
+    np.testing.assert_array_equal(tm_outputs.swapaxes(0, 1), bw_outputs)
+    np.testing.assert_array_equal(tm_carry.c,
+                                  flax_rnn(cell, x, seq_lengths=lengths, reverse=True)[0].c)
     with pytest.raises(ValueError, match=r"seq_lengths: expected 3 ints in \[0, 4\]"):
         flax_rnn(cell, x, seq_lengths=[5, 0, 1])
     with pytest.raises(TypeError, match=r"initial_carry: expected Flax's carry \(c, h\)"):

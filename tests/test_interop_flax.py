@@ -111,6 +111,15 @@ def test_float32_flax_cell_within_float32_rounding():
     assert relative_error(ref_outputs, outputs) > 1e-9  # float32 was really used
 
 
+def test_bfloat16_parameters_widen_exactly():
+    module, variables = flax_cell((3,), "SAME", True, 2, 1, seed=15, dtype=jnp.bfloat16)
+    cell = from_flax(variables, [5])
+    kernel = np.concatenate([np.asarray(variables["params"][conv]["kernel"], np.float32)
+                             for conv in ("ih", "hh")], axis=-2)
+    assert cell.params["kernel"].dtype == np.float64
+    assert sorted(np.unique(cell.params["kernel"])) == sorted(np.unique(kernel.astype(np.float64)))
+
+
 def test_to_flax_round_trip_through_flax():
     """A refconv cell (forget_bias 0.3, random bias) -> to_flax -> Flax: the same numbers."""
     cell = ConvLSTMCell([5, 4], 3, [2, 3], forget_bias=0.3, normalize=False, peephole=False)
