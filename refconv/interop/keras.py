@@ -302,7 +302,9 @@ def to_keras(cell, *, keras_version=3, dtype="float64"):
 
     Returns:
         ``(config, [kernel [*k, C_in, 4F], recurrent_kernel [*k, F, 4F], bias [4F]])``,
-        blocks i, f, c, o.
+        blocks i, f, c, o. The config carries its version's mark (``"seed": None``
+        for Keras 3, ``"time_major": False`` for Keras 2), so that :func:`from_keras`
+        reads it back without being told.
     """
     keras_version = _check_keras_version(keras_version)
     check_plain_lstm(cell, "cell", "Keras", one_convolution=False)
