@@ -127,7 +127,8 @@ class MultiRNNCell:
 
 
 def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=None,
-                time_major=False, return_gates=False, *, reference=False):
+                time_major=False, return_gates=False, *, reference=False,
+                return_all_layers=False):
     """Run ``cell`` over the time axis of ``inputs``, as ``tf.compat.v1.nn.dynamic_rnn``.
 
     Args:
@@ -143,6 +144,8 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
             :func:`refconv.gru_step`) even where the fast path (:mod:`refconv.fast`,
             the default without ``return_gates``) could; the two agree to rounding
             (:func:`refconv.dispatch.choose` decides).
+        return_all_layers: ``outputs`` is then a list, every layer's outputs
+            (one for a single cell), as ndrplz's ``return_all_layers=True``.
 
     Returns:
         ``(outputs, final_state)``, outputs ``[B, T, *S]`` (``[T, B, *S]`` when
@@ -152,8 +155,37 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
         ``c``, ``z_o``, ``h``; GRU ``r``, ``u``, ``candidate``, ``h``), zero past each
         row's length; for a MultiRNNCell, a list of such dicts, one per layer.
     """
-    return _run(cell, inputs, sequence_length, initial_state, dtype, time_major, return_gates,
-                "initial_state", reference)
+    run = _run_layers if return_all_layers else _run
+    return run(cell, inputs, sequence_length, initial_state, dtype, time_major, return_gates,
+               "initial_state", reference)
+
+
+def _run_layers(cell, inputs, sequence_length, initial_state, dtype, time_major, return_gates,
+                state_argument, reference=False):
+    """:func:`_run` one layer at a time, keeping every layer's outputs (``return_all_layers``).
+
+    A stack run step by step and run layer by layer over the whole sequence is
+    the same computation (layer i + 1's step t reads only layer i's output at
+    t; past a row's length it reads zeros but takes no step), so each layer
+    takes the path :func:`_run` picks for it, the fast one included.
+    """
+    state = _start(cell, inputs, sequence_length, initial_state, dtype, time_major,
+                   state_argument)[4]
+    multi = isinstance(cell, MultiRNNCell)
+    layers, states = (cell.cells, state) if multi else ([cell], (state,))
+    outputs, finals, gates = [], [], []
+    x = inputs
+    for i, (layer, layer_state) in enumerate(zip(layers, states)):
+        result = _run(layer, x, sequence_length, layer_state, None, time_major, return_gates,
+                      f"{state_argument}[{i}]" if multi else state_argument, reference)
+        x = result[0]
+        outputs.append(x)
+        finals.append(result[1])
+        gates.append(result[2] if return_gates else None)
+    final = tuple(finals) if multi else finals[0]
+    if not return_gates:
+        return outputs, final
+    return outputs, final, (gates if multi else gates[0])
 
 
 def _run(cell, inputs, sequence_length, initial_state, dtype, time_major, return_gates,
@@ -215,7 +247,8 @@ def _start(cell, inputs, sequence_length, initial_state, dtype, time_major, stat
 
 def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None,
                               initial_state_fw=None, initial_state_bw=None, dtype=None,
-                              time_major=False, return_gates=False, *, reference=False):
+                              time_major=False, return_gates=False, *, reference=False,
+                              return_all_layers=False):
     """A forward and a backward :func:`dynamic_rnn`, as ``tf.compat.v1.nn.bidirectional_dynamic_rnn``.
 
     The backward cell runs on :func:`reverse_sequence` of the inputs (each row
@@ -223,7 +256,8 @@ def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None,
     directions' outputs line up with the inputs. One cell object passed as both
     ``cell_fw`` and ``cell_bw`` means one set of (shared) weights.
 
-    ``reference`` as in :func:`dynamic_rnn`.
+    ``reference`` and ``return_all_layers`` as in :func:`dynamic_rnn` (then
+    ``out_fw`` and ``out_bw`` are lists, one entry per layer).
 
     Returns:
         ``((out_fw, out_bw), (state_fw, state_bw))``, and with ``return_gates``
@@ -237,16 +271,17 @@ def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None,
     seq_axis, batch_axis = (0, 1) if time_major else (1, 0)
     batch, steps = inputs.shape[batch_axis], inputs.shape[seq_axis]
     lengths = _check_sequence_length(sequence_length, batch, steps)
-    fw = _run(cell_fw, inputs, lengths, initial_state_fw, dtype, time_major, return_gates,
-              "initial_state_fw", reference)
+    run = _run_layers if return_all_layers else _run
+    fw = run(cell_fw, inputs, lengths, initial_state_fw, dtype, time_major, return_gates,
+             "initial_state_fw", reference)
     reversed_inputs = reverse_sequence(inputs, lengths, seq_axis, batch_axis)
-    bw = _run(cell_bw, reversed_inputs, lengths, initial_state_bw, dtype, time_major,
-              return_gates, "initial_state_bw", reference)
+    bw = run(cell_bw, reversed_inputs, lengths, initial_state_bw, dtype, time_major,
+             return_gates, "initial_state_bw", reference)
 
     def back(a):
         return reverse_sequence(a, lengths, seq_axis, batch_axis)
 
-    out_bw = back(bw[0])
+    out_bw = [back(a) for a in bw[0]] if return_all_layers else back(bw[0])
     if not return_gates:
         return (fw[0], out_bw), (fw[1], bw[1])
     gates_bw = bw[2]

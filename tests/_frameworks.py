@@ -1,4 +1,4 @@
-"""What the tests against real frameworks (Keras, PyTorch, TensorFlow) share.
+"""What the tests against real frameworks (Keras, PyTorch, TensorFlow, Flax) share.
 
 * :func:`require` imports a framework, or skips the module that needs it, or,
   where CI must run those tests (``REFCONV_REQUIRE_CROSSCHECK=1``), fails loudly.
@@ -21,6 +21,7 @@ if importlib.util.find_spec("torch") is not None:
     os.environ.setdefault("KERAS_BACKEND", "torch")  # lighter than TF, and takes channels_first
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's start-up chatter
+os.environ.setdefault("JAX_PLATFORMS", "cpu")  # JAX: no probing for accelerators, no warning
 
 RTOL = 1e-10
 REQUIRE_VARIABLE = "REFCONV_REQUIRE_CROSSCHECK"
@@ -69,7 +70,7 @@ def assert_close(actual, expected, framework, what="", rtol=RTOL):
     assert error <= rtol, f"{what}: relative error {error:.3g} > {rtol:g} against {framework}"
 
 
-def report_worst(request, framework, label):
+def report_worst(request, framework, label, rtol=RTOL):
     """Print the worst relative error seen against ``framework`` (a module fixture's teardown)."""
     worst, count = _worst.get(framework, (0.0, 0))
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
@@ -79,4 +80,4 @@ def report_worst(request, framework, label):
     with capture.global_and_fixture_disabled():  # a line in the run's log, not in captured output
         reporter.write("\n")
         reporter.write_line(f"{label}: worst relative error {worst:.2e} over {count} "
-                            f"compared tensors (tolerance {RTOL:g})")
+                            f"compared tensors (tolerance {rtol:g})")

@@ -17,8 +17,8 @@ from _frameworks import assert_close, report_worst, require
 
 import refconv
 from refconv import LSTMStateTuple, dynamic_rnn
-from refconv.interop import (InteropWarning, from_keras, state_from_keras, state_to_keras,
-                             to_keras)
+from refconv.interop import (InteropWarning, from_keras, keras_version_of, state_from_keras,
+                             state_to_keras, to_keras)
 
 keras = require("keras")
 
@@ -84,6 +84,7 @@ def test_from_keras_matches_keras(case):
     batch, steps = 2, 4
     inputs = rng.standard_normal((batch, steps, *frame))
 
+    assert keras_version_of(layer.get_config())[0] == 3  # read off the config
     cell = from_keras(layer.get_config(), layer.get_weights(), shape)
     state_frame = cell.output_size
     h0, c0 = rng.standard_normal((2, batch, *state_frame))

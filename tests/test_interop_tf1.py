@@ -22,8 +22,9 @@ import pytest
 from _frameworks import assert_close, report_worst, require
 
 import refconv
-from refconv import LSTMStateTuple, MultiRNNCell, bidirectional_dynamic_rnn, dynamic_rnn
-from refconv.interop import from_keras, from_tf1, load_tf1_checkpoint, to_keras
+from refconv import (LSTMStateTuple, MultiRNNCell, bidirectional_dynamic_rnn, dynamic_rnn,
+                     hard_sigmoid_keras2)
+from refconv.interop import from_keras, from_tf1, keras_version_of, load_tf1_checkpoint, to_keras
 
 tf = require("tensorflow")
 require("tf_keras")  # what tf.compat.v1.nn.rnn_cell is made of since TF 2.16
@@ -337,14 +338,21 @@ def test_keras2_hard_sigmoid(padding, strides):
     layer.build((None, None, *shape, channels))
     layer.set_weights([rng.uniform(-0.7, 0.7, size=w.shape) for w in layer.get_weights()])
     x = rng.standard_normal((2, 4, *shape, channels))
-    cell = from_keras(layer.get_config(), layer.get_weights(), shape, keras_version=2)
+    config = layer.get_config()
+    assert keras_version_of(config)[0] == 2
+    cell = from_keras(config, layer.get_weights(), shape)  # default arguments: Keras 2 read off
+    assert cell.recurrent_activation is hard_sigmoid_keras2
     h0, c0 = rng.standard_normal((2, 2, *cell.output_size))
     outputs, h, c = layer(x, initial_state=[tf.constant(h0), tf.constant(c0)])
     ref_outputs, ref_state = dynamic_rnn(cell, x, initial_state=LSTMStateTuple(c0, h0))
     assert_close(ref_outputs, outputs.numpy(), "TensorFlow", "Keras 2 outputs")
     assert_close(ref_state.c, c.numpy(), "TensorFlow", "Keras 2 final c")
-    # ... and Keras 3's reading of the same config is a different function.
-    keras3 = from_keras(layer.get_config(), layer.get_weights(), shape)
+    # ... Keras 3's reading of the same config is refused, and would be a different function.
+    with pytest.raises(ValueError, match=r"keras_version: expected 2 or None \(the config is "
+                                         r"Keras 2's: it has a 'time_major' key\), got 3"):
+        from_keras(config, layer.get_weights(), shape, keras_version=3)
+    unmarked = {key: value for key, value in config.items() if key != "time_major"}
+    keras3 = from_keras(unmarked, layer.get_weights(), shape, keras_version=3)
     assert np.abs(dynamic_rnn(keras3, x)[0] - layer(x)[0].numpy()).max() > 1e-3
 
     # Back: a refconv cell with Keras 2's hard sigmoid, loaded into tf_keras.

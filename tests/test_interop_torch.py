@@ -261,6 +261,31 @@ def test_to_torch_loads_into_the_models():
     assert_close(ref_state[0].h, n(states[0][0]), "PyTorch", "final h (other layout)")
 
 
+def test_ndrplz_without_bias_round_trip_and_every_layer_on_the_fast_path():
+    """ndrplz with bias=False: from_torch, to_torch(bias=False) and load_state_dict (strict);
+    its return_all_layers=True is dynamic_rnn(..., return_all_layers=True), no gates needed."""
+    kernels = [(3, 3), (1, 3)]
+    source = randomize(NdrplzConvLSTM(2, [3, 2], kernels, batch_first=False, bias=False,
+                                      return_all_layers=True).double(), seed=10)
+    multi = from_torch(source.state_dict(), [5, 6])
+    model = NdrplzConvLSTM(2, [3, 2], kernels, batch_first=False, bias=False,
+                           return_all_layers=True).double()
+    with pytest.raises(RuntimeError, match="Unexpected key"):  # what to_torch wrote before
+        model.load_state_dict(to_torch(multi))
+    model.load_state_dict(to_torch(multi, bias=False))  # strict: every key, no other
+    for name, value in source.state_dict().items():
+        assert torch.equal(model.state_dict()[name], value)
+
+    x = np.random.default_rng(10).standard_normal((4, 2, 2, 5, 6))  # [T, B, ...]: time major
+    outputs, states = model(t(x))
+    layers, ref_state = dynamic_rnn(multi, x, time_major=True, return_all_layers=True)
+    for layer in range(2):
+        # ndrplz returns [B, T, ...] even when batch_first=False; refconv's time_major [T, B, ...]
+        assert_close(layers[layer].swapaxes(0, 1), n(outputs[layer]), "PyTorch",
+                     f"layer {layer} outputs, batch_first=False")
+        assert_close(ref_state[layer].c, n(states[layer][1]), "PyTorch", f"layer {layer} c")
+
+
 def test_float32_and_bfloat16_weights_widen_exactly():
     """A float32 or bfloat16 model's weights arrive in float64 unchanged (widening is exact)."""
     model = randomize(NdrplzConvLSTM(2, [3], [(3, 3)]), seed=9)  # float32

@@ -774,6 +774,124 @@ else:
 gpu_figure
 
 # %% [markdown]
+# ## 6.6 JAX and Flax
+#
+# Flax's `linen.ConvLSTMCell` is the JAX user's ConvLSTM. Read from its code (its docstring
+# is wrong on two points: the gate blocks come in the order `i, g, f, o`, not `i, f, g, o`,
+# and the forget gate gets `+ 1` at every step, not once in the bias at initialisation):
+#
+# ```
+# gates = conv(x, ih.kernel) + ih.bias + conv(h, hh.kernel) + hh.bias
+# i, g, f, o = split(gates, 4)         # g is refconv's z
+# c = sigmoid(f + 1) * c + sigmoid(i) * tanh(g)
+# h = sigmoid(o) * tanh(c)             # carry (c, h): refconv's order
+# ```
+#
+# So `refconv.interop.from_flax` concatenates the two kernels into refconv's one, sums the
+# biases, reorders the blocks and sets `forget_bias=1.0`. refconv never imports JAX: the
+# parameters travel as arrays. Flax returns the carry `(c, h)` at every step, so `c` is
+# compared at every step without any trick. JAX computes in float32 unless told otherwise:
+# `jax_enable_x64` makes it float64, the oracle's precision.
+
+# %%
+try:                                          # JAX and Flax are optional here, as TensorFlow is
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    import jax
+    import flax
+    import flax.linen as flax_nn
+    jax.config.update("jax_enable_x64", True)
+    from refconv.interop import flax_rnn, from_flax
+    print(f"Flax {flax.__version__}, JAX {jax.__version__} (x64)")
+except ImportError as error:
+    jax = None
+    print(f"JAX/Flax not installed ({type(error).__name__}: {error}): this section is skipped. "
+          f'To include it: pip install "flax==0.12.*"')
+
+# %%
+if jax is not None:
+    flax_cell = flax_nn.ConvLSTMCell(features=F, kernel_size=K, param_dtype=jax.numpy.float64)
+    carry_shape = jax.ShapeDtypeStruct((B, *SHAPE, F), jax.numpy.float64)
+    tree = jax.eval_shape(flax_cell.init, jax.random.key(0), (carry_shape, carry_shape),
+                          jax.ShapeDtypeStruct((B, *SHAPE, C), jax.numpy.float64))
+    rng = np.random.default_rng(2)                # seeded, uniform in [-0.5, 0.5], like the others
+    flax_variables = jax.tree_util.tree_map(lambda a: rng.uniform(-0.5, 0.5, size=a.shape), tree)
+    for path, value in jax.tree_util.tree_flatten_with_path(flax_variables)[0]:
+        print(f"{jax.tree_util.keystr(path):40s} {value.shape}")
+
+    def flax_step(x, h, c):
+        """One Flax step from (h, c) (the order `stepped` uses): the new (h, c) as NumPy arrays."""
+        (c, h), _ = flax_cell.apply(flax_variables, (c, h), x)
+        return np.asarray(h), np.asarray(c)
+
+    flax_h, flax_c = stepped(flax_step, video, (*SHAPE, F))
+    flax_ref = from_flax(flax_variables, list(SHAPE))
+    print(f"Flax -> ConvLSTMCell(forget_bias={flax_ref.forget_bias}, normalize={flax_ref.normalize}, "
+          f"peephole={flax_ref.peephole}), kernel {flax_ref.params['kernel'].shape}")
+    agreement["Flax"] = refconv.compare(*end_to_end(flax_ref, video, flax_h, flax_c), rtol=RTOL)
+    print(agreement["Flax"].report(verbose=True))
+    assert agreement["Flax"].passed and max(t.max_rel for t in agreement["Flax"].tensors) < RTOL
+
+# %% [markdown]
+# Trusting the docstring would have gone wrong, and the oracle says so: read the blocks as
+# `i, f, g, o` and the very first step is off; forget the `+ 1` and the first step is still
+# right (the memory `c` is zero there, so the forget gate multiplies nothing), the second is
+# not. As in section 6.4, the first wrong step points at the gate.
+
+# %%
+if jax is not None:
+    def docstring_order(a):
+        """Flax's blocks i, g, f, o read as the docstring's i, f, g, o: g and f trade places."""
+        i, g, f, o = np.split(a, 4, axis=-1)
+        return np.concatenate([i, f, g, o], axis=-1)
+
+    as_documented = from_flax(jax.tree_util.tree_map(docstring_order, flax_variables), list(SHAPE))
+    without_plus_one = from_flax(flax_variables, list(SHAPE))
+    without_plus_one.forget_bias = 0.0
+    for what, wrong in [("the docstring's order i, f, g, o", as_documented),
+                        ("no + 1 on the forget gate", without_plus_one)]:
+        h = refconv.dynamic_rnn(wrong, video)[0]
+        per_step = [np.abs(h[:, s] - flax_h[:, s]).max() / np.abs(flax_h[:, s]).max() for s in range(T)]
+        first = next(s for s, e in enumerate(per_step) if e > RTOL)
+        print(f"{what:34s}: h first off at step {first}, by {per_step[first]:.2g}; "
+              f"worst {max(per_step):.2g} (relative to its scale)")
+
+# %% [markdown]
+# **Padding.** Flax pads both convolutions with its `padding`. `"SAME"` is refconv's (and
+# TensorFlow's) SAME. Any other *zero* padding that keeps the frame's size, `lo` zeros before
+# and `hi` after with `lo + hi = k - 1` (explicit pairs, `"SAME_LOWER"`, 1-D `"CAUSAL"`), is
+# SAME for a larger kernel whose extra taps are zero, so `from_flax` embeds the kernel and
+# the numbers stay exact. `"CIRCULAR"` and `"REFLECT"` pad with copies of the frame, which no
+# zero-padded cell computes: `from_flax` refuses them by name.
+#
+# **Sequence lengths.** Flax's `nn.RNN(cell)(x, seq_lengths=...)` is not TensorFlow's
+# `dynamic_rnn`: it runs every row for all T steps (its outputs past a row's length are the
+# cell run on the padding, not zeros), and the carry of a row of length 0 is the carry after
+# all T steps, not the initial one. `refconv.interop.flax_rnn` computes exactly what `nn.RNN`
+# returns, so a ragged batch is compared whole; only the steps before each row's length (and
+# the carry of rows that have at least one step) mean anything.
+
+# %%
+if jax is not None:
+    lengths = np.array([T, 3])
+    explicit = ((2, 0), (0, 2))                    # lo + hi = k - 1 on each axis: zeros only
+    padded_cell = flax_nn.ConvLSTMCell(features=F, kernel_size=K, padding=explicit,
+                                       param_dtype=jax.numpy.float64)
+    carry, outputs = flax_nn.RNN(padded_cell).apply({"params": {"cell": flax_variables["params"]}},
+                                                    video, seq_lengths=lengths, return_carry=True)
+    padded_ref = from_flax(flax_variables, list(SHAPE), padding=explicit)
+    print(f"padding {explicit}: refconv's kernel {flax_ref.kernel} -> {padded_ref.kernel} (zero taps)")
+    ref_carry, ref_outputs = flax_rnn(padded_ref, video, seq_lengths=lengths)
+    ragged = refconv.compare({"outputs": ref_outputs, "carry/c": ref_carry.c, "carry/h": ref_carry.h},
+                             {"outputs": np.asarray(outputs), "carry/c": np.asarray(carry[0]),
+                              "carry/h": np.asarray(carry[1])}, rtol=RTOL)
+    print(ragged.report())
+    assert ragged.passed
+    tf_outputs, _ = refconv.dynamic_rnn(padded_ref, video, sequence_length=lengths)
+    print(f"row 1 (length 3) after its length: Flax's outputs reach "
+          f"{np.abs(np.asarray(outputs)[1, 3:]).max():.2f}, TensorFlow's (dynamic_rnn's) are "
+          f"{np.abs(tf_outputs[1, 3:]).max():.0f}")
+
+# %% [markdown]
 # ## What to take away
 #
 # * To check a framework's ConvLSTM: import its weights (`refconv.interop`), run refconv in
