@@ -255,7 +255,7 @@ def writable_folder(path, argument):
 
 
 def _refuse_overwriting(out_dir, filenames, force):
-    """Refuse (unless ``force``) a foreign manifest, or files that refconv's manifest does not list."""
+    """Refuse (unless ``force``) a foreign manifest, or files refconv's manifest does not list."""
     if force:
         return
     ours = set()
@@ -347,7 +347,8 @@ def load_manifest(directory, check_files=True):
 
 
 def entry_path(directory, relative, what):
-    """``directory/relative``, checked: relative, inside the folder (symlinks resolved), a regular file."""
+    """``directory/relative``, checked: relative, inside the folder (symlinks resolved), and
+    a regular file."""
     _relative_path(relative, what)
     base = os.path.realpath(directory)
     target = os.path.realpath(os.path.join(base, relative))
@@ -382,7 +383,7 @@ def _short(value):
 
 
 def regular_file(path, what, limit=None, missing=None):
-    """``os.stat(path)``, refusing what is not a regular, non-empty file (and larger than ``limit``).
+    """``os.stat(path)``, refusing what is not a regular, non-empty file (or is over ``limit``).
 
     A FIFO would block the reader, a device or ``/proc`` file never end: each
     is refused before it is opened. (``/proc`` files report size 0.)
