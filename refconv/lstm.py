@@ -127,7 +127,7 @@ def lstm_gates(x, state, y, params, cell):
     return h, LSTMStateTuple(c, h), cache
 
 
-def lstm_step_backward(d_h, d_state, cache, params, cell):
+def lstm_step_backward(d_h, d_state, cache, params, cell, *, intermediates=False):
     """Backpropagate one ConvLSTM step: :func:`lstm_step`'s lines undone in reverse order.
 
     ``d_name`` is the gradient of the loss with respect to ``name``. The
@@ -139,10 +139,15 @@ def lstm_step_backward(d_h, d_state, cache, params, cell):
         cache: the step's :class:`LSTMCache`.
         params: the dict the forward used.
 
+        intermediates: also return a 4th value, a dict of the gradients on the way
+            (``d_z_o, d_c, d_z_o_in, d_c_in, d_z_f, d_z_i, d_z, d_z_f_in, d_z_i_in,
+            d_z_in, d_c_prev, d_x, d_h_prev``, named after the cache's fields).
+
     Returns:
         ``(d_x, LSTMStateTuple(d_c_prev, d_h_prev), d_params)``, ``d_params`` a dict
         with the keys of ``params``.
     """
+    seen = {}
     k = cache
     ca = cell.channel_axis
     act, sigma = cell.activation, cell.recurrent_activation
@@ -163,6 +168,7 @@ def lstm_step_backward(d_h, d_state, cache, params, cell):
     act_c = act(k.c)
     d_z_o = d_h * act_c
     d_c = d_state.c + d_h * k.z_o * d_act(k.c, act_c)
+    seen["d_z_o"], seen["d_c"] = d_z_o, d_c
     # z_o = sigmoid(z_o)
     d_z_o = d_z_o * d_sigma(k.z_o_hat, k.z_o)
     # z_o, c = LN(z_o), LN(c)
@@ -173,11 +179,13 @@ def lstm_step_backward(d_h, d_state, cache, params, cell):
     if cell.peephole:
         d_params["W_co"] = batch_sum(d_z_o * k.c_in)
         d_c = d_c + d_z_o * params["W_co"]
+    seen["d_z_o_in"], seen["d_c_in"] = d_z_o, d_c
     # c = c_prev * z_f + z_i * act(z)
     d_c_prev = d_c * k.z_f
     d_z_f = d_c * k.c_prev
     d_z_i = d_c * k.z
     d_z = d_c * k.z_i
+    seen["d_z_f"], seen["d_z_i"], seen["d_z"] = d_z_f, d_z_i, d_z
     # z = act(z); z_i = sigmoid(z_i); z_f = sigmoid(z_f + forget_bias)
     d_z = d_z * d_act(k.z_hat, k.z)
     d_z_i = d_z_i * d_sigma(k.z_i_hat, k.z_i)
@@ -192,6 +200,7 @@ def lstm_step_backward(d_h, d_state, cache, params, cell):
         d_params["W_ci"] = batch_sum(d_z_i * k.c_prev)
         d_params["W_cf"] = batch_sum(d_z_f * k.c_prev)
         d_c_prev = d_c_prev + d_z_i * params["W_ci"] + d_z_f * params["W_cf"]
+    seen["d_z_f_in"], seen["d_z_i_in"], seen["d_z_in"] = d_z_f, d_z_i, d_z
     # z, z_i, z_f, z_o = split(y, 4)
     d_y = np.concatenate([d_z, d_z_i, d_z_f, d_z_o], axis=ca)
     # y = conv(concat([x, h]), kernel) + bias
@@ -199,6 +208,9 @@ def lstm_step_backward(d_h, d_state, cache, params, cell):
         d_params["bias"] = d_y.sum(axis=tuple(a for a in range(d_y.ndim) if a != ca % d_y.ndim))
     d_x, d_h_prev, d_params["kernel"] = cell._conv_backward(k.x, k.h_prev, params["kernel"], d_y)
     d_params = {name: d_params[name] for name in params}  # in the order of params
+    if intermediates:
+        seen["d_c_prev"], seen["d_x"], seen["d_h_prev"] = d_c_prev, d_x, d_h_prev
+        return d_x, LSTMStateTuple(d_c_prev, d_h_prev), d_params, seen
     return d_x, LSTMStateTuple(d_c_prev, d_h_prev), d_params
 
 
