@@ -11,6 +11,8 @@ import os
 import sys
 import time
 
+from .course.commands import register as register_course
+
 __all__ = ["main"]
 
 LSTM_NAMES = ["z", "z_i", "z_f", "z_o", "c", "h"]
@@ -73,6 +75,8 @@ def _parser():
     compare.add_argument("--atol", type=float, default=1e-12, help="default: %(default)g")
     compare.add_argument("--verbose", action="store_true", help="list every tensor")
     compare.set_defaults(run=_compare)
+
+    register_course(commands)      # course build, course grade, notebooks
     return parser
 
 

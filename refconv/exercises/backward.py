@@ -117,7 +117,7 @@ def _backward_steps(student_fn, options, setup, shape, channels, filters, batch_
 
 # ------------------------------------------------------------------ the BPTT loop
 
-def check_bptt(student_fn, *, count=4, shape=(7, 6), channels=2, filters=3, batch_size=2,
+def check_bptt(student_fn, *, count=4, shape=(9, 8), channels=2, filters=3, batch_size=2,
                timesteps=5, seed=0, rtol=1e-6, atol=1e-8, hints=True):
     """Check a learner's backpropagation through time for a ConvLSTM (channels_last).
 

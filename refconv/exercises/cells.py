@@ -135,7 +135,7 @@ def _lstm_steps(student_fn, options, cell_options, setup, shape, channels, filte
         state = new_state
 
 
-def check_plain_step(student_fn, *, cases=None, count=5, shape=(7, 6), channels=2, filters=3,
+def check_plain_step(student_fn, *, cases=None, count=5, shape=(9, 8), channels=2, filters=3,
                      batch_size=2, timesteps=3, seed=0, rtol=1e-6, atol=1e-8, hints=True):
     """Rung 1: a ConvLSTM step without peephole or layer norm.
 
@@ -152,7 +152,7 @@ def check_plain_step(student_fn, *, cases=None, count=5, shape=(7, 6), channels=
                        batch_size, timesteps, rtol, atol, hints)
 
 
-def check_peephole_step(student_fn, *, cases=None, count=5, shape=(7, 6), channels=2,
+def check_peephole_step(student_fn, *, cases=None, count=5, shape=(9, 8), channels=2,
                         filters=3, batch_size=2, timesteps=3, seed=0, rtol=1e-6, atol=1e-8,
                         hints=True):
     """Rung 2: the plain step plus peepholes ``W_ci``, ``W_cf`` (old c) and ``W_co`` (new c).
@@ -167,7 +167,7 @@ def check_peephole_step(student_fn, *, cases=None, count=5, shape=(7, 6), channe
                        batch_size, timesteps, rtol, atol, hints)
 
 
-def check_layer_norm_step(student_fn, *, cases=None, count=6, shape=(7, 6), channels=2,
+def check_layer_norm_step(student_fn, *, cases=None, count=6, shape=(9, 8), channels=2,
                           filters=3, batch_size=2, timesteps=3, seed=0, rtol=1e-6, atol=1e-8,
                           hints=True):
     """Rung 3: the peephole step with layer norm, in either data format.

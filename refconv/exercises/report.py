@@ -197,6 +197,12 @@ class Report:
                              f"{self.step_word} {m.step}, error {_num(m.error)}{named}")
         case = self.failed_case
         if case is not None and case.first.name is not None:
+            m = case.first
+            lines.append(f"first difference: {m.name} at {self.step_word} {m.step} "
+                         f"(case {self.cases.index(case) + 1})")
+            lines.extend("  " + line for line in _explain(case, self.step_word))
+            if self.hints and hint_text(m.name, 2, self.kind):
+                lines.append(f"  hint: {hint_text(m.name, 2, self.kind)}")
             lines.append(f"max |yours - reference| per quantity and {self.step_word} "
                          f"(case {self.cases.index(case) + 1}):")
             width = max(10, max(len(name) + 1 for name in case.names))

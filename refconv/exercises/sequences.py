@@ -23,7 +23,7 @@ def _lengths(rng, batch, steps):
     return rng.permutation(lengths)
 
 
-def check_mask_step(student_fn, *, count=3, shape=(5, 4), channels=1, filters=2, batch_size=4,
+def check_mask_step(student_fn, *, count=3, shape=(8, 9), channels=1, filters=2, batch_size=4,
                     timesteps=5, seed=0, rtol=1e-9, atol=1e-12, hints=True):
     """Check ``student_fn(t, sequence_length, h_new, state_new, state_old) -> (output, state)``.
 
