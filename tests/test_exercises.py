@@ -462,3 +462,172 @@ def test_the_backward_checker_takes_options():
     assert report.cases[0].errors.shape == (len(LSTM_BACKWARD_ORDER) + 11, 2)
     with pytest.raises(ValueError, match="cases"):
         check_lstm_step_backward(lstm_backward_solution, cases=[{"dropout": 0.5}])
+
+
+# ------------------------------------------------------------------ the ladder and its named mistakes
+
+def plain_solution(x, c, h, params, forget_bias, bug=None):
+    y = conv_nd(np.concatenate([x, h], axis=-1), params["kernel"]) + params["bias"]
+    blocks = np.split(y, 4, axis=-1)
+    z, z_i, z_f, z_o = [blocks[j] for j in ((2, 0, 1, 3) if bug == "keras order" else range(4))]
+    if bug == "no forget bias":
+        z_f = sigmoid(z_f)
+    elif bug == "hard-coded forget bias":
+        z_f = sigmoid(z_f + 1.0)
+    else:
+        z_f = sigmoid(z_f + forget_bias)
+    z_i, z = sigmoid(z_i), np.tanh(z)
+    c_new = c * z_f + z_i * z
+    z_o = sigmoid(z_o)
+    return {"z": z, "z_i": z_i, "z_f": z_f, "c": c_new, "z_o": z_o, "h": z_o * np.tanh(c_new)}
+
+
+def per_channel_layer_norm(v, gamma, beta, axis, eps):
+    spatial = tuple(a for a in range(1, v.ndim) if a != axis % v.ndim)
+    shape = [1] * v.ndim
+    shape[axis] = -1
+    v_hat = (v - v.mean(axis=spatial, keepdims=True)) / np.sqrt(v.var(axis=spatial, keepdims=True) + eps)
+    return gamma.reshape(shape) * v_hat + beta.reshape(shape)
+
+
+def full_solution(x, c, h, params, forget_bias, norm_epsilon, data_format, bug=None):
+    axis = 1 if data_format == "channels_first" else -1
+
+    def ln(v, name):
+        norm = per_channel_layer_norm if bug == "per-channel layer norm" else layer_norm
+        return norm(v, params[name + "/gamma"], params[name + "/beta"], axis, norm_epsilon)
+
+    y = conv_nd(np.concatenate([x, h], axis=axis), params["kernel"], data_format=data_format)
+    z, z_i_raw, z_f, z_o = np.split(y, 4, axis=axis)
+    z_f = sigmoid(ln(z_f + params["W_cf"] * c, "z_f") + forget_bias)
+    z = np.tanh(ln(z, "z"))
+    z_i = sigmoid(ln(z_i_raw + params["W_ci"] * c, "z_i"))
+    if bug == "peephole on the new c for z_i":
+        c_first = c * z_f + z_i * z
+        z_i = sigmoid(ln(z_i_raw + params["W_ci"] * c_first, "z_i"))
+    c_new = c * z_f + z_i * z
+    z_o = z_o + params["W_co"] * c_new
+    z_o, c_new = sigmoid(ln(z_o, "z_o")), ln(c_new, "c")
+    return {"z": z, "z_i": z_i, "z_f": z_f, "c": c_new, "z_o": z_o, "h": z_o * np.tanh(c_new)}
+
+
+def test_the_ladder_passes_right_solutions_in_every_case():
+    from refconv.exercises import check_layer_norm_step, check_peephole_step, check_plain_step
+    plain = check_plain_step(plain_solution)
+    assert plain.passed, str(plain)
+    full = check_layer_norm_step(full_solution)
+    assert full.passed, full.details()
+    formats = {case.options["data_format"] for case in full.cases}
+    dtypes = {case.setup["dtype"] for case in full.cases + plain.cases}
+    kernels = {case.setup["kernel"] for case in plain.cases}
+    forget_biases = [case.options["forget_bias"] for case in plain.cases + full.cases]
+    assert formats == {"channels_first", "channels_last"} and dtypes == {"float32", "float64"}
+    assert any(k[0] % 2 == 0 or k[1] % 2 == 0 for k in kernels)
+    assert all(abs(fb - 1.0) >= 0.25 for fb in forget_biases) and len(set(forget_biases)) > 3
+    assert {case.options["norm_epsilon"] for case in full.cases} - {1e-12}
+    assert not check_peephole_step(plain_solution).passed       # the peepholes are needed
+
+
+@pytest.mark.parametrize("bug, gate, named", [
+    ("no forget bias", "z_f", "no forget_bias"),
+    ("hard-coded forget bias", "z_f", "hard-coded"),
+    ("keras order", "z", "Keras"),
+])
+def test_plain_step_mistakes_are_named(bug, gate, named):
+    from refconv.exercises import check_plain_step
+    report = check_plain_step(with_bug(plain_solution, bug))
+    assert report.points(2) == 0 and report.gate == gate and report.step == 0
+    assert named in report.mistake and named in str(report)
+    assert len(str(report).splitlines()) <= 10                  # compact: no 59-line report
+
+
+@pytest.mark.parametrize("bug, gate, named", [
+    ("per-channel layer norm", "z", "per-channel"),
+    ("peephole on the new c for z_i", "z_i", None),
+])
+def test_layer_norm_step_mistakes_are_named(bug, gate, named):
+    from refconv.exercises import check_layer_norm_step
+    report = check_layer_norm_step(with_bug(full_solution, bug))
+    assert report.points(3) == 0 and report.gate == gate
+    assert f"{gate} differs first" in str(report)
+    if named:
+        assert named in report.mistake
+
+
+def test_gru_u_swapped_is_named():
+    report = check_gru_step(with_bug(gru_solution, "update swapped"))
+    assert report.gate == "h" and "u and 1 - u swapped" in report.mistake
+
+
+def test_backward_d_W_co_with_the_normalised_c_is_named():
+    report = check_lstm_step_backward(with_bug(lstm_backward_solution,
+                                               "W_co gradient from the normalised c"))
+    assert report.gate == "d_W_co" and "normalised c" in report.mistake
+    assert 0 < report.points(4) < 4
+
+
+def test_tiered_hints():
+    report = check_gru_step(with_bug(gru_solution, "update swapped"))
+    nudge, formula = report.hint(1), report.hint(2)
+    assert nudge != formula and "u * h_old" in formula
+    assert nudge in str(report) and formula not in str(report) and formula in report.details()
+
+
+def mask_solution(t, sequence_length, h_new, state_new, state_old, bug=None):
+    alive = (t < sequence_length).reshape(-1, 1, 1, 1)
+    output = np.where(alive, h_new, 0.0)
+    if bug == "state zeroed":
+        return output, LSTMStateTuple(*(np.where(alive, n, 0.0) for n in state_new))
+    return output, LSTMStateTuple(*(np.where(alive, n, o) for n, o in zip(state_new, state_old)))
+
+
+def test_masking_and_reversal():
+    from refconv.exercises import check_mask_step, check_reverse_within_length
+    assert check_mask_step(mask_solution).passed
+    report = check_mask_step(with_bug(mask_solution, "state zeroed"))
+    assert report.gate == "state_c" and "zero" in report.mistake and report.points(1) == 0
+
+    def reverse(x, lengths):
+        out = x.copy()
+        for b, n in enumerate(lengths):
+            out[b, :n] = x[b, :n][::-1]
+        return out
+    assert check_reverse_within_length(reverse).passed
+    flipped = check_reverse_within_length(lambda x, lengths: x[:, ::-1])
+    assert flipped.gate == "reversed" and "all T steps" in flipped.mistake
+
+
+def test_padding_conv1d_bptt_and_bug_hunt():
+    from refconv import conv_padding, lstm_step_backward
+    from refconv.exercises import (Suspect, check_bptt, check_bug_hunt, check_conv1d,
+                                   check_same_padding)
+    assert check_same_padding(conv_padding).passed
+    symmetric = check_same_padding(lambda n, k, s, d: ((k - 1) // 2, (k - 1) // 2))
+    assert symmetric.gate == "padding_after" and "AFTER" in symmetric.mistake
+
+    def conv1d(x, kernel):
+        k, width = kernel.shape[0], x.shape[1]
+        xp = np.pad(x, ((0, 0), ((k - 1) // 2, k // 2), (0, 0)))
+        return sum(xp[:, j:j + width] @ kernel[j] for j in range(k))
+    assert check_conv1d(conv1d).passed
+    assert "flipped" in check_conv1d(lambda x, w: conv1d(x, w[::-1])).mistake
+
+    def bptt(cell, params, caches, d_outputs, d_final_state, bug=None):
+        d_state, d_inputs, totals = d_final_state, [], {}
+        for t in reversed(range(len(caches))):
+            d_x, d_state, d_p = lstm_step_backward(d_outputs[:, t], d_state, caches[t], params, cell)
+            d_inputs.insert(0, d_x)
+            for name, value in d_p.items():
+                totals[name] = value if bug else totals.get(name, 0) + value
+        return {"d_inputs": np.stack(d_inputs, axis=1), "d_initial_c": d_state.c,
+                "d_initial_h": d_state.h, **{"d_" + n: v for n, v in totals.items()}}
+    assert check_bptt(bptt).passed
+    overwritten = check_bptt(lambda *a: bptt(*a, bug=True))
+    assert overwritten.gate == "d_kernel" and "add them up" in overwritten.mistake
+
+    for seed in range(5):
+        suspect = Suspect(seed)
+        answer = {"step": 1, "gate": "z_i"} if seed in (0, 1) else None
+        if answer:
+            assert check_bug_hunt(answer, seed).passed, suspect.bug
+    assert not check_bug_hunt({"step": 3, "gate": "z_i"}, 0).passed
