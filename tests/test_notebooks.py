@@ -120,8 +120,10 @@ def test_read_source_splits_percent_cells(tmp_path):
     source = tmp_path / "src.py"
     source.write_text("# a header, not a cell\n\n# %% [markdown]\n# # Title\n#\n# Some *text*.\n\n"
                       "# %%\nx = 1\n\n\ny = 2\n\n# %% [markdown]\n# More.\n")
-    assert run.read_source(source) == [("markdown", "# Title\n\nSome *text*."),
-                                       ("code", "x = 1\n\n\ny = 2"), ("markdown", "More.")]
+    assert run.read_source(source) == [("markdown", "# Title\n\nSome *text*.", {}),
+                                       ("code", "x = 1\n\n\ny = 2", {}), ("markdown", "More.", {})]
+    source.write_text('# %% nbgrader={"grade": true, "grade_id": "g", "points": 2}\nx = 1\n')
+    assert run.read_source(source) == [("code", "x = 1", {"grade": True, "grade_id": "g", "points": 2})]
     source.write_text("# %% [markdown]\nnot a comment\n")
     with pytest.raises(ValueError, match="must start with"):
         run.read_source(source)
@@ -141,6 +143,12 @@ def test_normalise_keeps_reruns_identical():
     assert [o.text for o in cell.outputs] == ["1\n2\n", "warning\n"]
     assert nb.metadata["language_info"] == {"name": "python"}
     assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_a_notebook_says_it_is_generated_and_from_where():
+    nb = run.build(PATHS[0])
+    assert nb.cells[0].cell_type == "markdown"
+    assert "generated from [`src/01_convolution.py`]" in nb.cells[0].source
 
 
 def test_build_gives_stable_cell_ids():
