@@ -38,7 +38,6 @@ import hashlib
 import os
 import pathlib
 import sys
-import time
 
 import nbformat
 from nbclient.exceptions import CellExecutionError

@@ -60,6 +60,14 @@ def test_notebook_runs_top_to_bottom(path):
     assert all(cell.execution_count is not None for cell in code)
     assert not [o for cell in code for o in cell.outputs if o.output_type == "error"]
     assert _pngs(nb), f"{path.name} drew no figure"
+    # the solutions in the notebook earn every point of its graded cells (nbgrader's rule)
+    from nbgrader.utils import determine_grade
+    graded = [cell for cell in code if cell.metadata.get("nbgrader", {}).get("grade")]
+    assert graded, f"{path.name} has no graded exercise"
+    for cell in graded:
+        points, max_points = determine_grade(cell)
+        assert points == max_points, f"{path.name}: {cell.metadata.nbgrader['grade_id']} " \
+                                     f"gets {points} of {max_points}"
     assert seconds < MAX_SECONDS, f"{path.name} took {seconds:.0f} s (limit {MAX_SECONDS} s)"
 
 

@@ -22,7 +22,7 @@ from .build import instructor_version, require_nbgrader
 from .execute import execute
 from .shipped import notebook_dir, notebook_paths
 
-__all__ = ["Grade", "grade", "format_grades"]
+__all__ = ["Grade", "grade", "grade_notebook", "format_grades"]
 
 FEEDBACK_LINES = 12          # of a graded cell's printout, per exercise
 
@@ -95,6 +95,8 @@ def _feedback(cell):
 def grade(path, source=None, timeout=120):
     """Grade the notebook at ``path``: a list of :class:`Grade`, one per graded cell, in order.
 
+    (:func:`grade_notebook` also returns the executed notebook.)
+
     Args:
         path: the submission (``.ipynb``).
         source: the folder of the instructor notebooks (default: the shipped ones).
@@ -103,6 +105,11 @@ def grade(path, source=None, timeout=120):
     Raises:
         ValueError: the file is not a notebook, or not one of the course's.
     """
+    return grade_notebook(path, source, timeout)[0]
+
+
+def grade_notebook(path, source=None, timeout=120):
+    """``(grades, executed notebook)``: :func:`grade`, and what the run left in each cell."""
     nbformat, _ = require_nbgrader()
     from nbgrader.utils import determine_grade
 
@@ -134,7 +141,7 @@ def grade(path, source=None, timeout=120):
         else:
             points, _ = determine_grade(cell)
             grades.append(Grade(grade_id, float(points or 0.0), max_points, _feedback(cell)))
-    return grades
+    return grades, nb
 
 
 def format_grades(grades):

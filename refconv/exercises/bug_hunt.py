@@ -21,6 +21,7 @@ from ..lstm import ConvLSTMCell, LSTMStateTuple, lstm_step
 from ..rnn import dynamic_rnn
 from ..vocabulary import LSTM_QUANTITIES
 from .report import CaseResult, Mismatch, Report
+from .runs import short_traceback
 
 __all__ = ["Suspect", "check_bug_hunt", "BUGS"]
 
@@ -88,22 +89,40 @@ def _truth(seed, inputs):
     raise AssertionError(f"the suspect of seed {seed} agrees with refconv: no bug to find")
 
 
-def check_bug_hunt(answer, seed, inputs=None, *, hints=True):
-    """Check a bug hunt's answer ``{"gate": name, "step": t}`` for ``Suspect(seed)``.
+def check_bug_hunt(answer, seed=0, inputs=None, *, seeds=None, hints=True):
+    """Check a bug hunt: an answer ``{"gate": name, "step": t}``, or a function that finds it.
 
-    ``inputs`` is what the learner ran (default: a moving-shapes video of 8
-    steps). The answer is right when it names the first step at which the
-    suspect's gates differ from refconv's, and the first gate, in the order a
-    step computes them (:data:`refconv.vocabulary.LSTM_QUANTITIES`), that
-    differs at that step. The report does not tell the answer.
+    ``answer`` is either the dict for ``Suspect(seed)``, or a function
+    ``find_bug(suspect, inputs) -> {"gate": ..., "step": ...}``, which is then run
+    on ``Suspect(s)`` for every ``s`` in ``seeds`` (default ``[seed]``): one case each.
+    ``inputs`` is the video to run (default: a moving-shapes video of 8 steps). The
+    answer is right when it names the first step at which the suspect's gates differ
+    from refconv's, and the first quantity, in the order a step computes them
+    (:data:`refconv.vocabulary.LSTM_QUANTITIES`), that differs at that step. The
+    report does not tell the answer.
     """
+    seeds = [seed] if seeds is None else list(seeds)
+    cases = [_hunt_case(answer, s, inputs) for s in seeds]
+    return Report("check_bug_hunt", getattr(answer, "__name__", "answer"), cases, 1e-10, 1e-12,
+                  hints, kind="hunt", step_word="answer")
+
+
+def _hunt_case(answer, seed, inputs):
     if inputs is None:
         inputs = moving_shapes(batch_size=2, timesteps=8, shape=(12, 10), channels=1, seed=seed)
-    step, gate = _truth(seed, np.asarray(inputs, dtype=np.float64))
+    inputs = np.asarray(inputs, dtype=np.float64)
+    step, gate = _truth(seed, inputs)
     names = ("step", "gate")
     errors = np.zeros((2, 1))
     first = None
-    if not isinstance(answer, dict):
+    if callable(answer):
+        try:
+            answer = answer(Suspect(seed), inputs.copy())
+        except Exception as error:       # a learner's bug: report it, do not crash the check
+            first = Mismatch(0, None, np.inf, problem=short_traceback(error))
+    if first is not None:
+        pass
+    elif not isinstance(answer, dict):
         first = Mismatch(0, None, np.inf, problem=f"expected a dict {{'gate': ..., 'step': ...}}, "
                                                   f"got {type(answer).__name__}")
     elif answer.get("step") != step:
@@ -121,6 +140,4 @@ def check_bug_hunt(answer, seed, inputs=None, *, hints=True):
             f"the order a step computes them ({order})"))
     if first is not None:
         errors[names.index(first.name) if first.name else 0, 0] = np.inf
-    case = CaseResult({"seed": seed}, names, errors, first)
-    return Report("check_bug_hunt", "answer", [case], 1e-10, 1e-12, hints, kind="hunt",
-                  step_word="answer")
+    return CaseResult({"seed": seed}, names, errors, first)
