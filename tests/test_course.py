@@ -211,7 +211,9 @@ def test_a_wheel_ships_the_notebooks_and_the_course_commands(tmp_path):
     through a .pth file, not refconv: this checkout is not on its path, so the refconv
     it runs is the wheel's.
     """
+    import os
     import sysconfig
+    clean = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     dist = tmp_path / "dist"
     built = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist),
                             str(REPO)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
@@ -221,10 +223,11 @@ def test_a_wheel_ships_the_notebooks_and_the_course_commands(tmp_path):
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
     site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                          capture_output=True, text=True, check=True).stdout.strip()
-    pathlib.Path(site, "borrowed.pth").write_text(sysconfig.get_path("purelib") + "\n")
+                          capture_output=True, text=True, check=True, env=clean).stdout.strip()
     subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
-                   check=True, timeout=300)
+                   check=True, timeout=300, env=clean, cwd=tmp_path)
+    # after the install: pip must not see this environment's refconv as already installed
+    pathlib.Path(site, "borrowed.pth").write_text(sysconfig.get_path("purelib") + "\n")
     env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)}
     where = subprocess.run([str(venv / "bin" / "refconv"), "notebooks", "--out", "nb"], cwd=tmp_path,
                            capture_output=True, text=True, timeout=300, env=env)
