@@ -10,7 +10,7 @@ import numpy as np
 from ..bptt import dynamic_rnn_grad
 from ..lstm import LSTMStateTuple, lstm_step, lstm_step_backward
 from . import mistakes
-from .cells import LSTM_SWITCHES, _draw_lstm, _lstm_case_list, _shown, lstm_run
+from .cells import _shown, lstm_run, switch_cases
 from .report import Report
 from .runs import close, copy_arrays, function_name, run_case, tolerances
 
@@ -57,21 +57,24 @@ def check_lstm_step_backward(student_fn, cases=None, *, count=5, shape=(9, 8), c
     Returns:
         A :class:`Report`.
     """
-    keys = {"peephole", "normalize", "forget_bias"}
-    cases = _lstm_case_list(cases, _draw_lstm(LSTM_SWITCHES, keys), count, keys, seed)
-    if kernel is not None:
-        cases = [(options, {**setup, "kernel": tuple(kernel)}) for options, setup in cases]
+    cases = switch_cases(cases, count, seed, kernel)
+    return _check_gradients("check_lstm_step_backward", student_fn, cases, _backward_steps,
+                            mistakes.lstm_backward, "LSTM", shape, channels, filters,
+                            batch_size, timesteps, rtol, atol, hints)
+
+
+def _check_gradients(title, student_fn, cases, make_steps, recognise, kind, shape, channels,
+                     filters, batch_size, timesteps, rtol, atol, hints):
+    """Run ``make_steps``'s comparison for every case: a :class:`Report`."""
     results = []
     for options, setup in cases:
         case_rtol, case_atol = tolerances(setup["dtype"], rtol, atol)
-        names, steps = _backward_steps(student_fn, options, setup, shape, channels, filters,
-                                       batch_size, timesteps, case_rtol, case_atol)
+        names, steps = make_steps(student_fn, options, setup, shape, channels, filters,
+                                  batch_size, timesteps, case_rtol, case_atol)
         results.append(run_case(steps, names, options, timesteps, case_rtol, case_atol,
-                                what="gradients", setup=_shown(setup),
-                                recognise=mistakes.lstm_backward,
+                                what="gradients", setup=_shown(setup), recognise=recognise,
                                 index_labels=_index_labels(names)))
-    return Report("check_lstm_step_backward", function_name(student_fn), results, rtol, atol,
-                  hints)
+    return Report(title, function_name(student_fn), results, rtol, atol, hints, kind=kind)
 
 
 def reference_step_gradients(d_h, d_c, cache, params, cell):
@@ -136,18 +139,9 @@ def check_bptt(student_fn, *, count=4, shape=(9, 8), channels=2, filters=3, batc
     step by step from the last step back (the order a backward loop computes
     them), then the initial state's and the parameters' gradients at step 0.
     """
-    results = []
-    keys = {"peephole", "normalize", "forget_bias"}
-    cases = _lstm_case_list(None, _draw_lstm(LSTM_SWITCHES, keys), count, keys, seed)
-    for options, setup in cases:
-        case_rtol, case_atol = tolerances(setup["dtype"], rtol, atol)
-        names, steps = _bptt_steps(student_fn, options, setup, shape, channels, filters,
-                                   batch_size, timesteps, case_rtol, case_atol)
-        results.append(run_case(steps, names, options, timesteps, case_rtol, case_atol,
-                                what="gradients", setup=_shown(setup),
-                                recognise=_bptt_mistake, index_labels=_index_labels(names)))
-    return Report("check_bptt", function_name(student_fn), results, rtol, atol, hints,
-                  kind="BPTT")
+    return _check_gradients("check_bptt", student_fn, switch_cases(None, count, seed),
+                            _bptt_steps, _bptt_mistake, "BPTT", shape, channels, filters,
+                            batch_size, timesteps, rtol, atol, hints)
 
 
 def _bptt_steps(student_fn, options, setup, shape, channels, filters, batch_size, timesteps,

@@ -135,6 +135,14 @@ def _lstm_steps(student_fn, options, cell_options, setup, shape, channels, filte
         state = new_state
 
 
+def _rung(title, student_fn, fixed, keys, settings, cases, count, shape, channels, filters,
+          batch_size, timesteps, seed, rtol, atol, hints):
+    """One rung of the ladder: the switches ``fixed``, the student's keywords ``keys``."""
+    cases = _lstm_case_list(cases, _draw_lstm(settings, keys), count, keys, seed)
+    return _check_lstm(title, student_fn, cases, fixed, shape, channels, filters, batch_size,
+                       timesteps, rtol, atol, hints)
+
+
 def check_plain_step(student_fn, *, cases=None, count=5, shape=(9, 8), channels=2, filters=3,
                      batch_size=2, timesteps=3, seed=0, rtol=1e-6, atol=1e-8, hints=True):
     """Rung 1: a ConvLSTM step without peephole or layer norm.
@@ -145,11 +153,9 @@ def check_plain_step(student_fn, *, cases=None, count=5, shape=(9, 8), channels=
     ``z, z_i, z_f, c, z_o, h``. ``count`` random cases (forget_bias drawn at
     random, even kernels, float32 as well as float64). Returns a :class:`Report`.
     """
-    cases = _lstm_case_list(cases, _draw_lstm([(False, False)] * 3, {"forget_bias"}),
-                            count, {"forget_bias"}, seed)
-    return _check_lstm("check_plain_step", student_fn, cases,
-                       {"peephole": False, "normalize": False}, shape, channels, filters,
-                       batch_size, timesteps, rtol, atol, hints)
+    return _rung("check_plain_step", student_fn, {"peephole": False, "normalize": False},
+                 {"forget_bias"}, [(False, False)] * 3, cases, count, shape, channels, filters,
+                 batch_size, timesteps, seed, rtol, atol, hints)
 
 
 def check_peephole_step(student_fn, *, cases=None, count=5, shape=(9, 8), channels=2,
@@ -160,11 +166,9 @@ def check_peephole_step(student_fn, *, cases=None, count=5, shape=(9, 8), channe
     Same signature as :func:`check_plain_step`; ``params`` also holds ``W_ci``,
     ``W_cf``, ``W_co`` ``[H, W, F]``.
     """
-    cases = _lstm_case_list(cases, _draw_lstm([(True, False)] * 3, {"forget_bias"}),
-                            count, {"forget_bias"}, seed)
-    return _check_lstm("check_peephole_step", student_fn, cases,
-                       {"peephole": True, "normalize": False}, shape, channels, filters,
-                       batch_size, timesteps, rtol, atol, hints)
+    return _rung("check_peephole_step", student_fn, {"peephole": True, "normalize": False},
+                 {"forget_bias"}, [(True, False)] * 3, cases, count, shape, channels, filters,
+                 batch_size, timesteps, seed, rtol, atol, hints)
 
 
 def check_layer_norm_step(student_fn, *, cases=None, count=6, shape=(9, 8), channels=2,
@@ -178,14 +182,22 @@ def check_layer_norm_step(student_fn, *, cases=None, count=6, shape=(9, 8), chan
     ``{z,z_i,z_f,z_o,c}/{gamma,beta}`` ``[F]``. With ``"channels_first"`` the
     frames are ``[B, C, H, W]`` and the states ``[B, F, H, W]``.
     """
-    keys = {"forget_bias", "norm_epsilon", "data_format"}
-    cases = _lstm_case_list(cases, _draw_lstm([(True, True)] * 4, keys), count, keys, seed)
-    return _check_lstm("check_layer_norm_step", student_fn, cases,
-                       {"peephole": True, "normalize": True}, shape, channels, filters,
-                       batch_size, timesteps, rtol, atol, hints)
+    return _rung("check_layer_norm_step", student_fn, {"peephole": True, "normalize": True},
+                 {"forget_bias", "norm_epsilon", "data_format"}, [(True, True)] * 4, cases,
+                 count, shape, channels, filters, batch_size, timesteps, seed, rtol, atol, hints)
 
 
 LSTM_SWITCHES = [(False, False), (True, False), (False, True), (True, True)]
+
+
+def switch_cases(cases, count, seed, kernel=None):
+    """Explicit cases of ``(peephole, normalize, forget_bias)``, or ``count`` random ones
+    walking through the four settings of the switches; ``kernel`` for every case if given."""
+    keys = {"peephole", "normalize", "forget_bias"}
+    cases = _lstm_case_list(cases, _draw_lstm(LSTM_SWITCHES, keys), count, keys, seed)
+    if kernel is not None:
+        cases = [(options, {**setup, "kernel": tuple(kernel)}) for options, setup in cases]
+    return cases
 
 
 def check_lstm_step(student_fn, cases=None, *, count=6, shape=(9, 8), channels=2, filters=3,
@@ -222,10 +234,7 @@ def check_lstm_step(student_fn, cases=None, *, count=6, shape=(9, 8), channels=2
     Returns:
         A :class:`Report`.
     """
-    keys = {"peephole", "normalize", "forget_bias"}
-    cases = _lstm_case_list(cases, _draw_lstm(LSTM_SWITCHES, keys), count, keys, seed)
-    if kernel is not None:
-        cases = [(options, {**setup, "kernel": tuple(kernel)}) for options, setup in cases]
+    cases = switch_cases(cases, count, seed, kernel)
     return _check_lstm("check_lstm_step", student_fn, cases, {}, shape, channels, filters,
                        batch_size, timesteps, rtol, atol, hints)
 
