@@ -11,9 +11,11 @@ It prints each notebook's run time and size, and exits non-zero when a cell
 fails (the notebook is then left as it was).
 
 Sources. Each notebook ``NN_name.ipynb`` is written from ``src/NN_name.py``,
-a plain Python file in the "percent" format that Jupytext, VS Code and
-Spyder read: ``# %%`` starts a code cell, ``# %% [markdown]`` a Markdown
-cell whose lines are comments (``# text``). Edit the source, not the
+a plain Python file in the "percent" format, read with jupytext (which VS Code
+and Spyder also understand): ``# %%`` starts a code cell, ``# %% [markdown]`` a
+Markdown cell whose lines are comments (``# text``); a cell's nbgrader metadata
+(exercises, graded cells) sits on its marker line. Each notebook's first cell
+says it is generated and from which source. Edit the source, not the
 notebook, then run this script: the code reviews as code, and
 ``tests/test_notebooks.py`` fails when a notebook no longer matches its
 source. (A notebook without a source is run as it is.)
@@ -36,16 +38,14 @@ import hashlib
 import os
 import pathlib
 import sys
-import time
 
 import nbformat
-from jupyter_client.kernelspec import KernelSpec
-from jupyter_client.manager import AsyncKernelManager
-from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 NOTEBOOKS = pathlib.Path(__file__).resolve().parent
 REPO = NOTEBOOKS.parent
+sys.path.insert(0, str(REPO))          # this checkout's refconv, whatever is installed
+from refconv.course.execute import execute as run_notebook  # noqa: E402
 CELL_TIMEOUT = 60        # seconds any one cell may take before the run fails
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
@@ -84,47 +84,58 @@ def source_path(path):
 
 
 def read_source(path):
-    """The cells of a percent-format file: a list of ``(cell_type, source)``.
+    """The cells of a percent-format file, read by jupytext: a list of ``(cell_type, source, nbgrader)``.
 
-    Lines before the first ``# %%`` (a header comment) are not a cell. In a
-    Markdown cell every line is ``# text``, a bare ``#`` or empty. Blank lines
-    at either end of a cell are dropped.
+    ``nbgrader`` is the cell's nbgrader metadata (``{}`` for a plain cell),
+    written in the source on the cell's marker line
+    (``# %% nbgrader={"grade": true, ...}``). The comment lines before the first
+    ``# %%`` (the source's header) are not a cell. In a Markdown cell every
+    line is ``# text``, a bare ``#`` or empty.
     """
-    cells, kind, lines = [], None, []
+    import jupytext
 
-    def close():
-        if kind is not None:
-            cells.append((kind, "\n".join(lines).strip("\n")))
-
-    for number, line in enumerate(pathlib.Path(path).read_text().splitlines(), start=1):
+    text = pathlib.Path(path).read_text()
+    kind = None
+    for number, line in enumerate(text.splitlines(), start=1):
         if line.startswith("# %%"):
-            close()
-            kind, lines = ("markdown" if "[markdown]" in line else "code"), []
-        elif kind == "markdown":
-            if line not in ("#", "") and not line.startswith("# "):
-                raise ValueError(f"{path}:{number}: a Markdown cell's lines must start "
-                                 f"with '# ', got {line!r}")
-            lines.append(line[2:])
-        elif kind == "code":
-            lines.append(line)
-    close()
+            kind = "markdown" if "[markdown]" in line else "code"
+        elif kind == "markdown" and line not in ("#", "") and not line.startswith("# "):
+            raise ValueError(f"{path}:{number}: a Markdown cell's lines must start "
+                             f"with '# ', got {line!r}")
+    nb = jupytext.reads(text, fmt="py:percent")
+    cells = [(cell.cell_type, cell.source, dict(cell.metadata.get("nbgrader", {})))
+             for cell in nb.cells]
+    if not text.startswith("# %%") and cells and cells[0][0] == "code":
+        cells = cells[1:]                      # the header comment
     return cells
+
+
+def generated_note(path):
+    """The first cell of every notebook: where it comes from."""
+    source = source_path(path)
+    return (f"*This notebook is generated from [`src/{source.name}`](src/{source.name}) by "
+            f"`python notebooks/run.py {path.name[:2]}`: edit the source, not the notebook.*")
 
 
 def build(path):
     """A new, unexecuted notebook from the source of ``path``.
 
     Each cell's id is a hash of its content, so editing one cell changes
-    only that cell's id.
+    only that cell's id; a cell's nbgrader metadata (solution, graded cell,
+    points) comes from the source.
     """
     nb = nbformat.v4.new_notebook()
     seen = {}
-    for kind, source in read_source(source_path(path)):
+    cells = [("markdown", generated_note(path), {})] + read_source(source_path(path))
+    for kind, source, nbgrader in cells:
         digest = hashlib.sha1(f"{kind}\n{source}".encode()).hexdigest()[:10]
         seen[digest] = seen.get(digest, 0) + 1
         cell_id = digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
         new = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
-        nb.cells.append(new(source, id=cell_id))
+        cell = new(source, id=cell_id)
+        if nbgrader:
+            cell.metadata["nbgrader"] = nbgrader
+        nb.cells.append(cell)
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.metadata["language_info"] = {"name": "python"}
     return nb
@@ -136,19 +147,9 @@ def load(path):
 
 
 def cells_of(nb):
-    """``(cell_type, source)`` of each cell: what must match the source."""
-    return [(cell.cell_type, cell.source) for cell in nb.cells]
-
-
-class ThisPythonKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernel is always an IPython kernel of ``sys.executable``."""
-
-    @property
-    def kernel_spec(self):
-        return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher",
-                                "-f", "{connection_file}"],
-                          display_name=KERNELSPEC["display_name"], language="python",
-                          resource_dir=str(NOTEBOOKS))
+    """``(cell_type, source, nbgrader metadata)`` of each cell: what must match the source."""
+    return [(cell.cell_type, cell.source, dict(cell.metadata.get("nbgrader", {})))
+            for cell in nb.cells]
 
 
 def kernel_env():
@@ -162,21 +163,15 @@ def kernel_env():
 def execute(path, timeout=CELL_TIMEOUT):
     """Run the notebook at ``path`` (from its source) in a fresh kernel: ``(notebook, seconds)``.
 
-    Raises ``nbclient.exceptions.CellExecutionError`` (with the failing cell's
+    The kernel is this Python's (``refconv.course.execute``), with the
+    repository first on ``PYTHONPATH``. Raises
+    ``nbclient.exceptions.CellExecutionError`` (with the failing cell's
     traceback) when a cell raises, and ``CellTimeoutError`` when one runs
     longer than ``timeout`` seconds.
     """
     nb = load(path)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            kernel_manager_class=ThisPythonKernelManager,
-                            resources={"metadata": {"path": str(NOTEBOOKS)}},
-                            record_timing=False, allow_errors=False,
-                            # the kernel's own log (e.g. ipykernel's note about TCP) is noise here;
-                            # a kernel that dies still fails the run
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
-    start = time.perf_counter()
-    client.execute(env=kernel_env())
-    return normalise(nb), time.perf_counter() - start
+    seconds = run_notebook(nb, NOTEBOOKS, timeout=timeout, env=kernel_env())
+    return normalise(nb), seconds
 
 
 def normalise(nb):

@@ -16,6 +16,7 @@ import os
 import sys
 import time
 
+from .course.commands import register as register_course
 from .vocabulary import GATES, GRU_QUANTITIES, LSTM_QUANTITIES
 
 __all__ = ["main"]
@@ -93,7 +94,8 @@ def _parser():
     compare.add_argument("--atol", type=_tolerance, default=1e-12, help="default: %(default)g")
     compare.add_argument("--verbose", action="store_true", help="list every tensor")
     compare.set_defaults(run=_compare)
-    for command in (parser, demo, golden, compare):  # parser: "unrecognized arguments"
+    register_course(commands)      # course build, course grade, notebooks
+    for command in (parser, *commands.choices.values()):  # parser: "unrecognized arguments"
         command.error = _one_line_error(command)
     return parser
 

@@ -267,3 +267,47 @@ def wrap_everywhere(monkeypatch, original, change=lambda result: result):
                     patched += 1
     assert patched, f"{original.__name__} is held by no refconv module: update wrap_everywhere()"
     return calls
+
+
+def lstm_backward_intermediates(d_h, d_c, cache, params, cell):
+    """The named gradients inside one LSTM step's backward, recomputed line by line.
+
+    An oracle for ``lstm_step_backward(..., intermediates=True)``: tanh and sigmoid,
+    channels_last, written from the forward equations (SPEC.md), independent of
+    refconv's backward. Returns ``d_z_o, d_c, d_z_o_in, d_c_in, d_z_f, d_z_i, d_z,
+    d_z_f_in, d_z_i_in, d_z_in`` (the step's inputs' gradients are checked by finite
+    differences elsewhere).
+    """
+    from refconv.layer_norm import layer_norm_backward
+
+    def ln_backward(v, d_out, name):
+        return layer_norm_backward(v, params[name + "/gamma"], d_out)[0]
+
+    g = {}
+    # h = z_o * tanh(c)
+    tanh_c = np.tanh(cache.c)
+    g["d_z_o"] = d_h * tanh_c
+    g["d_c"] = d_c + d_h * cache.z_o * (1 - tanh_c ** 2)
+    # z_o = sigmoid(LN(z_o_in));  c = LN(c_in);  z_o_in = block 3 + W_co * c_in
+    d_z_o_in = g["d_z_o"] * cache.z_o * (1 - cache.z_o)
+    d_c_in = g["d_c"]
+    if cell.normalize:
+        d_z_o_in = ln_backward(cache.z_o_in, d_z_o_in, "z_o")
+        d_c_in = ln_backward(cache.c_in, d_c_in, "c")
+    if cell.peephole:
+        d_c_in = d_c_in + d_z_o_in * params["W_co"]
+    g["d_z_o_in"], g["d_c_in"] = d_z_o_in, d_c_in
+    # c_in = c_prev * z_f + z_i * z
+    g["d_z_f"] = d_c_in * cache.c_prev
+    g["d_z_i"] = d_c_in * cache.z
+    g["d_z"] = d_c_in * cache.z_i
+    # z_f = sigmoid(LN(z_f_in) + forget_bias);  z_i = sigmoid(LN(z_i_in));  z = tanh(LN(z_in))
+    d_z_f_in = g["d_z_f"] * cache.z_f * (1 - cache.z_f)
+    d_z_i_in = g["d_z_i"] * cache.z_i * (1 - cache.z_i)
+    d_z_in = g["d_z"] * (1 - cache.z ** 2)
+    if cell.normalize:
+        d_z_f_in = ln_backward(cache.z_f_in, d_z_f_in, "z_f")
+        d_z_i_in = ln_backward(cache.z_i_in, d_z_i_in, "z_i")
+        d_z_in = ln_backward(cache.z_in, d_z_in, "z")
+    g["d_z_f_in"], g["d_z_i_in"], g["d_z_in"] = d_z_f_in, d_z_i_in, d_z_in
+    return g

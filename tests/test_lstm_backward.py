@@ -1,7 +1,7 @@
 """``lstm_step_backward(..., intermediates=True)``: every named gradient of one step.
 
-Two oracles: the exercise checker's own line-by-line recomputation
-(``refconv.exercises._lstm_backward_reference``, tanh and channels_last only),
+Two oracles: a line-by-line recomputation of the intermediate gradients from the
+forward equations (``_oracles.lstm_backward_intermediates``, tanh and channels_last only),
 and central finite differences through :func:`refconv.lstm.lstm_gates` (the
 step after its convolution), for the blocks of ``d_y`` (the four ``*_in``),
 in every layout and activation.
@@ -10,8 +10,9 @@ in every layout and activation.
 import numpy as np
 import pytest
 
+from _oracles import lstm_backward_intermediates
 from conftest import jitter, numeric_gradient
-from refconv import ConvLSTMCell, LSTMStateTuple, exercises, lstm_step, lstm_step_backward
+from refconv import ConvLSTMCell, LSTMStateTuple, lstm_step, lstm_step_backward
 from refconv.gradcheck import relative_error
 from refconv.lstm import lstm_gates
 from refconv.vocabulary import LSTM_BACKWARD_QUANTITIES, LSTM_BLOCKS
@@ -35,18 +36,21 @@ OPTIONS = [(n, p) for n in (False, True) for p in (False, True)]
 
 
 @pytest.mark.parametrize("normalize, peephole", OPTIONS)
-def test_intermediates_match_the_exercise_checkers_reference(normalize, peephole):
+def test_intermediates_match_a_line_by_line_recomputation(normalize, peephole):
     cell, x, state, d_h, d_c = problem(1, normalize, peephole)
     _, _, cache = lstm_step(x, state, cell.params, cell)
-    expected = exercises._lstm_backward_reference(d_h, d_c, cache, cell.params, cell)
+    expected = lstm_backward_intermediates(d_h, d_c, cache, cell.params, cell)
     result = lstm_step_backward(d_h, LSTMStateTuple(d_c, np.zeros_like(d_h)), cache,
                                 cell.params, cell, intermediates=True)
     assert len(result) == 4
-    named = result[3]
+    d_x, d_prev, _, named = result
     assert tuple(named) == LSTM_BACKWARD_QUANTITIES
-    for name in LSTM_BACKWARD_QUANTITIES:
+    for name in expected:
         np.testing.assert_allclose(named[name], expected[name], rtol=1e-12, atol=1e-13,
                                    err_msg=name)
+    # The step's own outputs, named: the same arrays the function returns.
+    for name, value in (("d_x", d_x), ("d_c_prev", d_prev.c), ("d_h_prev", d_prev.h)):
+        np.testing.assert_array_equal(named[name], value, err_msg=name)
 
 
 @pytest.mark.parametrize("normalize, peephole", OPTIONS)

@@ -60,6 +60,14 @@ def test_notebook_runs_top_to_bottom(path):
     assert all(cell.execution_count is not None for cell in code)
     assert not [o for cell in code for o in cell.outputs if o.output_type == "error"]
     assert _pngs(nb), f"{path.name} drew no figure"
+    # the solutions in the notebook earn every point of its graded cells (nbgrader's rule)
+    from nbgrader.utils import determine_grade
+    graded = [cell for cell in code if cell.metadata.get("nbgrader", {}).get("grade")]
+    assert graded, f"{path.name} has no graded exercise"
+    for cell in graded:
+        points, max_points = determine_grade(cell)
+        assert points == max_points, f"{path.name}: {cell.metadata.nbgrader['grade_id']} " \
+                                     f"gets {points} of {max_points}"
     assert seconds < MAX_SECONDS, f"{path.name} took {seconds:.0f} s (limit {MAX_SECONDS} s)"
 
 
@@ -120,8 +128,10 @@ def test_read_source_splits_percent_cells(tmp_path):
     source = tmp_path / "src.py"
     source.write_text("# a header, not a cell\n\n# %% [markdown]\n# # Title\n#\n# Some *text*.\n\n"
                       "# %%\nx = 1\n\n\ny = 2\n\n# %% [markdown]\n# More.\n")
-    assert run.read_source(source) == [("markdown", "# Title\n\nSome *text*."),
-                                       ("code", "x = 1\n\n\ny = 2"), ("markdown", "More.")]
+    assert run.read_source(source) == [("markdown", "# Title\n\nSome *text*.", {}),
+                                       ("code", "x = 1\n\n\ny = 2", {}), ("markdown", "More.", {})]
+    source.write_text('# %% nbgrader={"grade": true, "grade_id": "g", "points": 2}\nx = 1\n')
+    assert run.read_source(source) == [("code", "x = 1", {"grade": True, "grade_id": "g", "points": 2})]
     source.write_text("# %% [markdown]\nnot a comment\n")
     with pytest.raises(ValueError, match="must start with"):
         run.read_source(source)
@@ -141,6 +151,12 @@ def test_normalise_keeps_reruns_identical():
     assert [o.text for o in cell.outputs] == ["1\n2\n", "warning\n"]
     assert nb.metadata["language_info"] == {"name": "python"}
     assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_a_notebook_says_it_is_generated_and_from_where():
+    nb = run.build(PATHS[0])
+    assert nb.cells[0].cell_type == "markdown"
+    assert "generated from [`src/01_convolution.py`]" in nb.cells[0].source
 
 
 def test_build_gives_stable_cell_ids():

@@ -21,6 +21,12 @@
 # Every cell that computes something ends with an `assert`: if the maths breaks, the
 # notebook stops there.
 
+# %% [markdown]
+# **You will learn** to compute a convolution layer as a sum of shifted slices, TensorFlow's
+# SAME padding (and why an even kernel pads one more zero after), strides and dilation, and
+# im2col. **Before:** NumPy slicing and broadcasting, matrix products. **Time:** about 45
+# minutes, 15 of them for the exercises at the end.
+
 # %%
 import math
 
@@ -30,6 +36,7 @@ import scipy.signal
 import refconv
 from refconv import viz
 from refconv.data import moving_shapes
+from refconv.exercises import check_conv1d, check_same_padding
 
 np.set_printoptions(precision=3, suppress=True)
 rng = np.random.default_rng(0)   # every random number below comes from this seed
@@ -358,3 +365,72 @@ for shape, kernel in [((20,), (3,)), ((20,), (4,)), ((9, 11), (3, 3)), ((9, 11),
 # * In a ConvLSTM, one such convolution of `concat([x, h])` with a kernel
 #   `[*kernel, C_in + F, 4F]` computes all four of `z, z_i, z_f, z_o` at once.
 #   **Notebook 2** opens that up, gate by gate.
+
+# %% [markdown]
+# ## 1.7 Exercises
+#
+# **Exercise 1: SAME padding amounts.** Write `same_padding(n, k, stride, dilation)`, the
+# zeros `(before, after)` TensorFlow's SAME adds to one axis of length `n` for a kernel of
+# size `k`: the output has `ceil(n / stride)` values, a dilated kernel spans
+# `(k - 1) * dilation + 1` inputs, and the odd zero goes after. (Section 1.2 did stride 1.)
+
+# %% nbgrader={"grade": false, "grade_id": "same_padding", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def same_padding(n, k, stride=1, dilation=1):
+    """Zeros (before, after) of TensorFlow's SAME padding on one axis."""
+    ### BEGIN SOLUTION
+    out = -(-n // stride)                                   # ceil(n / stride)
+    total = max((out - 1) * stride + (k - 1) * dilation + 1 - n, 0)
+    return total // 2, total - total // 2
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "check_same_padding", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+report = check_same_padding(same_padding)
+print(report)
+report.points(2)
+
+# %% [markdown]
+# **Exercise 2: a 1-D convolution layer as shifted slices.** Write `conv1d(x, kernel)`,
+# TensorFlow's SAME cross-correlation of `x` `[B, W, C]` with `kernel` `[k, C, F]`, giving
+# `[B, W, F]`: pad the spatial axis, then add up one matrix product per kernel offset,
+# `slice @ kernel[j]`, as in section 1.4. The checker tries odd and even kernels, one channel
+# and several, float64 and float32, against `refconv.conv_nd`.
+
+# %% nbgrader={"grade": false, "grade_id": "conv1d", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def conv1d(x, kernel):
+    """SAME 1-D cross-correlation, channels_last: [B, W, C] x [k, C, F] -> [B, W, F]."""
+    ### BEGIN SOLUTION
+    k, width = kernel.shape[0], x.shape[1]
+    before = (k - 1) // 2
+    xp = np.pad(x, ((0, 0), (before, k - 1 - before), (0, 0)))
+    return sum(xp[:, j:j + width] @ kernel[j] for j in range(k))
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "check_conv1d", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+report = check_conv1d(conv1d)
+print(report)
+### BEGIN HIDDEN TESTS
+report = check_conv1d(conv1d, seed=2029, count=6)
+print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
+### END HIDDEN TESTS
+report.points(2)
+
+# %% [markdown]
+# **Q1.** Two implementations of a 4-tap ConvLSTM agree on every shape and every value
+# except that one's feature maps are shifted by a pixel. What is the likely cause, and how
+# does it grow over time?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q_even_kernel_shift", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# Their SAME padding splits an even kernel's odd zero differently (TensorFlow: after; SciPy's
+# `mode="same"` or a hand-written `k // 2`: before). Each output then reads the inputs one
+# pixel to one side; in a ConvLSTM the state feeds back through the convolution every step,
+# so the shift adds up: one more pixel per layer and per time step.
+
+# %% [markdown]
+# **Q2.** im2col turns the convolution into one large matrix product. What does it cost,
+# and why does refconv build the patches in blocks?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q_im2col_memory", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# The patch matrix repeats every input value once per kernel offset: `prod(kernel)` times
+# the input's size in memory (9x for 3 x 3, 27x for 3 x 3 x 3). The single product is fast,
+# but for large frames that matrix does not fit in cache or even in memory, so refconv builds
+# it a block of rows at a time and multiplies each block as it goes.

@@ -42,6 +42,12 @@
 # The weights are **random and untrained** (seeded): the pictures show what the equations
 # do with any weights, not what a trained network has learned (notebook 5 trains one).
 
+# %% [markdown]
+# **You will learn** to read one ConvLSTM step as six equations (`z`, `z_i`, `z_f`, `c`, `z_o`,
+# `h`), see what each one does to a picture, and write the step yourself in three rungs: plain,
+# with peepholes, with layer norm. **Before:** notebook 1 (SAME convolution), NumPy broadcasting,
+# what a sigmoid is. **Time:** about 60 minutes, 30 of them for the exercises.
+
 # %%
 import numpy as np
 from matplotlib.figure import Figure
@@ -49,7 +55,8 @@ from matplotlib.figure import Figure
 import refconv
 from refconv import conv_nd, layer_norm, sigmoid, viz
 from refconv.data import moving_shapes
-from refconv.exercises import check_lstm_step
+from refconv.exercises import check_layer_norm_step, check_peephole_step, check_plain_step
+from refconv.vocabulary import LSTM_QUANTITIES
 
 np.set_printoptions(precision=3, suppress=True)
 B, T, SHAPE, C, F, K = 2, 10, (32, 32), 1, 4, (5, 5)   # batch, steps, frame, channels in, filters, kernel
@@ -207,47 +214,19 @@ pictures([z_o, np.tanh(c_new), h_new], [viz.LABELS["z_o"], "tanh(c), c normalise
          "the output: h = z_o * tanh(c) (channel 0)")
 
 # %% [markdown]
-# ### The same step, as one function, checked against refconv
+# ### The same step, checked against refconv
 #
-# Put together (and with the switches the cell has), the step is twenty lines. If this
-# function and refconv disagreed anywhere, on any gate, the `assert`s would stop the
-# notebook.
+# If the lines above and refconv disagreed anywhere, on any gate, the `assert`s would stop
+# the notebook. (Putting them together into one function is the exercise of section 2.5.)
 
 # %%
-def step_by_hand(x, c, h, params, peephole=True, normalize=True, forget_bias=1.0):
-    """One ConvLSTM step (channels_last, tanh): every gate, in the article's names."""
-    def ln(v, name):
-        return layer_norm(v, params[name + "/gamma"], params[name + "/beta"])
-
-    y = conv_nd(np.concatenate([x, h], axis=-1), params["kernel"])
-    if not normalize:
-        y = y + params["bias"]
-    z, z_i, z_f, z_o = np.split(y, 4, axis=-1)
-    if peephole:
-        z_i, z_f = z_i + params["W_ci"] * c, z_f + params["W_cf"] * c
-    if normalize:
-        z, z_i, z_f = ln(z, "z"), ln(z_i, "z_i"), ln(z_f, "z_f")
-    z_f = sigmoid(z_f + forget_bias)
-    z_i = sigmoid(z_i)
-    z = np.tanh(z)
-    c = c * z_f + z_i * z
-    if peephole:
-        z_o = z_o + params["W_co"] * c
-    if normalize:
-        z_o, c = ln(z_o, "z_o"), ln(c, "c")
-    z_o = sigmoid(z_o)
-    h = z_o * np.tanh(c)
-    return {"z": z, "z_i": z_i, "z_f": z_f, "z_o": z_o, "c": c, "h": h}
-
-
-mine = step_by_hand(x, c, h, cell.params)
+mine = {"z": z, "z_i": z_i, "z_f": z_f, "z_o": z_o, "c": c_new, "h": h_new}
 h_ref, state_ref = cell(x, state)                                        # refconv's step
 _, _, gates = refconv.dynamic_rnn(cell, video, return_gates=True)        # every gate, every step
 assert np.allclose(mine["h"], h_ref) and np.allclose(mine["c"], state_ref.c)
 for name in NAMES:
     assert np.allclose(mine[name], gates[name][:, t]), name
-    assert np.allclose(mine[name], {"z": z, "z_i": z_i, "z_f": z_f, "z_o": z_o, "c": c_new, "h": h_new}[name])
-print(f"step_by_hand agrees with refconv on all six of {NAMES} at t = {t}")
+print(f"the lines above agree with refconv on all six of {NAMES} at t = {t}")
 
 # %% [markdown]
 # ## 2.3 Every gate over time
@@ -406,97 +385,190 @@ assert runs["neither"]["c"].std() < 0.2 < 0.9 < runs["LN only"]["c"].std()
 #   both the weights and the scale of `c`; the peephole also costs three frames' worth of
 #   parameters, one per pixel (notebook 3 counts them).
 #
-# ## 2.5 Exercise: write the step's gates
+# ## 2.5 Exercises: write the step, one rung at a time
 #
-# Without scrolling up, write one ConvLSTM step from the equations at the top of this
-# notebook, as a function
+# Write one ConvLSTM step yourself, from the equations at the top of this notebook, in three
+# rungs. Each is a function of the frame `x` `[B, H, W, C]`, the old state `c`, `h`
+# `[B, H, W, F]` and a dict `params` named as `cell.params`, and returns the six quantities
+# `{"z", "z_i", "z_f", "c", "z_o", "h"}` (`z` after its tanh, the gates after their sigmoids,
+# `c` the new state). Use `refconv.conv_nd`, `refconv.sigmoid` and `refconv.layer_norm`.
 #
-# ```python
-# def my_step(x, c, h, params, peephole=True, normalize=True, forget_bias=1.0):
-#     ...
-#     return {"z": z, "z_i": z_i, "z_f": z_f, "z_o": z_o, "c": c_new, "h": h_new}
-# ```
+# Each rung has a checker from `refconv.exercises`. It runs your function and refconv side by
+# side from random states, with a **random forget bias** in every case (never 1), random
+# biases, `gamma` and `beta`, kernels of even and odd sizes, in float64 and float32, and
+# prints a short report: which quantity, at which step, first differs, and by how much. When
+# it recognises a mistake (swapped gate blocks, Keras's order, a per-channel layer norm, the
+# old `c` where the new one belongs...) it names it. `report.hint(2)` gives the formula when
+# the nudge is not enough; `print(report.details())` every case and a table. Until you write a
+# rung, its checker reports the `NotImplementedError`.
 #
-# where `x` is `[B, H, W, C]`, `c` and `h` are `[B, H, W, F]`, and `params` holds arrays
-# named as in `cell.params` (`kernel`, `bias`, `W_ci`, `W_cf`, `W_co`, `z/gamma`,
-# `z/beta`, ..., `c/beta`). Return `z` after its tanh and the gates after their
-# sigmoids. Use `refconv.conv_nd` for the convolution; for extra credit write the sigmoid
-# and the layer norm yourself (per sample, over all non-batch axes, epsilon `1e-12`).
-#
-# Then hand it to the checker, `refconv.exercises.check_lstm_step`. It runs your function
-# and refconv side by side on a seeded video, from a random state, with random `gamma`,
-# `beta` and biases (so forgetting one shows), in four cases from "neither peephole nor
-# layer norm" to "both", and tells you **which gate, at which time step, first differs,
-# and by how much**. Until you have written it, the checker reports the exception:
+# **Rung 1, the plain step**: `plain_step(x, c, h, params, forget_bias)` with `params`
+# holding `kernel` `[kh, kw, C + F, 4F]` (blocks z, z_i, z_f, z_o) and `bias` `[4F]`; no
+# peephole, no layer norm.
 
-# %%
-def my_step(x, c, h, params, peephole=True, normalize=True, forget_bias=1.0):
-    raise NotImplementedError("your turn: write the gates")
-
-
-report = check_lstm_step(my_step)
-print(report)
-assert not report.passed
-
-# %% [markdown]
-# A right answer, such as `step_by_hand` above, passes every case:
-
-# %%
-report = check_lstm_step(step_by_hand)
-print(report)
-assert report.passed
-
-# %% [markdown]
-# And a wrong one is pinned to its gate. A classic slip: the output gate's peephole reading
-# the **old** memory, like the other two gates do, instead of the new one.
-
-# %%
-def slipped_step(x, c, h, params, peephole=True, normalize=True, forget_bias=1.0):
-    """step_by_hand with one mistake: z_o's peephole reads the old c."""
-    def ln(v, name):
-        return layer_norm(v, params[name + "/gamma"], params[name + "/beta"])
-
-    y = conv_nd(np.concatenate([x, h], axis=-1), params["kernel"])
-    if not normalize:
-        y = y + params["bias"]
+# %% nbgrader={"grade": false, "grade_id": "plain_step", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def plain_step(x, c, h, params, forget_bias):
+    """One ConvLSTM step without peephole or layer norm (channels_last, tanh)."""
+    ### BEGIN SOLUTION
+    y = conv_nd(np.concatenate([x, h], axis=-1), params["kernel"]) + params["bias"]
     z, z_i, z_f, z_o = np.split(y, 4, axis=-1)
-    if peephole:
-        z_i, z_f, z_o = z_i + params["W_ci"] * c, z_f + params["W_cf"] * c, z_o + params["W_co"] * c
-    if normalize:
-        z, z_i, z_f = ln(z, "z"), ln(z_i, "z_i"), ln(z_f, "z_f")
-    z_f, z_i, z = sigmoid(z_f + forget_bias), sigmoid(z_i), np.tanh(z)
-    c = c * z_f + z_i * z
-    if normalize:
-        z_o, c = ln(z_o, "z_o"), ln(c, "c")
+    z_f = sigmoid(z_f + forget_bias)
+    z_i = sigmoid(z_i)
+    z = np.tanh(z)
+    c_new = c * z_f + z_i * z
     z_o = sigmoid(z_o)
-    return {"z": z, "z_i": z_i, "z_f": z_f, "z_o": z_o, "c": c, "h": z_o * np.tanh(c)}
+    h_new = z_o * np.tanh(c_new)
+    return {"z": z, "z_i": z_i, "z_f": z_f, "c": c_new, "z_o": z_o, "h": h_new}
+    ### END SOLUTION
 
-
-report = check_lstm_step(slipped_step)
+# %% nbgrader={"grade": true, "grade_id": "check_plain_step", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+report = check_plain_step(plain_step)
 print(report)
-assert report.gate == "z_o" and report.step == 0 and report.options["peephole"]
-assert [case.passed for case in report.cases] == [True, False, True, False]   # only with peepholes
+### BEGIN HIDDEN TESTS
+report = check_plain_step(plain_step, seed=2029, count=6)       # the grader's own cases
+print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
+### END HIDDEN TESTS
+report.points(2)
 
 # %% [markdown]
-# The report says everything a student needs: the cases without peepholes pass, so the
-# bug is in a peephole; `z, z_i, z_f, c` are right and `z_o` is the first to differ, at
-# the very first step; `h` is wrong only because `z_o` is. A second kind of slip, returning
-# `z` before its tanh, is caught at the first quantity:
+# **Rung 2, peepholes**: `peephole_step(x, c, h, params, forget_bias)`, the plain step plus
+# `W_ci`, `W_cf`, `W_co` (each `[H, W, F]`, one weight per pixel and channel). Mind which `c`
+# each one reads.
+
+# %% nbgrader={"grade": false, "grade_id": "peephole_step", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def peephole_step(x, c, h, params, forget_bias):
+    """One ConvLSTM step with peepholes, without layer norm (channels_last, tanh)."""
+    ### BEGIN SOLUTION
+    y = conv_nd(np.concatenate([x, h], axis=-1), params["kernel"]) + params["bias"]
+    z, z_i, z_f, z_o = np.split(y, 4, axis=-1)
+    z_i = z_i + params["W_ci"] * c
+    z_f = z_f + params["W_cf"] * c
+    z_f = sigmoid(z_f + forget_bias)
+    z_i = sigmoid(z_i)
+    z = np.tanh(z)
+    c_new = c * z_f + z_i * z
+    z_o = sigmoid(z_o + params["W_co"] * c_new)
+    h_new = z_o * np.tanh(c_new)
+    return {"z": z, "z_i": z_i, "z_f": z_f, "c": c_new, "z_o": z_o, "h": h_new}
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "check_peephole_step", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+report = check_peephole_step(peephole_step)
+print(report)
+### BEGIN HIDDEN TESTS
+report = check_peephole_step(peephole_step, seed=2029, count=6)
+print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
+### END HIDDEN TESTS
+report.points(2)
+
+# %% [markdown]
+# **Rung 3, layer norm, in both data formats**: `layer_norm_step(x, c, h, params,
+# forget_bias, norm_epsilon, data_format)`, the seed's full step: peepholes, no bias, and
+# `LN(z)`, `LN(z_i)`, `LN(z_f)`, `LN(z_o)`, `LN(c)` with their own `gamma`, `beta` (`[F]`)
+# and the `norm_epsilon` you are given. With `data_format="channels_first"` the frames are
+# `[B, C, H, W]`, the states `[B, F, H, W]` and the peephole weights `[F, H, W]`: the channel
+# axis is 1 (`layer_norm(v, gamma, beta, channel_axis, eps)`, `conv_nd(..., data_format=...)`).
+
+# %% nbgrader={"grade": false, "grade_id": "layer_norm_step", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def layer_norm_step(x, c, h, params, forget_bias, norm_epsilon, data_format):
+    """One ConvLSTM step with peepholes and layer norm (tanh), in either data format."""
+    ### BEGIN SOLUTION
+    axis = 1 if data_format == "channels_first" else -1
+
+    def ln(v, name):
+        return layer_norm(v, params[name + "/gamma"], params[name + "/beta"], axis, norm_epsilon)
+
+    y = conv_nd(np.concatenate([x, h], axis=axis), params["kernel"], data_format=data_format)
+    z, z_i, z_f, z_o = np.split(y, 4, axis=axis)
+    z_i = z_i + params["W_ci"] * c
+    z_f = z_f + params["W_cf"] * c
+    z, z_i, z_f = ln(z, "z"), ln(z_i, "z_i"), ln(z_f, "z_f")
+    z_f = sigmoid(z_f + forget_bias)
+    z_i = sigmoid(z_i)
+    z = np.tanh(z)
+    c_new = c * z_f + z_i * z
+    z_o = z_o + params["W_co"] * c_new
+    z_o, c_new = ln(z_o, "z_o"), ln(c_new, "c")
+    z_o = sigmoid(z_o)
+    h_new = z_o * np.tanh(c_new)
+    return {"z": z, "z_i": z_i, "z_f": z_f, "c": c_new, "z_o": z_o, "h": h_new}
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "check_layer_norm_step", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+report = check_layer_norm_step(layer_norm_step)
+print(report)
+### BEGIN HIDDEN TESTS
+report = check_layer_norm_step(layer_norm_step, seed=2029, count=8)
+print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
+### END HIDDEN TESTS
+report.points(3)
+
+# %% [markdown]
+# ### What a wrong answer looks like
+#
+# A classic slip: reading the kernel's four blocks in **Keras's** order (input, forget, cell,
+# output) instead of the seed's `z, z_i, z_f, z_o`. Below, refconv's own step is handed a
+# kernel with its blocks shuffled that way, which is exactly what such a solution computes;
+# the checker pins it to `z`, at the first step, and names the mistake:
 
 # %%
-def raw_z(x, c, h, params, **options):
-    gates = step_by_hand(x, c, h, params, **options)
-    return {**gates, "z": np.arctanh(gates["z"])}      # z before its activation
+def keras_ordered(x, c, h, params, forget_bias):
+    """refconv's plain step, reading the kernel's blocks as if they were Keras's (i, f, c, o)."""
+    shape, filters = list(x.shape[1:-1]), h.shape[-1]
+    plain = refconv.ConvLSTMCell(shape, filters, list(params["kernel"].shape[:-2]),
+                                 forget_bias=forget_bias, peephole=False, normalize=False)
+    order = [2, 0, 1, 3]             # z is read from block 2, z_i from 0, z_f from 1
+    shuffled = {name: np.concatenate([np.split(value, 4, axis=-1)[j] for j in order], axis=-1)
+                for name, value in params.items()}
+    cache = refconv.lstm_step(x, refconv.LSTMStateTuple(c, h), shuffled, plain)[2]
+    return {name: getattr(cache, name) for name in LSTM_QUANTITIES}
 
 
-report = check_lstm_step(raw_z)
-assert report.gate == "z" and not any(case.passed for case in report.cases)
-print(str(report).splitlines()[0])
+report = check_plain_step(keras_ordered)
+print(report)
+assert report.gate == "z" and report.step == 0 and "Keras" in report.mistake
 
 # %% [markdown]
-# **For teachers.** Hand out this notebook without section 2.2's `step_by_hand` (or only
-# up to section 2.1); `check_lstm_step(my_step)` needs nothing else. `check_gru_step` does
-# the same for the GRU (notebook 3).
+# ### Questions
+#
+# **Q1.** `c` is already the sum of bounded terms; why does the step apply `tanh` to it
+# *again* before the output gate (`h = z_o * tanh(c)`)?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q_tanh_on_c", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# `c` is not bounded: it accumulates `z_i * z` over many steps (the forget gate keeps most
+# of it), so it can grow far beyond 1. `tanh` squashes it back into (-1, 1) so that `h`, which
+# the next step and the next layer read, stays in a fixed range whatever the memory holds;
+# the output gate then only decides *how much* of it to show.
+
+# %% [markdown]
+# **Q2.** The forget bias is added *after* the layer norm: `z_f = sigmoid(LN(z_f) +
+# forget_bias)`. What would `sigmoid(LN(z_f + forget_bias))` do, and why does the cell have
+# `beta` instead of a `bias` when `normalize` is on?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q_bias_before_ln", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# A constant added to every value of a sample moves the sample's mean by exactly that
+# constant and leaves its variance alone; layer norm subtracts the mean, so the constant
+# vanishes: a forget bias added before LN does nothing at all. A per-channel bias before LN
+# vanishes in part (its average over the channels); what is left is a per-channel offset,
+# which `beta` gives directly after the normalisation. So TF1's cell drops the bias and keeps
+# `beta`, and adds the forget bias after LN, where it survives.
+
+# %% [markdown]
+# **Q3.** What does the forget bias (1 by default) buy a cell at initialisation?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q_forget_bias", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# With small random weights every gate starts near `sigmoid(0) = 0.5`, so an unbiased cell
+# halves its memory every step and the gradient through `c` shrinks like `0.5^T`. A forget
+# bias of 1 starts `z_f` near `sigmoid(1) = 0.73`: the cell keeps most of its memory by
+# default, and gradients flow back through many steps from the first update on
+# (Gers et al. 2000; Jozefowicz et al. 2015).
+
+# %% [markdown]
+# **For teachers.** `refconv course build --out DIR` writes this notebook for students (the
+# three functions reduced to stubs, the answers removed, the graded cells locked) and for
+# you; `refconv course grade submission.ipynb` runs a submission and prints its score
+# (`notebooks/COURSE.md`). `check_lstm_step` checks a step with the switches as arguments;
+# `check_gru_step` does the same for the GRU (notebook 3).
 #
 # **Next:** notebook 3 pictures the ConvGRU the same way and weighs the seed's claim that
 # it "is more memory efficient" than the LSTM.

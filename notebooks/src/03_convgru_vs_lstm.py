@@ -33,6 +33,11 @@
 # input gate `z_i` would. They are tied: a GRU cannot keep everything *and* write
 # everything at the same pixel. The reset gate `r` has no LSTM counterpart.
 
+# %% [markdown]
+# **You will learn** the ConvGRU's reset gate `r`, update gate `u` and candidate, to write its
+# step yourself, and to weigh "more memory efficient" with numbers. **Before:** notebook 2.
+# **Time:** about 45 minutes, 15 of them for the exercise in 3.1.
+
 # %%
 import tracemalloc
 
@@ -114,12 +119,28 @@ viz.to_png(viz.heatmaps([u[0, ..., 0], 1 - u[0, ..., 0], moved[0, ..., 0]],
                         title="the state changes where the update gate lets it (sample 0, channel 0)"))
 
 # %% [markdown]
-# The whole step as one function, checked against refconv on every gate (and, below, by
-# the same checker students use):
+# The lines above, checked against refconv on every gate:
 
 # %%
+_, _, gru_gates = refconv.dynamic_rnn(gru, video, return_gates=True)
+mine = {"r": r, "u": u, "candidate": candidate, "h": h_new}
+for name in GRU_NAMES:
+    assert np.allclose(mine[name], gru_gates[name][:, t]), name
+print(f"the lines above agree with refconv on {GRU_NAMES} at t = {t}")
+
+# %% [markdown]
+# **Exercise: the GRU step as one function.** Write `gru_step_by_hand(x, h, params,
+# normalize)`: with `normalize` the lines above; without it, no layer norm but the biases
+# `gates/bias` (`[2F]`, blocks r, u) and `candidate/bias` (`[F]`). Return `r`, `u` (after
+# their sigmoids), `candidate` (after its tanh) and the new `h`. The checker
+# (`refconv.exercises.check_gru_step`) tries both settings, odd and even kernels, float64
+# and float32, from random states, and names the quantity and step where yours first
+# differs.
+
+# %% nbgrader={"grade": false, "grade_id": "gru_step_by_hand", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def gru_step_by_hand(x, h, params, normalize=True):
     """One ConvGRU step (channels_last, tanh): r, u, candidate and the new h."""
+    ### BEGIN SOLUTION
     def ln(v, name):
         return layer_norm(v, params[name + "/gamma"], params[name + "/beta"])
 
@@ -134,15 +155,34 @@ def gru_step_by_hand(x, h, params, normalize=True):
     y = ln(y, "candidate") if normalize else y + params["candidate/bias"]
     candidate = np.tanh(y)
     return {"r": r, "u": u, "candidate": candidate, "h": u * h + (1 - u) * candidate}
+    ### END SOLUTION
 
-
-_, _, gru_gates = refconv.dynamic_rnn(gru, video, return_gates=True)
-mine = gru_step_by_hand(x, h, gru.params)
-for name in GRU_NAMES:
-    assert np.allclose(mine[name], gru_gates[name][:, t]), name
+# %% nbgrader={"grade": true, "grade_id": "check_gru_step", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 report = check_gru_step(gru_step_by_hand)
 print(report)
-assert report.passed
+### BEGIN HIDDEN TESTS
+report = check_gru_step(gru_step_by_hand, seed=2029, count=6)
+print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
+### END HIDDEN TESTS
+report.points(3)
+
+# %% [markdown]
+# **Q1.** The GRU computes two convolutions per step, one after the other; the LSTM one
+# larger one. Why can the GRU's two not be merged into one?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q_two_convolutions", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# The candidate's convolution reads `r * h`, and `r` is the output of the first convolution
+# (after its sigmoid). The second input is not known until the first convolution is done,
+# so they cannot be one product; the LSTM's four blocks all read the same `concat([x, h])`.
+
+# %% [markdown]
+# **Q2.** Where `u` is near 1, what does the step do to `h`, and which LSTM gate plays that
+# part?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q_update_gate", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# It keeps the old `h` almost unchanged (`h_new - h = (1 - u) (candidate - h)` is near 0):
+# the pixel remembers. In the LSTM the forget gate `z_f` keeps the memory, but independently
+# of the input gate `z_i`; the GRU ties the two together as `u` and `1 - u`.
 
 # %% [markdown]
 # ## 3.2 The GRU's gates over time

@@ -18,12 +18,19 @@
 # one picture: frames stacked top to bottom, **time running down**. Here are three 1-D
 # videos of moving segments, 32 pixels wide and 8 steps long.
 
+# %% [markdown]
+# **You will learn** what `sequence_length` does to outputs and states, how the backward
+# direction reads each row reversed within its own length, what sharing one cell between
+# directions means, and to write both rules yourself. **Before:** notebook 2. **Time:**
+# about 40 minutes, 15 of them for the exercises at the end.
+
 # %%
 import numpy as np
 
 import refconv
 from refconv import viz
 from refconv.data import moving_shapes
+from refconv.exercises import check_mask_step, check_reverse_within_length
 
 np.set_printoptions(precision=3, suppress=True)
 B, T, WIDTH, C, F = 3, 8, 32, 1, 4
@@ -246,3 +253,72 @@ print("time_major and channels_first give the same numbers")
 #   seen the whole sequence.
 # * One cell passed as both directions means **one shared set of weights**.
 # * Everything works the same in 1, 2 and 3 dimensions.
+
+# %% [markdown]
+# ## Exercises
+#
+# **Exercise 1: masking a step.** After step `t` a cell has computed `h_new` and
+# `state_new` (`LSTMStateTuple(c, h)`) from `state_old`. Write `mask_step(t,
+# sequence_length, h_new, state_new, state_old)` returning `(output, state)` the way
+# `dynamic_rnn` keeps them: rows still inside their length take the new values; for the
+# others the output is zero and the state stays as it was. (Arrays are `[B, H, W, F]`;
+# `sequence_length` is `[B]`.)
+
+# %% nbgrader={"grade": false, "grade_id": "mask_step", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def mask_step(t, sequence_length, h_new, state_new, state_old):
+    """What dynamic_rnn keeps of step t: (output, state), TensorFlow's way."""
+    ### BEGIN SOLUTION
+    alive = (t < sequence_length).reshape(-1, *([1] * (h_new.ndim - 1)))
+    output = np.where(alive, h_new, 0.0)
+    state = refconv.LSTMStateTuple(np.where(alive, state_new.c, state_old.c),
+                                   np.where(alive, state_new.h, state_old.h))
+    return output, state
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "check_mask_step", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+report = check_mask_step(mask_step)
+print(report)
+### BEGIN HIDDEN TESTS
+report = check_mask_step(mask_step, seed=2029, count=4)
+print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
+### END HIDDEN TESTS
+report.points(2)
+
+# %% [markdown]
+# **Exercise 2: reversing within each row's length.** Write `reverse_within_length(x,
+# sequence_length)` for `x` `[B, T, ...]`: row `b`'s first `sequence_length[b]` steps in
+# reverse order, the rest where they were (TensorFlow's `reverse_sequence`, which the
+# backward direction reads its input through).
+
+# %% nbgrader={"grade": false, "grade_id": "reverse_within_length", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def reverse_within_length(x, sequence_length):
+    """Each row's first sequence_length[b] steps reversed; the padding stays in place."""
+    ### BEGIN SOLUTION
+    out = x.copy()
+    for b, n in enumerate(sequence_length):
+        out[b, :n] = x[b, :n][::-1]
+    return out
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "check_reverse_within_length", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+report = check_reverse_within_length(reverse_within_length)
+print(report)
+report.points(2)
+
+# %% [markdown]
+# **Q1.** Why does TensorFlow carry the state unchanged past a row's length instead of
+# setting it to zero?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q_carry_state", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# So that the final state is the state after the row's last *real* step: that is what a
+# sequence classifier or an encoder hands on. A zeroed state would throw away everything the
+# row said; a state that kept running over the padding would mix padding into it.
+
+# %% [markdown]
+# **Q2.** Why reverse each row within its own length rather than the whole `T` steps?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q_reverse_within", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# Reversing all `T` steps would start a short row's backward pass on its padding: the
+# backward cell would read zeros first and reach the row's real last step with a state
+# spoiled by them. Reversing within the length starts it on the row's last real frame, as
+# if the padding were not there; reversing the outputs back lines them up with the inputs.

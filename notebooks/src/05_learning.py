@@ -21,7 +21,8 @@
 # 4. **Training** a small ConvLSTM to predict the next frame of a moving-shapes video,
 #    with Adam written out in a few lines.
 # 5. **The gates before and after training**: what did learning change?
-# 6. **Exercise**: write a step's backward yourself, and let the checker find your bug.
+# 6. **Wrong answers**: what the checker says about a broken backward. (The exercises are in
+#    sections 5.1, a step's backward, and 5.2, the loop through time.)
 #
 # Notation: for any quantity `v`, `d_v` is the gradient of the loss with respect to `v`,
 # an array shaped like `v`. One forward step, in the article's names (notebook 2), with the
@@ -40,6 +41,13 @@
 # h   = z_o * tanh(c)
 # ```
 
+# %% [markdown]
+# **You will learn** to undo a ConvLSTM step line by line (the chain rule, one forward line at
+# a time), to chain the steps back through time, to check a gradient against finite
+# differences, and to train a cell with a few lines of NumPy. **Before:** notebooks 2 and 4;
+# derivatives of a product, of `sigmoid` and `tanh`. **Time:** about 90 minutes, 40 of them
+# for the two exercises (5.1 and 5.2).
+
 # %%
 import matplotlib
 import numpy as np
@@ -48,7 +56,7 @@ from matplotlib.figure import Figure
 import refconv
 from refconv import LSTMStateTuple, conv_nd_backward, layer_norm_backward, sigmoid, viz
 from refconv.data import moving_shapes
-from refconv.exercises import check_lstm_step_backward
+from refconv.exercises import check_bptt, check_lstm_step_backward
 
 np.set_printoptions(precision=3, suppress=True)
 B, T, SHAPE, C, F, K = 6, 8, (16, 16), 1, 8, (3, 3)   # batch, steps, frame, channels in, filters, kernel
@@ -96,10 +104,29 @@ assert np.array_equal(new_state.h, h) and cache.c.shape == (B, *SHAPE, F)
 # output, plus what the next step sent back for its `h_prev`) and `d_c` (what the next step
 # sent back for its `c_prev`). A value that is read twice collects a gradient from each
 # reader: `c_in` is read by its layer norm *and* by the output gate's peephole, so
-# `d_c_in` is the sum of both. Here is the whole step, one line per rule, in the forward's
-# names:
+# `d_c_in` is the sum of both.
+#
+# **Exercise 5.1: write the whole step backward**, one line per rule, in the forward's
+# names, as `step_backward_by_hand(d_h, d_c, cache, params, peephole, normalize,
+# forget_bias)`:
+#
+# * `d_h`, `d_c` (`[B, H, W, F]`): the gradients with respect to the step's new `h` (all of
+#   it, the output's and the next step's, already added) and new `c`;
+# * `cache`: a dict of the forward step's arrays, named as `refconv.LSTMCache`: `x`,
+#   `c_prev`, `h_prev`, `z_in`, `z_i_in`, `z_f_in`, `z_o_in` (before layer norm, after the
+#   peephole), `z`, `z_i`, `z_f`, `z_o` (after their activations), `c_in`, `c`, `h`;
+# * return a dict with `d_z_o`, `d_c` (through `h` and the next step), `d_z_o_in`,
+#   `d_c_in` (every reader of `c_in`), `d_z_f`, `d_z_i`, `d_z`, `d_z_f_in`, `d_z_i_in`,
+#   `d_z_in`, `d_c_prev`, `d_x`, `d_h_prev`, and `"d_" + name` for **every** parameter in
+#   `params` (`d_bias` only without layer norm, `d_W_c*` only with peepholes, `d_*/gamma`,
+#   `d_*/beta` only with layer norm). A peephole weight is shared by the batch: sum over it.
+#
+# Use `refconv.conv_nd_backward` and `refconv.layer_norm_backward`. The checker compares
+# your gradients with refconv's **in the order a backward step computes them**: the first
+# that differs is where your bug is. The rest of the notebook uses refconv's own
+# `lstm_step_backward`, so it runs whether or not you have finished.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "step_backward_by_hand", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def step_backward_by_hand(d_h, d_c, cache, params, peephole=True, normalize=True, forget_bias=1.0):
     """One ConvLSTM step backward (channels_last, tanh, sigmoid).
 
@@ -107,6 +134,7 @@ def step_backward_by_hand(d_h, d_c, cache, params, peephole=True, normalize=True
     cache: dict of the forward's arrays (LSTMCache._asdict()). params: the cell's.
     Returns a dict: "d_" + name for the intermediates, the step's inputs and every parameter.
     """
+    ### BEGIN SOLUTION
     k, g = cache, {}
 
     def ln_backward(name, v, d_out):        # out = LN(v) with name/gamma, name/beta
@@ -154,13 +182,24 @@ def step_backward_by_hand(d_h, d_c, cache, params, peephole=True, normalize=True
     d_xh, g["d_kernel"] = conv_nd_backward(np.concatenate([k["x"], k["h_prev"]], axis=-1), params["kernel"], d_y)
     g["d_x"], g["d_h_prev"] = np.split(d_xh, [k["x"].shape[-1]], axis=-1)
     return g
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "check_step_backward", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+report = check_lstm_step_backward(step_backward_by_hand)
+print(report)
+### BEGIN HIDDEN TESTS
+report = check_lstm_step_backward(step_backward_by_hand, seed=2029, count=6)
+print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
+### END HIDDEN TESTS
+report.points(4)
 
 # %% [markdown]
 # To see where a gradient goes, ask for the simplest loss there is: **the value of `h` at
 # one pixel** (sample 0, the centre of the frame, channel 0). Its gradient `d_h` is 1 there
-# and 0 everywhere else, and `d_c = 0`. The same step backward by refconv,
-# `lstm_step_backward(d_h, d_state, cache, params, cell)`, must agree with ours on every
-# gradient it returns: the step's inputs and every parameter.
+# and 0 everywhere else, and `d_c = 0`. refconv's step backward,
+# `lstm_step_backward(d_h, d_state, cache, params, cell, intermediates=True)`, returns the
+# step's inputs' and parameters' gradients and, with `intermediates=True`, the ones on the
+# way (`d_c`, `d_z_f`, ...), named as in the exercise.
 
 # %%
 pixel = (0, SHAPE[0] // 2, SHAPE[1] // 2, 0)                  # [batch, row, column, channel]
@@ -168,14 +207,10 @@ d_h = np.zeros_like(h)
 d_h[pixel] = 1.0
 zero = np.zeros_like(h)
 
-mine = step_backward_by_hand(d_h, zero, cache._asdict(), cell.params)
-d_x, d_prev, d_params = refconv.lstm_step_backward(d_h, LSTMStateTuple(zero, zero), cache, cell.params, cell)
-assert np.allclose(mine["d_x"], d_x) and np.allclose(mine["d_c_prev"], d_prev.c)
-assert np.allclose(mine["d_h_prev"], d_prev.h)
-for name in cell.params:
-    assert np.allclose(mine["d_" + name], d_params[name]), name
-print(f"step_backward_by_hand agrees with refconv.lstm_step_backward on d_x, d_c_prev, d_h_prev "
-      f"and all {len(d_params)} parameters")
+d_x, d_prev, d_params, mine = refconv.lstm_step_backward(
+    d_h, LSTMStateTuple(zero, zero), cache, cell.params, cell, intermediates=True)
+assert np.array_equal(mine["d_x"], d_x) and np.array_equal(mine["d_c_prev"], d_prev.c)
+print("gradients on the way:", ", ".join(mine), f"and all {len(d_params)} parameters'")
 
 # %%
 def show(arrays, titles, title, sample=0, channel=0):
@@ -219,7 +254,7 @@ assert inside > 0.99 and np.count_nonzero(d_x[0]) == d_x[0].size       # all of 
 # walks back from the last step to the first. At step `t` the gradients arriving are
 # `d_h = d_outputs[t] + (d_h_prev sent back by step t + 1)` and `d_c = d_c_prev` sent back
 # by step `t + 1`; the weights' gradient is the **sum** over the steps. That is all of
-# `refconv.dynamic_rnn_grad`, here as two short loops (refconv also handles
+# `refconv.dynamic_rnn_grad`, two short loops you write in exercise 5.2 (refconv also handles
 # `sequence_length`, time-major input and stacks, and keeps less memory).
 #
 # The loss: `h` at our pixel, at the **last** step only. So `d_outputs` is zero except
@@ -234,17 +269,44 @@ state, caches = cell.zero_state(B), []
 for t in range(T):                                           # forward, keeping the caches
     _, state, step_cache = refconv.lstm_step(x_seq[:, t], state, cell.params, cell)
     caches.append(step_cache)
-d_inputs, d_state = np.zeros_like(x_seq), LSTMStateTuple(zero, zero)
-d_weights = {name: np.zeros_like(value) for name, value in cell.params.items()}
-for t in reversed(range(T)):                                 # backward, last step first
-    d_inputs[:, t], d_state, d_step = refconv.lstm_step_backward(d_outputs[:, t], d_state, caches[t], cell.params, cell)
-    d_weights = {name: d_weights[name] + d_step[name] for name in d_weights}
 
-assert np.allclose(d_inputs, grads.inputs)
-assert np.allclose(d_state.c, grads.initial_state.c) and np.allclose(d_state.h, grads.initial_state.h)
-assert all(np.allclose(d_weights[name], grads.params[name]) for name in d_weights)
-print("the two loops give dynamic_rnn_grad's gradients for the inputs, the initial state "
-      "and every weight")
+# %% [markdown]
+# **Exercise 5.2: the backward loop.** Write `bptt(cell, params, caches, d_outputs,
+# d_final_state)`: walk the steps from the last to the first with
+# `refconv.lstm_step_backward(d_h, d_state, caches[t], params, cell)`, and return a dict
+# with `d_inputs` (`[B, T, H, W, C]`), `d_initial_c`, `d_initial_h` and `"d_" + name` for
+# every parameter (summed over the steps). The checker compares yours with
+# `refconv.dynamic_rnn_grad`, from the last step back.
+
+# %% nbgrader={"grade": false, "grade_id": "bptt", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def bptt(cell, params, caches, d_outputs, d_final_state):
+    """Backpropagation through time for a ConvLSTM, from the forward's caches."""
+    ### BEGIN SOLUTION
+    d_state, d_inputs = d_final_state, [None] * len(caches)
+    d_weights = {name: np.zeros_like(value) for name, value in params.items()}
+    for t in reversed(range(len(caches))):                   # backward, last step first
+        d_inputs[t], d_state, d_step = refconv.lstm_step_backward(
+            d_outputs[:, t], d_state, caches[t], params, cell)
+        d_weights = {name: d_weights[name] + d_step[name] for name in d_weights}
+    return {"d_inputs": np.stack(d_inputs, axis=1), "d_initial_c": d_state.c,
+            "d_initial_h": d_state.h, **{"d_" + name: value for name, value in d_weights.items()}}
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "check_bptt", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+report = check_bptt(bptt)
+print(report)
+### BEGIN HIDDEN TESTS
+report = check_bptt(bptt, seed=2029, count=4)
+print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
+### END HIDDEN TESTS
+report.points(3)
+
+# %% [markdown]
+# refconv's own loop, `dynamic_rnn_grad`, is what the rest of the notebook uses.
+
+# %%
+print("dynamic_rnn_grad: inputs", grads.inputs.shape, " initial state", grads.initial_state.c.shape,
+      f" {len(grads.params)} parameters")
 
 # %% [markdown]
 # `grads.inputs[:, t]` answers: **which pixels of frame `t` does the loss, `h` at one pixel
@@ -676,75 +738,34 @@ plot_norms(norms_trained, "gradient reaching each frame from h at one pixel of t
 # a long memory would have to learn the opposite: forget gates near 1, and a flat curve.
 
 # %% [markdown]
-# ## 5.6 Exercise: write a step's backward
+# ## 5.6 What a wrong backward looks like
 #
-# Without scrolling up, write the backward of one ConvLSTM step as a function
-#
-# ```python
-# def my_step_backward(d_h, d_c, cache, params, peephole=True, normalize=True, forget_bias=1.0):
-#     ...
-#     return {"d_z_o": ..., "d_c": ..., "d_z_o_in": ..., "d_c_in": ...,
-#             "d_z_f": ..., "d_z_i": ..., "d_z": ..., "d_z_f_in": ..., "d_z_i_in": ..., "d_z_in": ...,
-#             "d_c_prev": ..., "d_x": ..., "d_h_prev": ...,
-#             "d_kernel": ..., "d_bias": ..., "d_W_ci": ..., "d_W_cf": ..., "d_W_co": ...,
-#             "d_z/gamma": ..., "d_z/beta": ..., ..., "d_c/beta": ...}
-# ```
-#
-# * `d_h`, `d_c` (`[B, H, W, F]`): the gradients with respect to the step's new `h` (all
-#   of it, the output's and the next step's, already added) and new `c`;
-# * `cache`: a dict of the forward step's arrays, named as `refconv.LSTMCache`: `x`,
-#   `c_prev`, `h_prev`, `z_in`, `z_i_in`, `z_f_in`, `z_o_in` (before layer norm, after
-#   the peephole), `z`, `z_i`, `z_f`, `z_o` (after their activations), `c_in` (before
-#   layer norm), `c`, `h`, and more;
-# * `params`: the cell's weights, named as in `cell.params`;
-# * return `"d_" + name` of each intermediate above, of the step's inputs `d_c_prev`,
-#   `d_x`, `d_h_prev`, and of **every** parameter in `params` (`d_bias` only without layer
-#   norm, `d_W_c*` only with peepholes, `d_*/gamma`, `d_*/beta` only with layer norm).
-#   `d_c` is the gradient reaching the new `c` through `h` and the next step; `d_c_in`
-#   adds every other reader of `c_in`.
-#
-# Use `refconv.conv_nd_backward` and `refconv.layer_norm_backward` for the convolution
-# and layer norm (for extra credit, write the layer norm's backward yourself).
-#
-# The checker, `refconv.exercises.check_lstm_step_backward`, runs your function and
-# refconv on a seeded video from a random state, with random upstream gradients and
-# random `gamma`, `beta`, biases and peephole weights, in four cases from "neither
-# peephole nor layer norm" to "both", and compares the gradients **in the order a backward
-# step computes them**: the first that differs is where your bug is. Until you have
-# written it, it reports the exception:
+# A slip is pinned to the gradient it breaks. Below, refconv's own step backward is wrapped
+# in the exercise's signature and then broken on purpose, the way students break it. The
+# most tempting slip: forgetting that the old memory reaches the new one through the forget
+# gate, `d_c_prev = d_c_in * z_f`, and sending back only the peephole terms. That one
+# product is the LSTM's highway for gradients through time.
 
 # %%
-def my_step_backward(d_h, d_c, cache, params, peephole=True, normalize=True, forget_bias=1.0):
-    raise NotImplementedError("your turn: undo the step, last line first")
+def refconv_backward(d_h, d_c, cache, params, peephole=True, normalize=True, forget_bias=1.0):
+    """refconv's lstm_step_backward, in the exercise's signature."""
+    shape, filters = list(cache["x"].shape[1:-1]), cache["h"].shape[-1]
+    step_cell = refconv.ConvLSTMCell(shape, filters, list(params["kernel"].shape[:-2]),
+                                     forget_bias=forget_bias, peephole=peephole, normalize=normalize)
+    _, _, d_params, g = refconv.lstm_step_backward(
+        d_h, LSTMStateTuple(d_c, np.zeros_like(d_h)), refconv.LSTMCache(**cache), params, step_cell,
+        intermediates=True)
+    return {**g, **{"d_" + name: value for name, value in d_params.items()}}
 
 
-report = check_lstm_step_backward(my_step_backward)
-print(str(report).splitlines()[0])
-assert not report.passed and report.gate is None
-
-# %% [markdown]
-# **Solution.** `step_backward_by_hand` from section 5.1 passes every case:
-
-# %%
-report = check_lstm_step_backward(step_backward_by_hand)
-print(report)
-assert report.passed
-
-# %% [markdown]
-# And a slip is pinned to the gradient it breaks. The most tempting one: forgetting that
-# the old memory reaches the new one through the forget gate, `d_c_prev = d_c_in * z_f`,
-# and sending back only the peephole terms. That one product is the LSTM's highway for
-# gradients through time; without it the memory's gradient could only leak through the
-# peepholes.
-
-# %%
 def no_highway(d_h, d_c, cache, params, **options):
-    """step_backward_by_hand with one mistake: d_c_prev lacks d_c_in * z_f."""
-    g = step_backward_by_hand(d_h, d_c, cache, params, **options)
+    """refconv's backward with one mistake: d_c_prev lacks d_c_in * z_f."""
+    g = refconv_backward(d_h, d_c, cache, params, **options)
     g["d_c_prev"] = g["d_c_prev"] - g["d_c_in"] * cache["z_f"]
     return g
 
 
+assert check_lstm_step_backward(refconv_backward).passed
 report = check_lstm_step_backward(no_highway, cases={"peephole": True, "normalize": True})
 print(report)
 assert report.gate == "d_c_prev" and report.step == 0
@@ -753,19 +774,46 @@ assert np.all(report.failed_case.errors[:report.failed_case.names.index("d_c_pre
 # %% [markdown]
 # The report names `d_c_prev` as the first gradient to differ, at the first step, and
 # every gradient before it as right, so the mistake is in the one line that computes
-# `d_c_prev`; the hint recalls that line. A second classic, forgetting `tanh`'s derivative
-# on the way from `h` to `c`, is caught one line after `d_z_o`:
+# `d_c_prev`. A second classic, `d_W_co` from the *normalised* `c` (the peephole reads
+# `c_in`, before its layer norm), is recognised by name:
 
 # %%
-def no_tanh_derivative(d_h, d_c, cache, params, **options):
-    g = step_backward_by_hand(d_h, d_c, cache, params, **options)
-    return {**g, "d_c": d_c + d_h * cache["z_o"]}
+def w_co_from_normalised_c(d_h, d_c, cache, params, **options):
+    g = refconv_backward(d_h, d_c, cache, params, **options)
+    if "d_W_co" in g:
+        g["d_W_co"] = (g["d_z_o_in"] * cache["c"]).sum(axis=0)
+    return g
 
 
-report = check_lstm_step_backward(no_tanh_derivative)
-print(str(report).splitlines()[0])
-assert report.gate == "d_c" and not any(case.passed for case in report.cases)
+report = check_lstm_step_backward(w_co_from_normalised_c)
+print(report)
+assert report.gate == "d_W_co" and "normalised c" in report.mistake
 
 # %% [markdown]
-# **For teachers.** Hand out this notebook without section 5.1's `step_backward_by_hand`;
-# `check_lstm_step_backward(my_step_backward)` needs nothing else.
+# ### Questions
+#
+# **Q1.** Why is `d_c_prev = d_c_in * z_f` called the LSTM's highway for gradients, and what
+# happens to it when the forget gate sits near 1?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q_highway", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# It is the only path from `c` to `c_prev` that crosses no weight matrix and no squashing
+# derivative: one element-wise product with `z_f`. Going back `n` steps multiplies the
+# gradient by the product of the `n` forget gates. Near 1 that product stays near 1, so the
+# gradient reaches far back without vanishing (or exploding, since `z_f < 1`); a plain RNN
+# multiplies by a weight matrix and `tanh'` at every step instead.
+
+# %% [markdown]
+# **Q2.** A one-pixel loss gives a gradient that is exactly 0 nowhere in `d_x` with layer
+# norm, but exactly 0 outside the cone without it. Why?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q_layer_norm_spreads", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# Layer norm divides by the mean and variance over *every* pixel and channel of the sample,
+# so every input pixel influences every normalised output, if only a little: the backward
+# of LN spreads a faint share of the gradient over the whole frame. Without LN each line is
+# element-wise or a 3 x 3 convolution, so a pixel only reaches the kernel's footprint per
+# step: the gradient stays inside the cone and is exactly zero outside.
+
+# %% [markdown]
+# **For teachers.** `refconv course build --out DIR` writes the student version of this
+# notebook (`step_backward_by_hand` and `bptt` reduced to stubs, the answers removed) and
+# yours; `refconv course grade` scores a submission (`notebooks/COURSE.md`).

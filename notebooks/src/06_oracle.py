@@ -906,3 +906,55 @@ if jax is not None:
 #   from the outputs for a step, as the forget gate does while the memory is zero.
 # * float32 stays within a few `eps` of float64 in a cell that forgets, and drifts, slowly
 #   but steadily, in one that remembers; on a GPU, check whether "float32" is TF32.
+
+# %% [markdown]
+# ## Exercise: a bug hunt
+#
+# `refconv.exercises.Suspect(seed)` is a ConvLSTM with one planted bug, of the kinds real
+# ports have shipped. `suspect.cell` is a refconv cell with the same weights, and
+# `suspect.run(inputs)` returns `(outputs, gates)` as `refconv.dynamic_rnn(suspect.cell,
+# inputs, return_gates=True)` does. Write `find_bug(suspect, inputs)`: run both, compare
+# every quantity at every step (to 1e-10, as the oracle does), and return the **first step**
+# where they differ and the **first quantity of that step**, in the order a step computes
+# them (`refconv.vocabulary.LSTM_QUANTITIES`), as `{"gate": name, "step": t}`. The graded
+# check runs your function on suspects you have not seen.
+
+# %%
+from refconv.exercises import Suspect, check_bug_hunt
+from refconv.vocabulary import LSTM_QUANTITIES
+
+suspect = Suspect(seed=1)
+hunt_video = moving_shapes(batch_size=2, timesteps=8, shape=(12, 10), channels=1, seed=1)
+
+# %% nbgrader={"grade": false, "grade_id": "find_bug", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def find_bug(suspect, inputs):
+    """The first step, and the first quantity of it, where the suspect differs from refconv."""
+    ### BEGIN SOLUTION
+    _, _, right = refconv.dynamic_rnn(suspect.cell, inputs, return_gates=True)
+    _, wrong = suspect.run(inputs)
+    for t in range(inputs.shape[1]):
+        for name in LSTM_QUANTITIES:
+            if not np.allclose(wrong[name][:, t], right[name][:, t], rtol=1e-10, atol=1e-12):
+                return {"gate": name, "step": t}
+    return None
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "check_bug_hunt", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+report = check_bug_hunt(find_bug, seed=1, inputs=hunt_video)
+print(report)
+### BEGIN HIDDEN TESTS
+report = check_bug_hunt(find_bug, seeds=[0, 2, 3, 4, 6])     # suspects the student has not seen
+print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
+### END HIDDEN TESTS
+report.points(3)
+
+# %% [markdown]
+# **Q1.** A planted bug makes the suspect's state carry `c` *before* its layer norm. Why
+# does nothing differ at step 0, and why is `z_i`, not `z`, the first quantity to differ
+# at step 1?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q_first_step_hidden", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# At step 0 every quantity is computed from the initial state, which both share, and the
+# step's own outputs (`c`, `h`) are right; only the state handed on is wrong. At step 1,
+# `z` reads `x` and `h` (both right); `z_i` is the first line that reads the old `c`,
+# through its peephole `W_ci * c`, so it is the first to differ.
