@@ -73,6 +73,9 @@ def _parser():
     compare.add_argument("--atol", type=float, default=1e-12, help="default: %(default)g")
     compare.add_argument("--verbose", action="store_true", help="list every tensor")
     compare.set_defaults(run=_compare)
+
+    from refconv.conformance.cli import register as register_conformance
+    register_conformance(commands)  # imports no framework: the adapters load when run
     return parser
 
 

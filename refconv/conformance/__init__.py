@@ -32,7 +32,7 @@ __all__ = ["run", "RUNTIMES", "available", "Report", "Row", "Candidate", "check"
 # of the tensors' scale (measured, see the README); 1e-5 leaves a margin of 50 for other
 # CPUs' kernels and still catches a float16 weight (about 3e-4) from the first step.
 RTOL = 1e-5
-ATOL = 1e-5
+ATOL = 2e-5
 
 # runtime -> (adapter module, the packages it needs)
 RUNTIMES = {

@@ -34,7 +34,15 @@ class Candidate(dict):
     * ``"h"``, ``"c"``: the top layer's final state, one frame ``[B, *frame]``;
     * ``"layer{L}/{name}"`` for name in z, z_i, z_f, z_o, c, h: layer L's per-step
       values ``[B, T', *frame]``, where the graph exposes them.
+
+    ``first_step``: for a per-step key whose first steps the graph does not
+    compute (a converter folds ``z_f * c`` away at step 0, where c is zero),
+    the step its array starts at; compared from there.
     """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.first_step = {}
 
 
 def reference(cell, inputs):
@@ -90,13 +98,17 @@ def check(cell, inputs, candidate, *, rtol, atol, runtime, exporter, options, dt
                                     rtol=rtol, atol=atol), "model")]
     layers = sorted({key.split("/")[0] for key in candidate if key.startswith("layer")},
                     key=lambda name: int(name[len("layer"):]))
+    starts = getattr(candidate, "first_step", {})
     for layer in layers:
         names = [name for name in LSTM_QUANTITIES if f"{layer}/{name}" in candidate]
         # "gates/NAME" is what refconv.compare reports per step and ranks by gate.
-        comparisons.append(_relabel(compare(
-            {f"gates/{name}": cut("", ref[f"{layer}/{name}"]) for name in names},
-            {f"gates/{name}": cut("", np.asarray(candidate[f"{layer}/{name}"])) for name in names},
-            rtol=rtol, atol=atol), layer))
+        for start in sorted({starts.get(f"{layer}/{name}", 0) for name in names}):
+            chosen = [n for n in names if starts.get(f"{layer}/{n}", 0) == start]
+            comparison = _relabel(compare(
+                {f"gates/{n}": ref[f"{layer}/{n}"][:, start:shared] for n in chosen},
+                {f"gates/{n}": np.asarray(candidate[f"{layer}/{n}"])[:, :shared - start]
+                 for n in chosen}, rtol=rtol, atol=atol), layer)
+            comparisons.append(_shift(comparison, start))
     tensors = [t for c in comparisons for t in c.tensors]
     if not tensors:
         raise ValueError("candidate: no quantity to compare (a comparison of nothing is no "
@@ -116,6 +128,16 @@ def check(cell, inputs, candidate, *, rtol, atol, runtime, exporter, options, dt
     return Row(runtime=runtime, exporter=exporter, options=options, dtype=dtype,
                t_export=t_export, t_run=steps, status=status, errors=errors,
                first_failure=where, note=note)
+
+
+def _shift(comparison, start):
+    """Per-step results of arrays that begin at step ``start``, renumbered from step 0."""
+    if not start:
+        return comparison
+    return comparison._replace(tensors=[
+        t._replace(per_step=((None, None, True),) * start + tuple(t.per_step),
+                   first_bad_step=None if t.first_bad_step is None else t.first_bad_step + start)
+        for t in comparison.tensors])
 
 
 def _relabel(comparison, case):

@@ -39,7 +39,7 @@ from onnx import TensorProto, helper, numpy_helper
 from ..interop import from_torch
 from ..vocabulary import LSTM_QUANTITIES
 from .check import Candidate, check
-from .report import ERROR, REFUSED, Row
+from .report import ERROR, REFUSED, Row, first_line
 
 __all__ = ["NdrplzConvLSTM", "make_model", "export", "locate", "instrument", "run",
            "float16_weights", "int8_dynamic", "plant_activation", "swap_blocks",
@@ -384,7 +384,7 @@ def conform(*, exporters=EXPORTERS, opt_levels=tuple(OPT_LEVELS), channels=4, fi
             continue
         except Exception as error:  # noqa: BLE001  an exporter's failure is a finding
             rows.append(Row(runtime, exporter, "-", "float32", t_export, t_export, ERROR, {},
-                            note=f"export failed: {_first_line(error)}"))
+                            note=f"export failed: {first_line(error)}"))
             continue
         label = f"{exporter} opset {OPSET}"
         located = locate(exported)
@@ -412,11 +412,6 @@ def _row(model, probe, located, cell, x, *, opt, **fields):
         refused = x.shape[1] != fields["t_export"]
         return Row(fields["runtime"], fields["exporter"], fields["options"], fields["dtype"],
                    fields["t_export"], x.shape[1], REFUSED if refused else ERROR, {},
-                   note=("raised an error for a length other than the export's "
-                         if refused else "raised: ") + _first_line(error))
+                   note=("raised an error for a length other than the export's: "
+                         if refused else "raised: ") + first_line(error))
     return check(cell, x, candidate, **fields)
-
-
-def _first_line(error):
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text[:200]}{'...' if len(text) > 200 else ''}"

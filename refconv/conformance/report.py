@@ -57,14 +57,16 @@ class Report(NamedTuple):
 
     @property
     def passed(self):
-        """Whether every float32 row run at its export's length is within the tolerance.
+        """Whether every float32 row run at its export's length (any length, for a model
+        exported with a dynamic one) is within the tolerance.
 
         The other rows are findings to read, not failures of the command:
         reduced precision is expected to miss a float32 tolerance, and a fixed
         length (REFUSED, or TRUNCATED: the worst) is a property of the export.
         """
         return all(row.status in (OK, REFUSED) for row in self.rows
-                   if row.dtype == "float32" and row.t_run == row.t_export) and bool(self.rows)
+                   if row.dtype == "float32" and row.t_export in (None, row.t_run)
+                   ) and bool(self.rows)
 
     def __str__(self):
         return self.table()
@@ -74,6 +76,7 @@ class Report(NamedTuple):
         lines = []
         for i, env in enumerate(self.runs):
             lines.append(f"run {i}: " + _header(env))
+            lines.extend(f"  not run: {reason}" for reason in env.get("skipped", []))
         lines.append(f"tolerance: |runtime - refconv| <= {self.atol:g} + {self.rtol:g} |refconv| "
                      f"element-wise; errors below are max |d| / max |refconv| "
                      f"(worst layer and step)")
@@ -114,6 +117,12 @@ class Report(NamedTuple):
         with open(path, "w", encoding="utf-8") as f:
             json.dump(self.to_json(), f, indent=1, sort_keys=True)
             f.write("\n")
+
+
+def first_line(error):
+    """An exception as one line of a table's notes: its type and its message, cut at 200 characters."""
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text[:200]}{'...' if len(text) > 200 else ''}"
 
 
 def _header(env):
