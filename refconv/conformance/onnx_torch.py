@@ -39,7 +39,7 @@ from onnx import TensorProto, helper, numpy_helper
 from ..interop import from_torch
 from ..vocabulary import LSTM_QUANTITIES
 from .check import Candidate, check
-from .report import ERROR, REFUSED, Row, first_line
+from .report import ATOL, ERROR, REFUSED, RTOL, Row, first_line
 
 __all__ = ["NdrplzConvLSTM", "make_model", "export", "locate", "instrument", "run",
            "float16_weights", "int8_dynamic", "plant_activation", "swap_blocks",
@@ -355,8 +355,8 @@ def run(model, x, opt="all", probe=None, located=None):
 # --- the rows of the table -----------------------------------------------------------------
 
 def conform(*, exporters=EXPORTERS, opt_levels=tuple(OPT_LEVELS), channels=4, filters=(8, 8),
-            kernel=3, size=(12, 12), batch=2, t_export=8, t_other=None, seed=0, rtol=1e-5,
-            atol=1e-5, reduced=True, skipped=None):
+            kernel=3, size=(12, 12), batch=2, t_export=8, t_other=None, seed=0, rtol=RTOL,
+            atol=ATOL, reduced=True, skipped=None):
     """Export a seeded ndrplz ConvLSTM and hold ONNX Runtime against refconv: a list of Rows.
 
     For each exporter: float32 at every optimisation level at the export's own

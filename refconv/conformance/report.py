@@ -15,10 +15,16 @@ from typing import NamedTuple
 
 from ..vocabulary import LSTM_QUANTITIES
 
-__all__ = ["Row", "Report", "load", "merge", "OK", "FAILED", "TRUNCATED", "REFUSED", "ERROR"]
+__all__ = ["Row", "Report", "load", "merge", "RTOL", "ATOL", "OK", "FAILED", "TRUNCATED", "REFUSED", "ERROR"]
 
 FORMAT = "refconv-conformance"
 FORMAT_VERSION = 1
+
+# The tolerance of the table: float32 runtimes agree with refconv's float64 to about 2e-7
+# of the tensors' scale (measured, see the README); 1e-5 leaves a margin of 50 for other
+# CPUs' kernels and still catches a float16 weight (about 3e-4) from the first step.
+RTOL = 1e-5
+ATOL = 2e-5
 
 # A row's status, worst news first.
 TRUNCATED = "TRUNCATED"  # ran without an error but returned a different number of steps

@@ -36,13 +36,14 @@ from ai_edge_litert import interpreter as litert
 from ..interop import from_keras
 from ..rnn import MultiRNNCell
 from .check import Candidate, check
-from .report import ERROR, REFUSED, Row, first_line
+from .report import ATOL, ERROR, REFUSED, RTOL, Row, first_line
 
 __all__ = ["MODELS", "DTYPES", "RESOLVERS", "convert", "run", "locate", "conform"]
 
 # name -> (keras version, unroll); unrolled models have a fixed length.
+# tf_keras refuses to build "tf_keras unrolled": the report's header says so.
 MODELS = {"keras3 looped": (3, False), "keras3 unrolled": (3, True),
-          "tf_keras looped": (2, False)}
+          "tf_keras looped": (2, False), "tf_keras unrolled": (2, True)}
 DTYPES = ("float32", "float16 weights", "int8 dynamic range")
 # The interpreter's kernels: XNNPACK (its default delegate) or TFLite's built-in ones.
 RESOLVERS = {"xnnpack": "AUTO", "builtin": "BUILTIN_WITHOUT_DEFAULT_DELEGATES"}
@@ -64,9 +65,9 @@ def make_weights(channels, filters, kernel, seed, scale=0.5):
     return weights
 
 
-def convert(models, dtypes, *, channels, filters, kernel, size, batch, t_export, weights,
+def convert(conversions, *, channels, filters, kernel, size, batch, t_export, weights,
             folder):
-    """Convert each model in ``models`` (names of MODELS) to each dtype, in a child process.
+    """Convert each ``(model, dtype)`` of ``conversions`` (MODELS, DTYPES), in a child process.
 
     Returns ``(configs, results)``: per model Keras built, the layers'
     ``get_config()`` (a model it refuses to build is absent); per
@@ -75,7 +76,9 @@ def convert(models, dtypes, *, channels, filters, kernel, size, batch, t_export,
     spec = {"channels": channels, "filters": list(filters), "kernel": kernel, "size": list(size),
             "batch": batch, "t_export": t_export,
             "models": [{"name": name, "keras": MODELS[name][0], "unroll": MODELS[name][1],
-                        "fixed_t": MODELS[name][1], "dtypes": list(dtypes)} for name in models]}
+                        "fixed_t": MODELS[name][1],
+                        "dtypes": [d for m, d in conversions if m == name]}
+                       for name in dict.fromkeys(m for m, _ in conversions)]}
     with open(os.path.join(folder, "spec.json"), "w", encoding="utf-8") as f:
         json.dump(spec, f)
     np.savez(os.path.join(folder, "weights.npz"),
@@ -194,46 +197,53 @@ def run(path, x, resolver="xnnpack", gates=False, output_names=None):
     return candidate
 
 
-def conform(*, models=tuple(MODELS), dtypes=DTYPES, resolvers=tuple(RESOLVERS), channels=8,
-            filters=(16, 16), kernel=3, size=(10, 10), batch=2, t_export=8, t_other=None, seed=0,
-            rtol=1e-5, atol=1e-5, reduced=True, skipped=None):
+def conform(*, models=tuple(MODELS), dtypes=DTYPES, conversions=None,
+            resolvers=tuple(RESOLVERS), channels=8, filters=(16, 16), kernel=3, size=(10, 10), batch=2, t_export=8, t_other=None, seed=0,
+            rtol=RTOL, atol=ATOL, reduced=True, skipped=None):
     """Convert seeded Keras ConvLSTM2D models to TFLite and hold them against refconv: Rows.
 
     For each model (MODELS) and each interpreter kernel set (RESOLVERS): float32
     at the export's length ``t_export`` and at ``t_other`` (default
     ``t_export + 3``); with ``reduced``, float16 weights and dynamic-range int8
-    (XNNPACK only). A model Keras refuses to build is named in ``skipped``.
+    (XNNPACK only). ``conversions``, a list of ``(model, dtype)``, picks some of
+    those pairs instead. A model Keras refuses to build is named in ``skipped``.
     """
     t_other = t_export + 3 if t_other is None else t_other
     if t_other == t_export:
         raise ValueError(f"t_other: expected a length other than t_export={t_export}, "
                          f"got {t_other}")
-    if not reduced:
-        dtypes = [d for d in dtypes if d == "float32"]
-    if any(MODELS[m][0] == 2 for m in models) and importlib.util.find_spec("tf_keras") is None:
+    if conversions is None:
+        conversions = [(m, d) for m in models for d in dtypes if reduced or d == "float32"]
+    for model, dtype in conversions:
+        if model not in MODELS or dtype not in DTYPES:
+            raise ValueError(f"conversions: expected pairs of a model in {list(MODELS)} and a "
+                             f"dtype in {list(DTYPES)}, got {(model, dtype)}")
+    if any(MODELS[m][0] == 2 for m, _ in conversions) and importlib.util.find_spec("tf_keras") is None:
         if skipped is not None:
             skipped.append("tf_keras models: tf_keras is not installed")
-        models = [m for m in models if MODELS[m][0] != 2]
+        conversions = [(m, d) for m, d in conversions if MODELS[m][0] != 2]
+    models = list(dict.fromkeys(m for m, _ in conversions))
     weights = make_weights(channels, filters, kernel, seed)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, max(t_export, t_other), *size, channels)).astype(np.float32)
     runtime = f"litert {_version()}"
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        configs, results = convert(models, dtypes, channels=channels, filters=filters,
+        configs, results = convert(conversions, channels=channels, filters=filters,
                                    kernel=kernel, size=size, batch=batch, t_export=t_export,
                                    weights=weights, folder=folder)
         for model in models:
             keras_version, unrolled = MODELS[model]
             if model not in configs:
                 if skipped is not None:
-                    error = results.get(f"{model}|{dtypes[0]}", {}).get("error", "?")
+                    error = next(r["error"] for key, r in results.items()
+                                 if key.startswith(model + "|"))
                     skipped.append(f"{model}: Keras refused to build it ({error})")
                 continue
             cell = reference_cell(configs[model], weights, size, keras_version)
             exported = t_export if unrolled else None
             baseline = None  # the float32 conversion's outputs at t_export, by XNNPACK
-            for dtype in dtypes:
+            for dtype in [d for m, d in conversions if m == model]:
                 result = results[f"{model}|{dtype}"]
                 for resolver in (resolvers if dtype == "float32" else resolvers[:1]):
                     fields = dict(runtime=runtime, exporter=model, options=resolver, dtype=dtype,
