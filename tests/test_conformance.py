@@ -270,3 +270,60 @@ def test_the_dynamo_export_fixes_the_length_and_refuses_another(onnx_torch):
                               filters=(3,), size=(5, 5), t_export=4, reduced=False)
     assert [(r.t_run, r.status) for r in rows] == [(4, OK), (7, REFUSED)], rows
     assert 0 < max(rows[0].errors.values()) <= FLOAT32
+
+
+# --- TFLite: Keras 3 and tf_keras ConvLSTM2D converted, run by LiteRT --------------------
+
+@pytest.fixture(scope="module")
+def tflite_rows():
+    """One conversion process: Keras 3 looped (float32) and unrolled (float32, float16
+    weights, int8), tf_keras looped (float32); C = 8, F = 16, 16 (so that int8 quantizes
+    the weights: TFLite leaves tensors under 1024 elements in float32)."""
+    for name in ("tensorflow", "ai_edge_litert", "tf_keras"):
+        require(name)
+    from refconv.conformance import tflite_keras
+    skipped = []
+    rows = tflite_keras.conform(
+        conversions=[("keras3 looped", "float32"), ("keras3 unrolled", "float32"),
+                     ("keras3 unrolled", "float16 weights"),
+                     ("keras3 unrolled", "int8 dynamic range"), ("tf_keras looped", "float32"),
+                     ("tf_keras unrolled", "float32")],
+        resolvers=("xnnpack", "builtin"), size=(6, 6), t_export=5, skipped=skipped)
+    return {(r.exporter, r.options, r.dtype, r.t_run): r for r in rows}, skipped
+
+
+@pytest.mark.parametrize("model", ["keras3 looped", "tf_keras looped"])
+@pytest.mark.parametrize("resolver", ["xnnpack", "builtin"])
+def test_looped_tflite_agrees_with_refconv_at_the_export_length_and_another(tflite_rows, model,
+                                                                            resolver):
+    """The WHILE loop runs any length: 5 steps and 8 both agree."""
+    rows, _ = tflite_rows
+    for steps in (5, 8):
+        row = rows[(model, resolver, "float32", steps)]
+        assert row.status == OK and row.t_export is None, row
+        assert {"outputs", "h", "c"} <= set(row.errors)
+        assert 0 < max(row.errors.values()) <= FLOAT32, row.errors
+
+
+@pytest.mark.parametrize("resolver", ["xnnpack", "builtin"])
+def test_unrolled_tflite_agrees_gate_by_gate_and_refuses_another_length(tflite_rows, resolver):
+    rows, _ = tflite_rows
+    row = rows[("keras3 unrolled", resolver, "float32", 5)]
+    assert row.status == OK, row
+    assert set(row.errors) == {"outputs", "h", "c", "z", "z_i", "z_f", "z_o"}
+    assert 0 < max(row.errors.values()) <= FLOAT32, row.errors
+    refused = rows[("keras3 unrolled", resolver, "float32", 8)]
+    assert refused.status == REFUSED and "(5 != 8)" in refused.note
+
+
+@pytest.mark.parametrize("dtype", ["float16 weights", "int8 dynamic range"])
+def test_reduced_precision_tflite_fails_from_step_0_at_the_first_gate(tflite_rows, dtype):
+    rows, _ = tflite_rows
+    row = rows[("keras3 unrolled", "xnnpack", dtype, 5)]
+    assert (row.status, row.first_failure) == (FAILED, "layer0 z t=0"), row
+    assert "nothing was reduced" not in row.note
+
+
+def test_tf_keras_refusing_to_unroll_is_named_in_the_header(tflite_rows):
+    _, skipped = tflite_rows
+    assert any("tf_keras unrolled" in s and "Unrolling is not possible" in s for s in skipped)
