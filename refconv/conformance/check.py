@@ -169,8 +169,11 @@ def _first_failure(tensors, n_layers):
 
 
 def _where(tensor):
-    """``"layer0 z_f t=4"``: the first failure's layer (or the model's outputs), quantity, step."""
+    """``"layer0 z_f t=4"``: the first failure's layer (or the model's outputs), quantity, step;
+    ``"final h"`` for the model's final state."""
     name = tensor.key.split("/")[-1]
+    if tensor.case == "model" and name in ("h", "c"):
+        return f"final {name}"
     place = "" if tensor.case == "model" else f"{tensor.case} "
     step = "" if tensor.first_bad_step is None else f" t={tensor.first_bad_step}"
     return f"{place}{name}{step}"
