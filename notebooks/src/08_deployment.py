@@ -79,7 +79,7 @@ print(f"{len(graph.graph.node)} nodes; time axis of the input: "
 located = onnx_torch.locate(graph)
 probe = onnx_torch.instrument(graph, located)
 for key in [(0, 0), (1, T_EXPORT - 1)]:
-    print(f"layer {key[0]}, step {key[1]}:", {name: tensor for name, tensor in located[key].items()})
+    print(f"layer {key[0]}, step {key[1]}:", dict(located[key]))
 assert len(located) == 2 * T_EXPORT and all(len(names) == 6 for names in located.values())
 
 # %% [markdown]

@@ -46,7 +46,7 @@ class Candidate(dict):
 
 
 def reference(cell, inputs):
-    """refconv's float64 run: ``{"outputs", "h", "c", "layer{L}/{name}" ...}`` (see :class:`Candidate`).
+    """refconv's float64 run: ``{"outputs", "h", "c", "layer{L}/{name}" ...}`` (as Candidate).
 
     Args:
         cell: a ConvLSTMCell or MultiRNNCell (from an importer in :mod:`refconv.interop`).

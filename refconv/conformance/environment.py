@@ -26,7 +26,8 @@ CPU_FEATURES = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "
 
 
 def describe():
-    """``{"platform", "python", "versions": {package: version}, "cpu": {model, cores, features}}``."""
+    """``{"platform", "python", "versions": {package: version}, "cpu": {model, cores, features}}``.
+    """
     versions = {"refconv": __version__, "numpy": np.__version__}
     for name in PACKAGES:
         try:

@@ -26,6 +26,7 @@ scale at every optimisation level; ORT has no float64 ``Conv``.
 
 import contextlib
 import io
+import logging
 import os
 import tempfile
 import warnings
@@ -100,7 +101,8 @@ class NdrplzConvLSTM(torch.nn.Module):
 
 
 def make_model(channels=4, filters=(8, 8), kernel=3, seed=0, scale=0.5):
-    """An :class:`NdrplzConvLSTM` in float32, every parameter (biases too) uniform in ``[-scale, scale]``."""
+    """An :class:`NdrplzConvLSTM` in float32, every parameter (biases too) uniform in
+    ``[-scale, scale]``."""
     model = NdrplzConvLSTM(channels, list(filters), [(kernel, kernel)] * len(filters)).eval()
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -128,7 +130,7 @@ def export(model, x, exporter="torchscript"):
         raise ValueError(f"exporter: expected one of {list(EXPORTERS)}, got {exporter!r}")
     x = torch.from_numpy(np.ascontiguousarray(x))
     with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings(), \
-            contextlib.redirect_stdout(io.StringIO()):
+            contextlib.redirect_stdout(io.StringIO()), _quiet("torch.onnx"):
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         path = os.path.join(folder, "model.onnx")
         if exporter == "torchscript":
@@ -141,6 +143,18 @@ def export(model, x, exporter="torchscript"):
                                         dynamic_shapes={"x": {1: torch.export.Dim("T")}})
             program.save(path)
         return onnx.load(path)
+
+
+@contextlib.contextmanager
+def _quiet(name):
+    """Only errors from the logger ``name`` (the dynamo exporter's notes on torchvision ops)."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 # --- finding the gates in the graph --------------------------------------------------------
@@ -187,7 +201,7 @@ def locate(model, blocks=NDRPLZ_BLOCKS):
 
 
 def _source(name, producer):
-    """The initializer behind a weight input, through Cast/DequantizeLinear-like single-input nodes."""
+    """The initializer behind a weight input, through Cast, Identity or DequantizeLinear nodes."""
     node = producer.get(name)
     while node is not None and node.op_type in ("Cast", "Identity", "DequantizeLinear"):
         name = node.input[0]
@@ -255,19 +269,15 @@ def int8_dynamic(model):
         warnings.simplefilter("ignore")
         source, target = os.path.join(folder, "in.onnx"), os.path.join(folder, "out.onnx")
         onnx.save(model, source)
-        import logging
-        level = logging.getLogger().level
-        logging.getLogger().setLevel(logging.ERROR)  # its advice to pre-process, on every call
-        try:
+        with _quiet(None):  # the root logger: its advice to pre-process, on every call
             quantize_dynamic(source, target, op_types_to_quantize=["Conv"],
                              weight_type=QuantType.QUInt8)
-        finally:
-            logging.getLogger().setLevel(level)
         return onnx.load(target)
 
 
 def plant_activation(model, layer, step, gate, op="HardSigmoid"):
-    """A copy of ``model`` whose ``gate`` at ``layer`` and ``step`` runs ``op`` instead (a planted bug)."""
+    """A copy of ``model`` whose ``gate`` at ``layer`` and ``step`` runs ``op`` instead: a planted
+    bug."""
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
     located = locate(copy)

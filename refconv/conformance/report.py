@@ -15,7 +15,8 @@ from typing import NamedTuple
 
 from ..vocabulary import LSTM_QUANTITIES
 
-__all__ = ["Row", "Report", "load", "merge", "RTOL", "ATOL", "OK", "FAILED", "TRUNCATED", "REFUSED", "ERROR"]
+__all__ = ["Row", "Report", "load", "merge", "first_line", "RTOL", "ATOL",
+           "OK", "FAILED", "TRUNCATED", "REFUSED", "ERROR"]
 
 FORMAT = "refconv-conformance"
 FORMAT_VERSION = 1
@@ -126,7 +127,7 @@ class Report(NamedTuple):
 
 
 def first_line(error):
-    """An exception as one line of a table's notes: its type and its message, cut at 200 characters."""
+    """An exception as one line of a table's notes: its type and message, cut at 200 characters."""
     text = " ".join(str(error).split())
     return f"{type(error).__name__}: {text[:200]}{'...' if len(text) > 200 else ''}"
 
@@ -148,8 +149,8 @@ def load(path):
             raise ValueError(f"{path}: expected a JSON report from refconv conformance --json, "
                              f"got invalid JSON ({error})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{path}: expected a report with format {FORMAT!r}, got "
-                         f"{data.get('format') if isinstance(data, dict) else type(data).__name__!r}")
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise ValueError(f"{path}: expected a report with format {FORMAT!r}, got {found!r}")
     if data.get("version") != FORMAT_VERSION:
         raise ValueError(f"{path}: expected report version {FORMAT_VERSION}, "
                          f"got {data.get('version')!r}")

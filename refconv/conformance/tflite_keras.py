@@ -198,7 +198,8 @@ def run(path, x, resolver="xnnpack", gates=False, output_names=None):
 
 
 def conform(*, models=tuple(MODELS), dtypes=DTYPES, conversions=None,
-            resolvers=tuple(RESOLVERS), channels=8, filters=(16, 16), kernel=3, size=(10, 10), batch=2, t_export=8, t_other=None, seed=0,
+            resolvers=tuple(RESOLVERS), channels=8, filters=(16, 16), kernel=3, size=(10, 10),
+            batch=2, t_export=8, t_other=None, seed=0,
             rtol=RTOL, atol=ATOL, reduced=True, skipped=None):
     """Convert seeded Keras ConvLSTM2D models to TFLite and hold them against refconv: Rows.
 
@@ -218,7 +219,8 @@ def conform(*, models=tuple(MODELS), dtypes=DTYPES, conversions=None,
         if model not in MODELS or dtype not in DTYPES:
             raise ValueError(f"conversions: expected pairs of a model in {list(MODELS)} and a "
                              f"dtype in {list(DTYPES)}, got {(model, dtype)}")
-    if any(MODELS[m][0] == 2 for m, _ in conversions) and importlib.util.find_spec("tf_keras") is None:
+    if (any(MODELS[m][0] == 2 for m, _ in conversions)
+            and importlib.util.find_spec("tf_keras") is None):
         if skipped is not None:
             skipped.append("tf_keras models: tf_keras is not installed")
         conversions = [(m, d) for m, d in conversions if MODELS[m][0] != 2]
