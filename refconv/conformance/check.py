@@ -77,10 +77,10 @@ def check(cell, inputs, candidate, *, rtol, atol, runtime, exporter, options, dt
 
     Returns:
         A :class:`Row`. Its ``status`` is ``"TRUNCATED"`` when the runtime returned
-        a different number of steps than it was fed without raising an error
+        fewer steps than it was fed without raising an error
         (the steps it did return are still compared, and the final state against
         refconv's after all ``T`` steps), ``"FAILED"`` when a quantity is outside
-        the tolerance, else ``"ok"``.
+        the tolerance or more steps came back than were fed, else ``"ok"``.
     """
     steps = np.shape(inputs)[1]
     if "outputs" not in candidate:
@@ -119,10 +119,13 @@ def check(cell, inputs, candidate, *, rtol, atol, runtime, exporter, options, dt
         name = t.key.split("/")[-1]
         errors[name] = max(errors.get(name, 0.0), t.max_rel)
     where = _first_failure(tensors, len(layers))
-    if returned != steps:
+    if returned < steps:
         status = TRUNCATED
-        note = (f"fed T={steps}, returned {returned} steps without an error"
-                + (f"; {note}" if note else ""))
+        note = "; ".join(filter(None, [f"fed T={steps}, returned {returned} steps without an "
+                                       f"error", note]))
+    elif returned > steps:
+        status = FAILED
+        note = "; ".join(filter(None, [f"fed T={steps}, returned {returned} steps", note]))
     else:
         status = FAILED if where is not None else OK
     return Row(runtime=runtime, exporter=exporter, options=options, dtype=dtype,
