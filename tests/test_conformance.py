@@ -327,3 +327,14 @@ def test_reduced_precision_tflite_fails_from_step_0_at_the_first_gate(tflite_row
 def test_tf_keras_refusing_to_unroll_is_named_in_the_header(tflite_rows):
     _, skipped = tflite_rows
     assert any("tf_keras unrolled" in s and "Unrolling is not possible" in s for s in skipped)
+
+
+def test_run_reports_this_environment_and_a_truncation_as_not_failing_the_float32_check(
+        onnx_torch):
+    report = conformance.run(["onnxruntime"], exporters=("torchscript",), opt_levels=("all",),
+                             reduced=False, channels=2, filters=(3,), size=(5, 5), t_export=4)
+    assert [(r.t_run, r.status) for r in report.rows] == [(4, OK), (7, TRUNCATED)]
+    assert report.passed  # the float32 row at the export's length passed
+    assert report.runs[0]["versions"]["onnxruntime"] in report.table()
+    with pytest.raises(ValueError, match="runtime: expected one of"):
+        conformance.run(["tensorrt"])
