@@ -91,18 +91,55 @@ assert len(located) == 2 * T_EXPORT and all(len(names) == 6 for names in located
 # quantity's worst error relative to its scale (`max |d| / max |refconv|`).
 
 # %%
+runs = {}                                               # (options, dtype) -> what came back
+
+
 def row(deployed, deployed_probe, x, opt="all", dtype="float32"):
     """Run a deployed graph in ONNX Runtime and hold it against refconv: a table row."""
     candidate = onnx_torch.run(deployed, x, opt, deployed_probe, located)
+    runs[(opt, dtype)] = candidate
     return check(cell, x, candidate, rtol=RTOL, atol=ATOL, runtime="onnxruntime",
                  exporter="torchscript", options=f"opt={opt}", dtype=dtype, t_export=T_EXPORT)
 
 
+def worst_per_step(candidate, x):
+    """Per step, the worst |runtime - refconv| of every gate, c and h of every layer."""
+    expected = reference(cell, x)
+    keys = [k for k in candidate if k.startswith("layer")]
+    return np.array([max(np.abs(candidate[k][:, t] - expected[k][:, t]).max() for k in keys)
+                     for t in range(x.shape[1])])
+
+
+def tolerance_line(ax):
+    ax.axhline(ATOL, color="tab:red", linestyle="--", linewidth=1)
+    ax.text(0.01, ATOL * 1.3, f"tolerance (atol {ATOL:g})", color="tab:red", fontsize=8,
+            transform=ax.get_yaxis_transform())
+    eps = np.finfo(np.float32).eps
+    ax.axhline(eps, color="gray", linestyle=":", linewidth=1)
+    ax.text(0.99, eps * 1.3, f"float32 eps = {eps:.1e}", color="gray", fontsize=8, ha="right",
+            transform=ax.get_yaxis_transform())
+
+
 rows = [row(graph, probe, x[:, :T_EXPORT], opt) for opt in onnx_torch.OPT_LEVELS]
+float32_runs = dict(runs)                                # kept: the runs below reuse the keys
 for r in rows:
     print(f"{r.options:13} {r.status:3}  worst error "
           + "  ".join(f"{k} {v:.1e}" for k, v in r.errors.items()))
 assert all(r.status == "ok" and max(r.errors.values()) < 1e-5 for r in rows)
+
+fig = Figure(figsize=(8, 3), layout="constrained")
+ax = fig.subplots()
+for i, opt in enumerate(onnx_torch.OPT_LEVELS):
+    ax.semilogy(range(T_EXPORT), worst_per_step(float32_runs[(opt, "float32")], x[:, :T_EXPORT]),
+                "o-", markersize=4 + i, fillstyle="none", label=f"opt={opt}")
+tolerance_line(ax)
+ax.set_ylim(1e-8, 1e-3)
+ax.set_xlabel("time step t")
+ax.set_ylabel("max |ONNX Runtime - refconv|")
+ax.set_title("every gate, c and h of both layers, per step, at each optimisation level",
+             fontsize=10)
+ax.legend(fontsize=8, ncol=5, loc="upper left")
+viz.to_png(fig)
 
 # %% [markdown]
 # About 1e-7 to 1e-6 of the scale everywhere: float32 rounding (float32's epsilon is
@@ -221,6 +258,22 @@ half = row(onnx_torch.float16_weights(graph), onnx_torch.float16_weights(probe),
            x[:, :T_EXPORT], dtype="float16 weights")
 int8 = row(onnx_torch.int8_dynamic(graph), onnx_torch.int8_dynamic(probe), x[:, :T_EXPORT],
            dtype="int8 dynamic")
+fig = Figure(figsize=(8, 3), layout="constrained")
+ax = fig.subplots()
+for dtype, colour in [("float32", "tab:green"), ("float16 weights", "tab:orange"),
+                      ("int8 dynamic", "tab:purple")]:
+    candidate = (float32_runs if dtype == "float32" else runs)[("all", dtype)]
+    ax.semilogy(range(T_EXPORT), worst_per_step(candidate, x[:, :T_EXPORT]), "o-",
+                color=colour, label=dtype)
+tolerance_line(ax)
+ax.set_ylim(1e-8, 1)
+ax.set_xlabel("time step t")
+ax.set_ylabel("max |ONNX Runtime - refconv|")
+ax.set_title("reduced precision is outside the tolerance from the first step", fontsize=10)
+ax.legend(fontsize=8, ncol=3, loc="lower center")
+viz.to_png(fig)
+
+# %%
 report = Report([describe()], [*rows, truncated, bug._replace(exporter="torchscript + HardSigmoid"),
                                bug2._replace(exporter="torchscript + swapped o, g"), half, int8],
                 RTOL, ATOL)
