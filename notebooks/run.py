@@ -52,6 +52,7 @@ KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "langua
 
 # Notebooks that import frameworks (the ``crosscheck`` extra) beyond the ``notebooks`` one.
 NEEDS = {"06_oracle": ["torch", "keras"]}
+NEEDS["08_deployment"] = ["torch", "onnx", "onnxruntime"]  # the crosscheck and deploy extras
 
 
 def missing_frameworks(path):

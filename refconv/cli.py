@@ -16,6 +16,7 @@ import os
 import sys
 import time
 
+from .conformance.cli import register as register_conformance
 from .course.commands import register as register_course
 from .vocabulary import GATES, GRU_QUANTITIES, LSTM_QUANTITIES
 
@@ -95,6 +96,7 @@ def _parser():
     compare.add_argument("--verbose", action="store_true", help="list every tensor")
     compare.set_defaults(run=_compare)
     register_course(commands)      # course build, course grade, notebooks
+    register_conformance(commands)  # imports no framework: the adapters load when run
     for command in (parser, *commands.choices.values()):  # parser: "unrecognized arguments"
         command.error = _one_line_error(command)
     return parser
