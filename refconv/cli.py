@@ -235,9 +235,10 @@ def _render_notebooks(out, selection=()):
     runner = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           "notebooks", "run.py")
     if not os.path.exists(runner):
-        print("refconv demo --notebooks: the notebooks live in the source checkout "
-              "(pip install -e \".[notebooks]\" from a clone); not found beside this "
-              f"installation ({runner})", file=sys.stderr)
+        print("refconv demo --notebooks re-runs the notebooks from their sources, which "
+              "live in a source checkout (pip install -e \".[notebooks]\" from a clone). "
+              "This installation ships them already run, figures included: "
+              "refconv notebooks --out DIR copies them out", file=sys.stderr)
         return 2
     try:
         import nbformat  # noqa: F401  (run.py needs it, and nbclient)
