@@ -44,6 +44,7 @@ class Comparison(NamedTuple):
 
     @property
     def passed(self):
+        """True when no tensor is missing and every tensor is within the tolerance."""
         return not self.missing and all(t.passed for t in self.tensors)
 
     @property

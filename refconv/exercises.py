@@ -249,6 +249,7 @@ class CaseResult:
 
     @property
     def passed(self):
+        """True when this case agreed with the reference everywhere."""
         return self.first is None
 
 

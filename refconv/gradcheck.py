@@ -36,9 +36,11 @@ class GradcheckReport(NamedTuple):
 
     @property
     def max_error(self):
+        """The largest relative error over every tensor checked."""
         return max(self.errors.values())
 
     def passed(self, tolerance=1e-7):
+        """True when every tensor's relative error is below ``tolerance``."""
         return self.max_error < tolerance
 
     def __str__(self):
