@@ -92,15 +92,24 @@ def stage_notebooks():
         shutil.copy2(path, originals / path.name)  # downloaded as committed, byte for byte
         notebook = json.loads(path.read_text(encoding="utf-8"))
         title = notebook_title(notebook, path)
-        notebook["cells"].insert(0, {
-            "cell_type": "markdown", "id": "refconv-site-download", "metadata": {},
-            "source": [f"{{download}}`Download this notebook </_notebook_files/{path.name}>` "
-                       f"(`{path.name}`, with its outputs) to run it yourself: "
-                       f"{{doc}}`how </course>`."]})
+        link = (f"{{download}}`Download this notebook </_notebook_files/{path.name}>` "
+                f"(`{path.name}`, with its outputs) to run it yourself: {{doc}}`how </course>`.")
+        add_below_title(notebook, link)
         (pages / path.name).write_text(json.dumps(notebook, indent=1), encoding="utf-8")
         lines.append(f"1. {{doc}}`{title} </notebooks/{path.stem}>` "
                      f"({{download}}`download </_notebook_files/{path.name}>`)")
     return "\n".join(lines) + "\n"
+
+
+def add_below_title(notebook, paragraph):
+    """Put ``paragraph`` just below the notebook's ``# title`` line (the first Markdown cell's)."""
+    for cell in notebook["cells"]:
+        lines = "".join(cell["source"]).split("\n")
+        titles = [i for i, line in enumerate(lines) if re.match(r"#\s", line)]
+        if cell["cell_type"] == "markdown" and titles:
+            at = titles[0] + 1
+            cell["source"] = "\n".join(lines[:at] + ["", paragraph, ""] + lines[at:])
+            return
 
 
 def notebook_title(notebook, path):
