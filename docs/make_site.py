@@ -378,20 +378,26 @@ def stage_mathjax():
 
 # --- build ----------------------------------------------------------------------------------
 
+def sphinx(source, html, quiet=True, capture=False):
+    """Run Sphinx on staged ``source`` with this folder's conf.py, every warning an error
+    (``-W --keep-going -n``: nitpicky, so a reference to nothing fails too). With
+    ``capture``, Sphinx's output goes into the SiteError's message instead of the terminal."""
+    shutil.rmtree(html, ignore_errors=True)
+    command = [sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-n", "-E",
+               "-c", str(DOCS), str(source), str(html)] + (["-q"] if quiet else [])
+    result = subprocess.run(command, cwd=REPO, capture_output=capture, text=True)
+    if result.returncode != 0:
+        said = f":\n{result.stdout}{result.stderr}" if capture else ": the warnings above"
+        raise SiteError(f"sphinx-build failed (exit {result.returncode}); every warning is "
+                        f"an error{said}")
+
+
 def build(quiet=True):
     """Stage and build the site; return the seconds it took. Raise SiteError on any warning."""
     start = time.perf_counter()
     stage_mathjax()
     stage()
-    shutil.rmtree(HTML, ignore_errors=True)
-    command = [sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-n",
-               "-E", "-c", str(DOCS), str(SRC), str(HTML)]
-    if quiet:
-        command.append("-q")
-    result = subprocess.run(command, cwd=REPO)
-    if result.returncode != 0:
-        raise SiteError(f"sphinx-build failed (exit {result.returncode}): the warnings above "
-                        f"are errors")
+    sphinx(SRC, HTML, quiet)
     return time.perf_counter() - start
 
 
