@@ -305,7 +305,11 @@ def console_parsers():
         argparse.ArgumentParser.parse_args = capture
         try:
             with contextlib.redirect_stdout(io.StringIO()):
-                main([])
+                try:
+                    main([])
+                except TypeError:  # a main() that reads sys.argv itself
+                    with _argv([script]):
+                        main()
         except _ParserFound as stop:
             found.append((script, stop.parser))
         else:
@@ -314,6 +318,15 @@ def console_parsers():
         finally:
             argparse.ArgumentParser.parse_args = original
     return found
+
+
+@contextlib.contextmanager
+def _argv(argv):
+    saved, sys.argv = sys.argv, argv
+    try:
+        yield
+    finally:
+        sys.argv = saved
 
 
 def _subparsers(parser):
