@@ -11,7 +11,9 @@ name needs no edit here:
 * every notebook ``notebooks/NN_*.ipynb``, rendered from its committed outputs
   (never executed here: the site and the notebooks cannot disagree), each with a
   link that downloads the notebook as committed;
-* ``notebooks/COURSE.md`` when it exists, and the repository files it links to;
+* ``notebooks/COURSE.md`` when it exists; the repository files that it and the
+  notebooks link to become downloads (folders and other Markdown files: links to the
+  forge, ``project.urls.Source``);
 * an API reference generated from ``__all__`` of ``refconv``, ``refconv.interop``
   and ``refconv.exercises``, and from the argparse parsers of every console
   script in ``pyproject.toml``; a public name (or a public method or property of
@@ -20,12 +22,15 @@ name needs no edit here:
   the site itself, so formulas render without the network.
 
 Sphinx runs with ``-W --keep-going -n``: a broken cross-reference, a broken link
-between pages, a missing image or a docstring Sphinx cannot parse fails the build.
+between pages, a missing image or a docstring Sphinx cannot parse fails the build
+(conf.py's ``_reference`` says which references to non-public or other libraries'
+names are accepted).
 """
 
 import argparse
 import contextlib
 import importlib
+import importlib.util
 import inspect
 import io
 import json
@@ -95,6 +100,9 @@ def stage_notebooks():
         link = (f"{{download}}`Download this notebook </_notebook_files/{path.name}>` "
                 f"(`{path.name}`, with its outputs) to run it yourself: {{doc}}`how </course>`.")
         add_below_title(notebook, link)
+        for cell in notebook["cells"]:
+            if cell["cell_type"] == "markdown":
+                cell["source"] = stage_links("".join(cell["source"]), path.parent, pages)
         (pages / path.name).write_text(json.dumps(notebook, indent=1), encoding="utf-8")
         lines.append(f"1. {{doc}}`{title} </notebooks/{path.stem}>` "
                      f"({{download}}`download </_notebook_files/{path.name}>`)")
@@ -128,20 +136,40 @@ def stage_course():
     if not COURSE.exists():
         return ("The teacher's guide, `notebooks/COURSE.md`, is not in this build of the "
                 "site.\n")
-    text = COURSE.read_text(encoding="utf-8")
+    text = stage_links(COURSE.read_text(encoding="utf-8"), COURSE.parent, SRC / "notebooks")
     (SRC / "notebooks" / "COURSE.md").write_text(text, encoding="utf-8")
-    # A link from the guide to a repository file that is not a page (a notebook's
-    # source, a script) becomes a download: copy the file where the link points.
-    # A link to nothing stays broken, and Sphinx fails the build on it.
-    for target in re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", text):
-        if re.match(r"[a-z]+:", target) or target.endswith((".ipynb", ".md")):
-            continue
-        source = (COURSE.parent / target).resolve()
-        staged = (SRC / "notebooks" / target).resolve()
-        if source.is_file() and REPO in source.parents and SRC in staged.parents:
+    return "```{toctree}\n:maxdepth: 2\n\nnotebooks/COURSE\n```\n"
+
+
+def stage_links(text, folder, staged_folder):
+    """Make the relative links of Markdown ``text`` (from ``folder`` in the repository,
+    staged in ``staged_folder``) work on the site; return the text.
+
+    A link to a page of the site (a notebook, a staged Markdown file) stays. A link to
+    another repository file (a notebook's source, a script) becomes a download: the file
+    is copied where the link points. A link to a repository folder or to a Markdown file
+    that is not a page goes to the repository on the forge. A link to nothing stays
+    broken, and Sphinx fails the build on it.
+    """
+    source_url = _pyproject()["project"]["urls"]["Source"].rstrip("/")
+
+    def fix(match):
+        label, target, anchor = match.group(1), match.group(2), match.group(3) or ""
+        if re.match(r"[a-z][a-z0-9+.-]*:", target) or target.startswith(("#", "/")):
+            return match.group(0)
+        source = (folder / target).resolve()
+        staged = (staged_folder / target).resolve()
+        if REPO not in source.parents or not source.exists() or staged.exists() \
+                or source.suffix == ".ipynb":
+            return match.group(0)
+        if source.is_file() and source.suffix != ".md" and SRC in staged.parents:
             staged.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, staged)
-    return "```{toctree}\n:maxdepth: 2\n\nnotebooks/COURSE\n```\n"
+            return match.group(0)
+        kind = "tree" if source.is_dir() else "blob"
+        return f"[{label}]({source_url}/{kind}/main/{source.relative_to(REPO).as_posix()}{anchor})"
+
+    return re.sub(r"\[([^\]]*)\]\(([^)\s#]+)(#[^)\s]*)?\)", fix, text)
 
 
 def commands_page():
@@ -235,9 +263,10 @@ def stage_api(folder):
                 lines += [f".. {directive}:: {name}", "   :members:", ""]
             elif callable(obj):
                 lines += [f".. autofunction:: {name}", ""]
-            else:
-                lines += [f".. autodata:: {name}", "   :no-value:", "",
-                          f"   ``{obj!r}``", ""]
+            else:  # a constant: the comment above its assignment, and its value
+                lines += [f".. py:data:: {name}", ""]
+                lines += [f"   {line}" for line in constant_comment(module_name, name)] + [""]
+                lines += ["   .. code-block:: python", "", f"      {name} = {short_repr(obj)}", ""]
         lines += ["```", ""]
         (folder / f"{page}.md").write_text("\n".join(lines), encoding="utf-8")
     toc += ["modules", "cli"]
@@ -279,6 +308,41 @@ def modules_page():
         lines += [f".. py:module:: {name}"] + (["   :no-index:"] if clash else []) + [""]
         lines += [f"``{name}``"] + [f"   {line}" for line in summary.splitlines()] + [""]
     return "\n".join(lines + ["```", ""])
+
+
+def constant_comment(module_name, name):
+    """The ``#`` comment lines just above ``name = ...`` in the module or its package's
+    modules (where the constant is defined), as text lines; [] when there is none."""
+    for candidate in [module_name] + [m for m in modules() if m.startswith(module_name + ".")]:
+        spec = importlib.util.find_spec(candidate)
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            continue
+        source = Path(spec.origin).read_text(encoding="utf-8").splitlines()
+        for i, line in enumerate(source):
+            if re.match(rf"{re.escape(name)}\s*(:[^=]*)?=", line):
+                comment = []
+                while i > 0 and source[i - 1].lstrip().startswith("#"):
+                    i -= 1
+                    comment.insert(0, source[i].lstrip()[1:].strip())
+                return [_escape_rst(" ".join(comment))] if comment else []
+    return []
+
+
+def _escape_rst(text):
+    """Plain text for a reST paragraph: no markup characters taken as markup."""
+    return re.sub(r"([*`_|\\])", r"\\\1", text)
+
+
+def short_repr(value, limit=300):
+    """The value as Python, or its type and keys/length when that is longer than ``limit``."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    if isinstance(value, dict):
+        keys = ", ".join(repr(key) for key in value)
+        return f"{{...}}  # a dict with {len(value)} keys: {keys}"[:limit * 2]
+    return f"...  # a {type(value).__name__} of length {len(value)}" if hasattr(value, "__len__") \
+        else f"...  # a {type(value).__name__}"
 
 
 class _ParserFound(Exception):

@@ -135,11 +135,14 @@ def _tiny_site(tmp_path, page):
     return tmp_path / "html"
 
 
+# Resolvable: a label, an existing refconv object that no __all__ lists, another library's name.
 GOOD_PAGE = ("# A page\n\n(a-part)=\n## A part\n\n"
-             "{ref}`a-part`, $z_f$ and ![a figure](figure.png)\n")
+             "{ref}`a-part`, {py:func}`refconv.lstm.lstm_gates`, {py:class}`numpy.ndarray`, "
+             "$z_f$ and ![a figure](figure.png)\n")
 # Each broken line, and the warning that must name it (Sphinx's --keep-going reports all).
 BROKEN = {
     "{py:func}`refconv.no_such_function`": "reference target not found: refconv.no_such_function",
+    "{py:func}`no_such_helper`": "reference target not found: no_such_helper",
     "![a figure](no_such_figure.png)": "no_such_figure.png",
     "[a page](no_such_page.md)": "no_such_page",
     "{ref}`no-such-part`": "no-such-part",
@@ -157,6 +160,22 @@ def test_the_same_page_unbroken_builds(site, tmp_path):
     """The control for the test above: what fails there is the broken lines."""
     page = (_tiny_site(tmp_path, GOOD_PAGE) / "index.html").read_text(encoding="utf-8")
     assert 'href="#a-part"' in page and 'src="_images/figure.png"' in page
+
+
+def test_links_to_repository_files_become_downloads_or_forge_links(monkeypatch, tmp_path):
+    monkeypatch.setattr(make_site, "SRC", tmp_path / "src")
+    staged = tmp_path / "src" / "notebooks"
+    staged.mkdir(parents=True)
+    (staged / "01_convolution.ipynb").write_text("{}")
+    source_url = make_site._pyproject()["project"]["urls"]["Source"].rstrip("/")
+    text = ("[a page](01_convolution.ipynb) [a script](run.py) [a folder](src/) "
+            "[a guide](README.md#running-them) [nothing](no_such_file.py) [web](https://x.org/a.py)")
+    fixed = make_site.stage_links(text, REPO / "notebooks", staged)
+    assert (staged / "run.py").read_bytes() == (REPO / "notebooks" / "run.py").read_bytes()
+    assert fixed == ("[a page](01_convolution.ipynb) [a script](run.py) "
+                     f"[a folder]({source_url}/tree/main/notebooks/src) "
+                     f"[a guide]({source_url}/blob/main/notebooks/README.md#running-them) "
+                     "[nothing](no_such_file.py) [web](https://x.org/a.py)")
 
 
 def test_the_build_fails_on_an_undocumented_public_name(monkeypatch):
