@@ -61,10 +61,11 @@ def _field_comment(app, what, name, obj, options, lines):
     try:
         source = inspect.getsource(getattr(importlib.import_module(module_name), class_name))
     except (ImportError, AttributeError, OSError, TypeError):
-        return
+        source = ""
     match = re.search(rf"^\s+{re.escape(field)}\s*:[^#\n]*#\s*(.+)$", source, re.MULTILINE)
-    if match:
-        lines[:] = [match.group(1).strip()]
+    # Without a comment the class docstring describes the field; "Alias for field
+    # number N" would tell a reader nothing.
+    lines[:] = [match.group(1).strip()] if match else []
 
 
 def _reference(app, env, node, contnode):
