@@ -18,7 +18,7 @@ made one step at a time (seeded noise drifting one pixel per step along the last
 axis, so the same seed gives the same bits) and each step's output is reduced to a
 checksum and dropped. Each run is a separate process, so each peak memory (the
 process's maximum resident set, ``ru_maxrss``, Python and libraries included) is
-its own. A progress bar goes to stderr; the table to stdout.
+its own. A progress bar (tqdm, the ``benchmarks`` extra) goes to stderr; the table to stdout.
 """
 
 import argparse
@@ -31,6 +31,7 @@ import sys
 import time
 
 import numpy as np
+from tqdm import tqdm
 
 RUNS = {
     "lstm-2d": dict(kind="lstm", shape=[640, 480], kernel=[3, 3], bidirectional=False),
@@ -49,30 +50,6 @@ def conv_flops(run, batch):
     return 2 * m * k * n
 
 
-class Progress:
-    """A one-line text progress bar on stderr (no dependency): done/total, elapsed, time left."""
-
-    def __init__(self, label, total, width=30):
-        self.label, self.total, self.width = label, total, width
-        self.start = time.perf_counter()
-        self.done = 0
-        self.show()
-
-    def advance(self):
-        self.done += 1
-        self.show()
-
-    def show(self):
-        elapsed = time.perf_counter() - self.start
-        left = elapsed / self.done * (self.total - self.done) if self.done else float("nan")
-        filled = int(self.width * self.done / self.total)
-        bar = "#" * filled + "-" * (self.width - filled)
-        print(f"\r{self.label:11} [{bar}] {self.done}/{self.total} steps, "
-              f"{elapsed:6.0f} s, ~{left:5.0f} s left", end="", file=sys.stderr, flush=True)
-        if self.done == self.total:
-            print(file=sys.stderr, flush=True)
-
-
 def run_one(name, batch, steps, dtype, seed):
     """One run in this process; returns a dict of what it measured."""
     import refconv
@@ -88,13 +65,15 @@ def run_one(name, batch, steps, dtype, seed):
         return np.roll(base, t, axis=-2)
 
     directions = 2 if run["bidirectional"] else 1
-    progress = Progress(name, directions * steps)
+    progress = tqdm(total=directions * steps, desc=name, unit="step", file=sys.stderr,
+                    bar_format="{desc:11} {bar:30} {n_fmt}/{total_fmt} steps, {elapsed} elapsed, "
+                               "~{remaining} left")
     sums = {}
 
     def on_output(direction, t, h):
         # A cheap checksum of every output (a strided sample), and the last one in full.
         sums[direction] = sums.get(direction, 0.0) + float(h[:, ::5].sum(dtype=np.float64))
-        progress.advance()
+        progress.update()
 
     start = time.perf_counter()
     if run["bidirectional"]:
@@ -103,6 +82,7 @@ def run_one(name, batch, steps, dtype, seed):
         refconv.stream_rnn(cell, (frame_at(t) for t in range(steps)),
                            lambda t, h: on_output("fw", t, h))
     seconds = time.perf_counter() - start
+    progress.close()
     flops = conv_flops(run, batch) * steps * directions
     return dict(run=name, seconds=seconds, tflop=flops / 1e12, gflops=flops / seconds / 1e9,
                 peak_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,

@@ -122,7 +122,7 @@ def make_case(case):
     batch, steps = case["batch"], case["timesteps"]
     inputs = rng.standard_normal((batch, steps, *frame))
     # ``sequence_length: None`` runs without lengths (every row full length), the path a
-    # full-length ConvLSTM's gradients take by default (refconv.fused_bptt); the file still
+    # full-length ConvLSTM's gradients take by default (refconv.fast.lstm_grad); the file still
     # holds the lengths, all T, for a framework that wants them.
     lengths = (None if case["sequence_length"] is None
                else np.asarray(case["sequence_length"], dtype=np.int64))

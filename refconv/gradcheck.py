@@ -47,12 +47,15 @@ class GradcheckReport(NamedTuple):
 
     @property
     def max_error(self):
+        """The largest relative error over every tensor checked (both backwards with fast=True)."""
         return max(max(errors.values()) for errors in self._all())
 
     def _all(self):
+        """The readable backward's errors, and the fast one's when it was checked."""
         return [self.errors] + ([] if self.fast_errors is None else [self.fast_errors])
 
     def passed(self, tolerance=1e-7):
+        """True when every tensor's relative error is below ``tolerance``."""
         return self.max_error < tolerance
 
     def __str__(self):

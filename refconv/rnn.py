@@ -56,14 +56,17 @@ class MultiRNNCell:
 
     @property
     def state_size(self):
+        """The layers' state sizes, a tuple with one per layer."""
         return tuple(cell.state_size for cell in self.cells)
 
     @property
     def output_size(self):
+        """The output size of the top layer, whose ``h`` is the stack's output."""
         return self.cells[-1].output_size
 
     @property
     def shape(self):
+        """The spatial size of the input frames (the first layer's ``shape``)."""
         return self.cells[0].shape
 
     def build(self, in_channels, seed=None):
@@ -74,6 +77,7 @@ class MultiRNNCell:
             in_channels = cell.filters
 
     def zero_state(self, batch_size, dtype=np.float64):
+        """The all-zero state: a tuple with each layer's ``zero_state(batch_size, dtype)``."""
         return tuple(cell.zero_state(batch_size, dtype) for cell in self.cells)
 
     def _prepare(self, full_shape, lead, dtype, argument="x"):

@@ -318,7 +318,7 @@ def forward(cell, video):
     """Run cell over video keeping only the outputs and the state: inference.
 
     With the readable step functions (``reference=True``): the cells' own memory. The
-    fast path (refconv.fused, the default) adds work buffers of its own, the same
+    fast path (refconv.fast, the default) adds work buffers of its own, the same
     for both cells (a padded input, chunk buffers), which would blur the comparison."""
     state = cell.zero_state(video.shape[0])
     outputs, state = refconv.dynamic_rnn(cell, video, initial_state=state, reference=True)

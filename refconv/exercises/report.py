@@ -72,6 +72,7 @@ class CaseResult:
 
     @property
     def passed(self):
+        """True when no quantity differed in this case."""
         return self.first is None
 
     def describe(self):
@@ -102,6 +103,7 @@ class Report:
 
     @property
     def passed(self):
+        """True when every case passed."""
         return all(case.passed for case in self.cases)
 
     @property

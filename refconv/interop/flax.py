@@ -276,10 +276,11 @@ def to_flax(cell, *, use_bias=True):
             with its forget bias folded in, must be exactly zero.
 
     Returns:
-        ``config = {"features": F, "kernel_size": k, "padding": "SAME",
-        "use_bias": use_bias}`` and ``variables = {"params": {"ih": {"kernel"
-        [*k, C_in, 4F], "bias" [4F]}, "hh": {"kernel" [*k, F, 4F], "bias"
-        [4F]}}}`` as float64 NumPy arrays (blocks i, g, f, o).
+        ``(config, variables)``: ``config`` holds ``features`` (F), ``kernel_size``
+        (k), ``padding`` (``"SAME"``) and ``use_bias``; ``variables["params"]`` holds
+        ``ih`` (``kernel`` ``[*k, C_in, 4F]``, ``bias`` ``[4F]``) and ``hh``
+        (``kernel`` ``[*k, F, 4F]``, ``bias`` ``[4F]``), float64 NumPy arrays with the
+        gate blocks in Flax's order i, g, f, o.
     """
     check_plain_lstm(cell, "cell", "Flax")
     squashing = (activation_name(cell.activation), activation_name(cell.recurrent_activation))
