@@ -58,9 +58,9 @@ MODELS = {
                         batch_size=8),
     "memory_gru": dict(task="memory", cell="gru", filters=4, kernel=3, steps=300, lr=0.02,
                        batch_size=8),
-    "motion_k3": dict(task="motion", cell="lstm", filters=4, kernel=3, steps=250, lr=0.02,
+    "motion_k3": dict(task="motion", cell="lstm", filters=4, kernel=3, steps=400, lr=0.02,
                       batch_size=6),
-    "motion_k7": dict(task="motion", cell="lstm", filters=4, kernel=7, steps=250, lr=0.02,
+    "motion_k7": dict(task="motion", cell="lstm", filters=4, kernel=7, steps=400, lr=0.02,
                       batch_size=6),
 }
 
