@@ -41,7 +41,7 @@ from .vocabulary import LSTM_BLOCKS
 
 __all__ = ["MODELS", "memory_batch", "motion_batch", "batch", "make_cell", "predict",
            "loss_and_gradients", "adam", "train", "save", "load", "clamp_forget_gate",
-           "TRAINED"]
+           "TRAINED", "memory_channel", "demo_figures"]
 
 TRAINED = pathlib.Path(__file__).resolve().parent / "trained"
 SHAPE = (16, 16)
@@ -286,3 +286,38 @@ def clamp_forget_gate(cell, value, channels=None):
     clamped.params = params
     clamped.in_channels = cell.in_channels
     return clamped
+
+
+# --- pictures -------------------------------------------------------------------
+def memory_channel(gates, name="z_f"):
+    """The state channel that holds the memory: the one whose ``name`` gate (``z_f`` for the
+    LSTM, ``u`` for the GRU) is highest over the blank stretch, on average."""
+    blank = slice(SHOW, SHOW + BLANK)
+    return int(np.argmax(gates[name][:, blank].mean(axis=(0, 1, 2, 3))))
+
+
+def demo_figures(seed=0):
+    """The trained memory cells' gates on a memory-task video never trained on (``refconv demo``).
+
+    ``seed`` picks the video (batch seed ``10**6 + seed``). Returns a dict file name -> Figure:
+    the ConvLSTM's and the ConvGRU's gates of the channel that holds the memory.
+    """
+    from . import viz
+
+    inputs, _ = memory_batch(1, 10 ** 6 + seed)
+    figures = {}
+    for name, rows, gate in [("memory_lstm", ["z_i", "z_f", "z_o", "c", "h"], "z_f"),
+                             ("memory_gru", ["r", "u", "candidate", "h"], "u")]:
+        cell, readout, losses, config = load(name)
+        _, p, gates = predict(cell, readout, inputs, return_gates=True)
+        channel = memory_channel(gates, gate)
+        gates = dict(gates, prediction=np.repeat(p, cell.filters, axis=-1))
+        kind = "ConvLSTM" if config["cell"] == "lstm" else "ConvGRU"
+        title = (f"TRAINED {kind}, memory task (training loss {losses[-1]:.1e} after "
+                 f"{config['steps']} steps): state channel {channel}, the one holding the memory\n"
+                 f"shape shown at t=0-1, blank t=2-7, recalled at t=8-9 when a cue "
+                 f"(a second input channel) asks for it")
+        figures[f"trained_{config['cell']}_gates.png"] = viz.gate_grid(
+            gates, rows + ["prediction"], frames=inputs, channel=channel,
+            ranges={"prediction": (0.0, 1.0), "c": (-2.0, 2.0)}, title=title)
+    return figures
