@@ -90,7 +90,7 @@ viz.to_png(diagram.step_diagram(normalize=False))
 # | `h` hidden state | `H_t` | `h` | `h` | `h` | hidden state `H_t` |
 # | block order in the kernel | (separate weights) | i, f, o, g | i, f, c, o | i, g, f, o (in the code; its docstring says i, f, g, o) | (separate weights) |
 # | peepholes `W_ci, W_cf, W_co` | yes, `W_ci ∘ C` (per position) | no | no | no | no |
-# | GRU `r`, `u`, `candidate` | — | `r`, `z`, `n` (`torch.nn.GRU`) | `r`, `z`, `hh` | `r`, `z`, `n` | reset `R_t`, update `Z_t`, candidate `H̃_t` |
+# | GRU `r`, `u`, `candidate` | — | `r`, `z`, `n` (`torch.nn.GRU`) | `r`, `z`, `hh` (`keras.layers.GRU`) | `r`, `z`, `n` (`linen.GRUCell`) | reset `R_t`, update `Z_t`, candidate `H̃_t` |
 #
 # In every one of these GRUs the update gate keeps the **old** state: `h = u * h_old +
 # (1 - u) * candidate`, as Cho et al. wrote it and as refconv does.
@@ -209,14 +209,16 @@ assert z_f_blank[memory] > 0.98          # measured 0.995: the memory is kept
 assert z_i_blank < 0.5                   # measured 0.29: little new content gets in
 
 # %% [markdown]
-# **The memory channel, picture by picture** (one held-out video). What to see:
+# **The memory channel, picture by picture** (one held-out video; steps 3, 5 and 6 left out,
+# they look like 4 and 7). What to see:
 #
 # * t = 0-1: the shape is written into `c` (`z_i` is open over it at t = 0);
 # * t = 2-7: `z_f` is 1 at every pixel, so `c` keeps the shape; `z_i` is low, lowest over
 #   the shape (a dark square), so the blank input does not overwrite it;
 # * `z_o` does **not** hide the memory: `h` shows the shape all along. The readout mixes all
-#   four channels of `h`, and the other channels cancel this one until the cue (their gates
-#   jump at t = 8 in the figure above), so the prediction stays dark;
+#   four channels of `h`, and other channels cancel this one until the cue (their gates
+#   jump at t = 8 in the figure above), so the prediction stays dark (measured below the
+#   pictures);
 # * t = 8-9: the cue opens `z_i` everywhere and the cell writes a sharper copy of the
 #   shape into `c`; now the prediction (last row, the readout of all channels) shows it.
 
@@ -224,8 +226,24 @@ assert z_i_blank < 0.5                   # measured 0.29: little new content get
 pictures = dict(gates, prediction=np.repeat(prediction, cell.filters, axis=-1))
 viz.to_png(viz.gate_grid(pictures, ["z_i", "z_f", "z_o", "c", "h", "prediction"], frames=inputs,
                          channel=memory, ranges={"prediction": (0.0, 1.0), "c": (-2.0, 2.0)},
+                         steps=[0, 1, 2, 4, 7, 8, 9],
                          title=f"trained ConvLSTM, memory task, state channel {memory} "
                                f"(top row: the picture input)"))
+
+# %% [markdown]
+# How the readout hides the memory: each channel's share of the readout's logit
+# `h @ w + b`, averaged over the shape's pixels, on a blank frame (t = 5) and on the first
+# cue frame (t = 8). The prediction is `sigmoid` of the sum: dark below 0, bright above.
+
+# %%
+h_seq = tasks.predict(cell, readout, inputs)[0]
+inside = inputs[:, 0, ..., 0] > 0.5                       # [B, H, W]: the shape's pixels
+shares = {t: np.array([(h_seq[:, t, ..., k][inside] * readout["w"][k, 0]).mean()
+                       for k in range(cell.filters)]) for t in (5, 8)}
+for t, share in shares.items():
+    print(f"t = {t}: per channel {share.round(2)}, + bias {readout['b'][0]:.2f} = logit {share.sum() + readout['b'][0]:.2f}")
+assert shares[5][memory] > 0 > shares[5].sum() + readout["b"][0]   # the memory is there, outvoted
+assert shares[8].sum() + readout["b"][0] > 0                        # at the cue the others turn
 
 # %% [markdown]
 # **Clamp the forget gate** and the memory leaks. `tasks.clamp_forget_gate` sets the
@@ -303,7 +321,7 @@ assert u_inside[blank, keeper].mean() > 0.9
 
 viz.to_png(viz.gate_grid(dict(gru_gates, prediction=np.repeat(gru_prediction, gru.filters, axis=-1)),
                          ["r", "u", "candidate", "h", "prediction"], frames=inputs, channel=keeper,
-                         ranges={"prediction": (0.0, 1.0)},
+                         ranges={"prediction": (0.0, 1.0)}, steps=[0, 1, 2, 4, 7, 8, 9],
                          title=f"trained ConvGRU, memory task, state channel {keeper}"))
 
 # %% [markdown]
