@@ -34,6 +34,7 @@ import numpy as np
 
 from .activations import sigmoid
 from .bptt import dynamic_rnn_grad
+from .data import _signed_distance
 from .gru import ConvGRUCell
 from .lstm import ConvLSTMCell
 from .rnn import dynamic_rnn
@@ -68,14 +69,9 @@ MODELS = {
 # --- the tasks ------------------------------------------------------------------
 def _shape_mask(kind, centre, radius, shape=SHAPE):
     """A filled disc (kind 0) or square (kind 1) of ``radius`` pixels at ``centre``,
-    anti-aliased over one pixel: ``[H, W]`` in [0, 1]."""
-    grid = np.indices(shape, dtype=np.float64)
-    offset = grid - np.asarray(centre, dtype=np.float64).reshape(2, 1, 1)
-    if kind == 0:
-        distance = np.sqrt((offset ** 2).sum(axis=0)) - radius
-    else:
-        distance = np.abs(offset).max(axis=0) - radius
-    return np.clip(0.5 - distance, 0.0, 1.0)
+    anti-aliased over one pixel as :mod:`refconv.data` draws them: ``[H, W]`` in [0, 1]."""
+    offset = np.indices(shape, dtype=np.float64) - np.asarray(centre, dtype=np.float64).reshape(2, 1, 1)
+    return np.clip(0.5 - _signed_distance(("disc", "square")[kind], offset, radius, 0.0), 0.0, 1.0)
 
 
 def memory_batch(batch_size, seed):
