@@ -105,7 +105,8 @@ def step_diagram(peephole=True, normalize=True, forget_bias=1.0):
     if peephole:   # the new c (before its LN) into z_o's peephole
         line([(20.2, 7.1), (20.2, 4.9), (13.0, 4.9), (13.0, rows["z_o"] + 0.45)], colour="#7a4fa0",
              dashed=True)
-        ax.text(16.6, 5.05, "new c (before LN) into z_o's peephole", fontsize=7, color="#7a4fa0")
+        ax.text(16.6, 5.05, "new c" + (" (before LN)" if normalize else "") + " into z_o's peephole",
+                fontsize=7, color="#7a4fa0")
     if normalize:
         ln_c = box(22.8, 7.7, "LN($c_t$)", "ln", width=1.6)
         arrow(new_c, ln_c)
