@@ -1,8 +1,8 @@
 """The ``refconv`` command line.
 
-``refconv demo`` runs an untrained ConvLSTM and ConvGRU over a small
-synthetic video and draws what their gates do, so a learner can see the
-equations at work before reading them. Everything is seeded: the same
+``refconv demo`` draws the gates of a ConvLSTM and a ConvGRU trained to hold a
+shape in memory (``refconv.tasks``), then of untrained ones over a small
+synthetic video, so a learner can see the equations at work before reading them. Everything is seeded: the same
 arguments always draw the same pictures.
 
 Exit status: 0 success (compare: PASSED), 1 compare FAILED, 2 a usage or I/O
@@ -56,9 +56,11 @@ def _parser():
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = commands.add_parser(
-        "demo", help="draw the gates of a ConvLSTM and a ConvGRU on a moving-shapes video",
-        description="Run an untrained ConvLSTM and ConvGRU (random, seeded weights) over a "
-                    "seeded moving-shapes video and write PNG figures of their gates.")
+        "demo", help="draw the gates of trained and untrained ConvLSTM and ConvGRU cells",
+        description="Draw the gates of a ConvLSTM and a ConvGRU trained on the memory task "
+                    "(refconv.tasks; --seed picks the video), then run an untrained ConvLSTM "
+                    "and ConvGRU (random, seeded weights) over a seeded moving-shapes video; "
+                    "write PNG figures of their gates.")
     demo.add_argument("--out", default="refconv-demo", metavar="DIR",
                       help="folder for the PNG files (default: %(default)s)")
     demo.add_argument("--seed", type=_int_in(0, 2**32 - 1), default=0, metavar="N",
@@ -170,7 +172,7 @@ def _demo(args, parser):
     matplotlib.use("Agg")
 
     import refconv
-    from refconv import data, viz
+    from refconv import data, tasks, viz
     from refconv.golden import writable_folder
     try:  # before computing anything
         writable_folder(args.out, "--out")
@@ -192,6 +194,7 @@ def _demo(args, parser):
 
     untrained = f"untrained, seed {args.seed}, state channel 0 of {FILTERS}"
     figures = {
+        **tasks.demo_figures(args.seed),   # trained cells first: what the gates learn to do
         "input_frames.png": viz.frame_strip(video),
         "lstm_gates.png": viz.gate_grid(lstm_gates, LSTM_QUANTITIES, frames=video,
                                         title=f"ConvLSTM gates ({untrained})"),

@@ -198,7 +198,8 @@ def test_demo_writes_png_files(tmp_path, capsys):
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == str(out.resolve())
     expected = ["lstm_gates.png", "gru_gates.png", "lstm_traces.png",
-                "lstm_saturation.png", "input_frames.png"]
+                "lstm_saturation.png", "input_frames.png",
+                "trained_lstm_gates.png", "trained_gru_gates.png"]
     assert sorted(line.strip() for line in printed[1:]) == sorted(expected)
     for name in expected:
         content = (out / name).read_bytes()
@@ -210,7 +211,7 @@ def test_demo_is_reproducible(tmp_path):
     args = ["--seed", "3", "--timesteps", "3", "--size", "16"]
     assert cli.main(["demo", "--out", str(tmp_path / "a")] + args) == 0
     assert cli.main(["demo", "--out", str(tmp_path / "b")] + args) == 0
-    for name in ["lstm_gates.png", "gru_gates.png"]:
+    for name in ["lstm_gates.png", "gru_gates.png", "trained_lstm_gates.png"]:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 

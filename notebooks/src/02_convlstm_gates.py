@@ -127,10 +127,14 @@ pictures([x, h, z, z_i, z_f, z_o],
 # %% [markdown]
 # **Peephole: `z_i += W_ci * c`, `z_f += W_cf * c`.** The input and forget gates also look
 # at the *old* memory, through a weight per pixel and channel (a Hadamard product, not a
-# convolution). Untrained, the weights are small (Glorot-uniform over a fan of
-# `height x width`, here within ±0.07), but the memory is not: with layer norm on, `c` has
-# spread 1 over the frame and reaches several units where the shapes are. So the peephole
-# term is small but not negligible: compare the two means printed below.
+# convolution). Untrained, the weights are small: Glorot-uniform, within
+# `±sqrt(6 / (fan_in + fan_out))`, where for a weight shaped like one frame of `c`,
+# `[H, W, F]`, the fans are `fan_in = H * W` and `fan_out = F * H` (Glorot's rule reads the
+# last two axes as in and out channels and the first as a kernel). So the bound **shrinks
+# with the frame**: ±0.07 here at 32 x 32, ±0.0044 at 640 x 480 (both with F = 4). The
+# memory is not small: with layer norm on, `c` has spread 1 over the frame and reaches
+# several units where the shapes are. So the peephole term is small but not negligible:
+# compare the two means printed below.
 
 # %%
 peep_i, peep_f = p["W_ci"] * c, p["W_cf"] * c
@@ -183,8 +187,14 @@ pictures([z, z_i, z_f], [viz.LABELS[n] for n in ("z", "z_i", "z_f")],
 # **The memory update: `c = c * z_f + z_i * z`.** This line is the heart of the LSTM. The
 # forget gate scales the old memory pixel by pixel (what to **keep**); the input gate
 # scales the new content (what to **write**); the two are added. Where `z_f` is near 1 and
-# `z_i` near 0 the memory passes through untouched, which is how an LSTM carries
-# information over many steps.
+# `z_i` near 0 the classic LSTM's memory passes through untouched (and so does its
+# gradient, back through time: `d c_old = z_f * d c`), which is how an LSTM carries
+# information over many steps. **In the seed's cell, not quite**: with layer norm on, the
+# state handed to the next step is `LN(c)`, re-centred and re-scaled over the frame at
+# every step, so even with `z_f = 1` and `z_i = 0` the memory is normalised again (a
+# pattern survives, its scale does not), and the gradient goes back through layer norm's
+# Jacobian, which mixes all pixels of the frame, at every step. With `normalize=False` the
+# cell is the classic one (notebook 7 trains such a cell to hold a memory).
 
 # %%
 kept, written = c * z_f, z_i * z
@@ -239,17 +249,28 @@ print(f"the lines above agree with refconv on all six of {NAMES} at t = {t}")
 #
 # What to look for:
 #
-# * the gates respond where the shapes are; the empty background gets one uniform answer;
+# * at t = 0 (zero state) the gates respond where the shapes are and the empty background
+#   gets one uniform answer; from t = 1 on `h` is non-zero and spreads, so the background
+#   is no longer uniform (and a ring grows at the border, where the padding's `h = 0`
+#   meets the background's non-zero `h`: notebook 7 explains it);
 # * the region that responds **grows by two pixels a step**: `h` feeds back through the
 #   5 x 5 kernel, so what a pixel knows spreads by the kernel's half-width each step, and
 #   after a few steps the cell "sees" far beyond one kernel;
-# * `z_f` is brighter than the other gates (the forget bias), so `c` mostly keeps what it
-#   had: it carries a trace of where the shapes *were* (look behind the moving shapes);
+# * `z_f` is brighter than the other gates (the forget bias), so `c` keeps much of what it
+#   had. Do not expect a clean trace of where the shapes *were*: with random weights,
+#   what is kept is mixed with what spreads, and the layer norm of `c` re-scales it every
+#   step (the trained memory cell of notebook 7 keeps a shape on purpose);
+# * the diagonal stripes that grow from the shapes are the random 5 x 5 kernel applied
+#   to `h` again and again: each step multiplies `h`'s pattern by the same random filter,
+#   so the spatial frequencies that filter amplifies most win, here stripes;
 # * `h` is `c` squashed and filtered by `z_o`.
+#
+# Only the steps 0, 1, 2, 4, 6 and 9 are shown, so the pictures are large enough to read.
 
 # %%
-viz.to_png(viz.gate_grid(gates, NAMES, frames=video,
-                         title="ConvLSTM gates over time (untrained weights, seed 0; video seed 3; sample 0, channel 0 of 4)"))
+viz.to_png(viz.gate_grid(gates, NAMES, frames=video, steps=[0, 1, 2, 4, 6, 9],
+                         title="ConvLSTM gates over time (untrained weights, seed 0; video seed 3; "
+                               "sample 0, channel 0 of 4)"), dpi=110)
 
 # %% [markdown]
 # ### Each channel's mean over time
@@ -271,7 +292,17 @@ viz.to_png(viz.channel_means(gates, ["z_i", "z_f", "z_o", "c", "h"]))
 # the channels:
 
 # %%
-viz.to_png(viz.saturation(gates, ["z_i", "z_f", "z_o"], low=0.1, high=0.9))
+def zoomed(fig):
+    """A saturation figure with its shares' axes fitted to the data (they are a few percent:
+    on an axis to 1 every curve would lie flat at the bottom)."""
+    top = max(line.get_ydata().max() for ax in fig.axes for line in ax.lines)
+    for ax in fig.axes:
+        ax.set_ylim(0, 1.25 * top + 0.005)
+        ax.yaxis.set_major_formatter("{x:.0%}")
+    return fig
+
+
+viz.to_png(zoomed(viz.saturation(gates, ["z_i", "z_f", "z_o"], low=0.1, high=0.9)))
 
 # %%
 def saturation_table(gates, label=""):
@@ -319,21 +350,25 @@ for label, g in runs.items():
 
 # %% [markdown]
 # The same memory `c` under the four settings, at four steps. With layer norm the range is
-# the usual [-3, 3]; without it `c` is ten times smaller, so those rows use [-0.3, 0.3]
-# (with [-3, 3] they would look blank):
+# the usual [-3, 3]; without it `c` is about ten times smaller, so those rows use a range
+# set by their largest `|c|` (with [-3, 3] they would look blank; with less, clipped):
 
 # %%
 steps = [0, 3, 6, 9]
-rows = {f"c, {label}" + ("" if settings[label][1] else "\n(range ±0.3)"): g["c"] for label, g in runs.items()}
+small_c = max(np.abs(g["c"]).max() for label, g in runs.items() if not settings[label][1])
+small_c = np.ceil(small_c * 10) / 10                       # the largest |c| without layer norm
+rows = {f"c, {label}" + ("" if settings[label][1] else f"\n(range ±{small_c:g})"): g["c"]
+        for label, g in runs.items()}
 viz.to_png(viz.gate_grid(rows, list(rows), steps=steps,
-                         ranges={name: (-3, 3) if "±" not in name else (-0.3, 0.3) for name in rows},
+                         ranges={name: (-3, 3) if "±" not in name else (-small_c, small_c) for name in rows},
                          title="the memory c with peephole and layer norm on and off (sample 0, channel 0)"))
 
 # %%
 def over_time(runs, title):
-    """Three numbers per step and setting: spread of c, mean forget gate, saturated share."""
-    fig = Figure(figsize=(10, 2.8), layout="constrained")
-    axes = fig.subplots(1, 3)
+    """Four numbers per step and setting: spread of c, mean forget gate, saturated share, and
+    how much the peephole changes h (against the same setting without it)."""
+    fig = Figure(figsize=(13, 2.9), layout="constrained")
+    axes = fig.subplots(1, 4)
     time = np.arange(T)
     for label, g in runs.items():
         per_step = lambda a: np.moveaxis(a, 1, 0).reshape(T, -1)      # [T, everything else]
@@ -344,20 +379,26 @@ def over_time(runs, title):
         axes[0].plot(time, per_step(g["c"]).std(axis=1), **style)
         axes[1].plot(time, per_step(g["z_f"]).mean(axis=1), **style)
         axes[2].plot(time, saturated, **style)
+    for with_peephole, without, colour in [("peephole + LN", "LN only", "C0"), ("peephole only", "neither", "C2")]:
+        change = np.abs(runs[with_peephole]["h"] - runs[without]["h"]).mean(axis=(0, 2, 3, 4))
+        axes[3].semilogy(time, change, "o-", markersize=4, color=colour,
+                         label=f"{with_peephole} vs {without}")
+    axes[3].legend(fontsize=7)
     for ax, ylabel in zip(axes, ["std of c over the frame", "mean forget gate z_f",
-                                 "share of z_i, z_f, z_o\nbelow 0.1 or above 0.9"]):
+                                 "share of z_i, z_f, z_o\nbelow 0.1 or above 0.9",
+                                 "mean |h with peephole\n- h without|"]):
         ax.set_xlabel("time step t")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
     axes[1].set_ylim(0, 1)
-    axes[2].set_ylim(0, 0.3)
+    axes[2].set_ylim(0, 0.1)
     axes[0].legend(fontsize=8)
     fig.suptitle(title)
     return viz.to_png(fig)
 
 
 over_time(runs, "what the switches change, step by step (untrained cells, same kernel; "
-                "dashed: no peephole)")
+                "dashed: no peephole; right: the peephole's own effect)")
 
 # %%
 def h_change(a, b):
@@ -368,20 +409,32 @@ print(f"mean |h difference| made by the peephole: with LN {h_change('peephole + 
       f"without LN {h_change('peephole only', 'neither'):.4f}")
 assert h_change("peephole + LN", "LN only") > 10 * h_change("peephole only", "neither")
 assert runs["neither"]["c"].std() < 0.2 < 0.9 < runs["LN only"]["c"].std()
+# With layer norm z_f = sigmoid(1 + n), n spread over the frame with variance 1: its mean is
+# below sigmoid(1), because the sigmoid bends over above 0. Without it, n is tiny.
+bent = np.mean(sigmoid(1 + np.random.default_rng(0).standard_normal(200_000)))
+print(f"mean z_f: with LN {runs['LN only']['z_f'].mean():.3f} (mean of sigmoid(1 + N(0, 1)): "
+      f"{bent:.3f}); without LN {runs['neither']['z_f'].mean():.3f} (sigmoid(1) = {sigmoid(1.0):.3f})")
+assert abs(runs["LN only"]["z_f"].mean() - bent) < 0.01 and abs(runs["neither"]["z_f"].mean() - sigmoid(1.0)) < 0.01
 
 # %% [markdown]
 # What the numbers and pictures say, for these untrained cells:
 #
 # * **Layer norm** is the switch that changes most. With it, `c` has spread 1 at every
 #   step (it is normalised), the gates sit in the sigmoid's responsive middle with a few
-#   percent saturated, and the forget gate averages about `sigmoid(1) = 0.73`. Without it,
+#   percent saturated, and the forget gate averages about 0.70: the mean of
+#   `sigmoid(1 + n)` over values `n` with variance 1 is less than `sigmoid(1) = 0.73`,
+#   which is what the forget gate averages without layer norm. Without it,
 #   `c` starts small and grows slowly as it accumulates (the forget gate keeps most of it),
 #   and the gates are only as spread as the weights and the input make them: here, small
 #   random weights leave them close to 0.5 and never saturated (large weights or bright
 #   inputs would saturate them instead).
 # * **The peephole** matters only where `c` is large. With layer norm, `c` is of order 1
 #   and the peephole changes `h` visibly; without it, `c` is so small that `W * c` is
-#   nearly nothing and the two runs agree to a few parts in ten thousand. Training changes
+#   nearly nothing and the two runs agree to a few parts in ten thousand (right panel, a
+#   log scale). The first three panels cannot show the peephole: its weights are within
+#   ±0.07 and of random sign, so it moves single pixels of `h` up and down while the
+#   frame's spread of `c`, mean `z_f` and saturated share stay the same (solid and dashed
+#   curves lie on each other). Training changes
 #   both the weights and the scale of `c`; the peephole also costs three frames' worth of
 #   parameters, one per pixel (notebook 3 counts them).
 #

@@ -195,11 +195,24 @@ viz.to_png(viz.gate_grid(gru_gates, GRU_NAMES, frames=video,
                                "sample 0, channel 0 of 4)"))
 
 # %% [markdown]
-# The GRU has no forget bias: `u` starts around 0.5, so an untrained GRU replaces about
-# half of its state every step, where the LSTM (forget gate near 0.73) keeps more. Side by
-# side, the hidden states of the two cells (same video, both untrained). The LSTM's `h` is
+# With layer norm (the seed's default, used here) the GRU's gates start around 0.5: layer
+# norm centres `u`'s input on 0, so an untrained GRU replaces about half of its state every
+# step, where the LSTM (forget gate near 0.70, its forget bias added after layer norm)
+# keeps more. Without layer norm it is different: `gates/bias` starts at **ones**, and
+# `u = sigmoid(1 + small)` averages about 0.73 (and `r` too): that initial bias plays the
+# forget bias's role, keeping most of the state. Measured below on both. Side by side
+# after that, the hidden states of the two cells (same video, both untrained). The LSTM's `h` is
 # paler: it is `tanh(c)` times an output gate near 0.5, while the GRU shows all of its
 # state.
+
+# %%
+plain_gru = refconv.ConvGRUCell(list(SHAPE), filters=F, kernel=list(K), normalize=False)
+plain_gru.build(C, seed=0)
+plain_gates = refconv.dynamic_rnn(plain_gru, video, return_gates=True)[2]
+print(f"with layer norm:    mean u {gru_gates['u'].mean():.2f}, mean r {gru_gates['r'].mean():.2f}")
+print(f"without layer norm: mean u {plain_gates['u'].mean():.2f}, mean r {plain_gates['r'].mean():.2f} "
+      f"(gates/bias starts at {plain_gru.params['gates/bias'][0]:g}; sigmoid(1) = {sigmoid(1.0):.2f})")
+assert abs(gru_gates["u"].mean() - 0.5) < 0.05 and plain_gates["u"].mean() > 0.68
 
 # %%
 lstm = refconv.ConvLSTMCell(list(SHAPE), filters=F, kernel=list(K))
@@ -211,10 +224,18 @@ viz.to_png(viz.gate_grid({"h, LSTM": lstm_gates["h"], "h, GRU": gru_gates["h"]},
 
 # %% [markdown]
 # How often the GRU's gates saturate, and its update gate next to the LSTM's forget gate
-# (both say how much of the old state to keep):
+# (both say how much of the old state to keep). The shares are a few percent, so each axis
+# is fitted to them:
 
 # %%
-viz.to_png(viz.saturation(gru_gates, ["r", "u"]))
+fig = viz.saturation({"r": gru_gates["r"], "u": gru_gates["u"], "z_f": lstm_gates["z_f"]}, ["r", "u", "z_f"])
+top = max(line.get_ydata().max() for ax in fig.axes for line in ax.lines)
+for ax in fig.axes:
+    ax.set_ylim(0, 1.25 * top + 0.005)
+    ax.yaxis.set_major_formatter("{x:.0%}")
+fig.axes[-1].set_ylabel("z_f (LSTM):\nforget gate", fontsize=8)
+fig.suptitle("saturation of the GRU's r and u, and of the LSTM's z_f (untrained, seed 0)", fontsize=10)
+viz.to_png(fig)
 
 # %%
 for name, gates in (("u (GRU, share kept)", gru_gates["u"]), ("z_f (LSTM, share kept)", lstm_gates["z_f"])):
@@ -326,11 +347,13 @@ def forward(cell, video):
 
 
 def peak_mb(cell, video):
+    """The peak, rounded to 0.1 MB: tracemalloc also counts small Python objects (a few KB that
+    differ from run to run), and the rounding keeps the figure the same from run to run."""
     tracemalloc.start()
     forward(cell, video)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return peak / 2**20
+    return round(peak / 2**20, 1)
 
 
 def step_cache_mb(cell, video):

@@ -26,6 +26,8 @@
 
 # %%
 import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 import refconv
 from refconv import viz
@@ -41,12 +43,34 @@ cell = refconv.ConvLSTMCell([WIDTH], filters=F, kernel=[5])
 cell.build(C, seed=0)
 
 
-def strips(arrays, titles, ranges, label, title):
-    """Sequences [T, WIDTH] side by side: time runs down, space across (each frame 3 pixels tall)."""
-    arrays = [np.repeat(a, 3, axis=0) for a in arrays]
-    return viz.to_png(viz.heatmaps(arrays, titles, ranges=[ranges] * len(arrays),
-                                   labels=[label] * len(arrays), annotate=False, width=11,
-                                   title=title))
+def strips(arrays, titles, ranges, label, title, lengths=None, cmap=None):
+    """Sequences [T, width] side by side: time runs down (t = 0 at the top), position across.
+
+    ``lengths``: one per array; steps at or past it are hatched grey (not computed: the
+    output there is zero by definition), so that they do not look like h = 0. NaN
+    columns (a gap between two halves) are left blank.
+    """
+    lo, hi = ranges
+    cmap = cmap or ("RdBu_r" if lo < 0 else "gray")
+    fig = Figure(figsize=(11, 3.1), layout="constrained")
+    axes = fig.subplots(1, len(arrays), squeeze=False)[0]
+    for k, (ax, array, name) in enumerate(zip(axes, arrays, titles)):
+        steps, width = array.shape
+        image = ax.imshow(array, cmap=cmap, vmin=lo, vmax=hi, aspect="auto", interpolation="nearest",
+                          extent=(-0.5, width - 0.5, steps - 0.5, -0.5))
+        if lengths is not None and lengths[k] < steps:
+            ax.add_patch(Rectangle((-0.5, lengths[k] - 0.5), width, steps - lengths[k], facecolor="0.85",
+                                   edgecolor="0.45", hatch="//", linewidth=0.8))
+            ax.text(width / 2 - 0.5, (lengths[k] + steps) / 2 - 0.5, "past the length:\nnot computed",
+                    ha="center", va="center", fontsize=8, backgroundcolor="white")
+        ax.set_title(name, fontsize=9)
+        ax.set_yticks(range(steps))
+        ax.set_xlabel("position (pixel)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel("time step t (down)", fontsize=8)
+    fig.colorbar(image, ax=axes, fraction=0.02, pad=0.01, label=label)
+    fig.suptitle(title, fontsize=10)
+    return viz.to_png(fig)
 
 
 strips([video[b, :, :, 0] for b in range(B)], [f"row {b}" for b in range(B)], (0, 1),
@@ -67,7 +91,8 @@ assert outputs.shape == (B, T, WIDTH, F)
 
 strips([outputs[b, :, :, 0] for b in range(B)],
        [f"row {b}: length {lengths[b]}" for b in range(B)], (-1, 1), "h",
-       "outputs h (channel 0) with sequence_length = [8, 5, 2]: zero past each row's length")
+       "outputs h (channel 0) with sequence_length = [8, 5, 2]: zero past each row's length",
+       lengths=lengths)
 
 # %% [markdown]
 # Three checks, each against something computed independently: the padding steps give
@@ -122,8 +147,9 @@ assert out_fw.shape == out_bw.shape == (B, T, WIDTH, F)
 
 gap = np.full((T, 2), np.nan)                                       # a blank between the halves
 strips([np.concatenate([out_fw[b, :, :, 0], gap, out_bw[b, :, :, 0]], axis=1) for b in range(B)],
-       [f"row {b} (length {lengths[b]}): forward | backward" for b in range(B)], (-1, 1), "h",
-       "outputs of both directions, lined up with the inputs (channel 0); zero past each length")
+       [f"row {b} (length {lengths[b]}):\nforward (pixels 0-31) | backward (34-65)" for b in range(B)],
+       (-1, 1), "h", "outputs of both directions, lined up with the inputs (channel 0); zero past each length",
+       lengths=lengths)
 
 # %% [markdown]
 # The backward direction checked independently: take row `b`, cut it to its length,
@@ -155,12 +181,69 @@ assert np.all(change_fw[:, :3] == 0) and np.all(change_bw[0, 4:] == 0)
 assert np.all(change_fw[0, 3:] > 0) and np.all(change_bw[:2, :4] > 0)
 assert np.all(change_fw[2] == 0) and np.all(change_bw[2] == 0)     # row 2 (length 2) never reads step 3
 
-viz.to_png(viz.heatmaps([change_fw, change_bw],
-                        ["forward: max |change| of out[t]", "backward: max |change| of out[t]"],
-                        ranges=[(0, change_fw.max())] * 2, labels=["change"] * 2, fmt="{:.2f}", width=11,
-                        title="nudging the input at t = 3: forward outputs change from 3 on, backward up to 3"))
+fig = Figure(figsize=(11, 2.8), layout="constrained")
+axes = fig.subplots(1, 2)
+for ax, values, name in zip(axes, [change_fw, change_bw], ["forward", "backward"]):
+    image = ax.imshow(values, cmap="viridis", vmin=0, vmax=change_fw.max(), aspect="auto")
+    for (b, t), value in np.ndenumerate(values):
+        past = t >= lengths[b]
+        ax.text(t, b, "past\nlength" if past else f"{value:.2f}", ha="center", va="center", fontsize=7,
+                color="0.4" if past else ("black" if value > 0.5 * change_fw.max() else "white"))
+        if past:
+            ax.add_patch(Rectangle((t - 0.5, b - 0.5), 1, 1, facecolor="0.85", edgecolor="0.45", hatch="//"))
+    ax.axvline(3, color="C1", linewidth=2)
+    ax.set_title(f"{name}: max |change| of out[t] (orange: the nudged step)", fontsize=9)
+    ax.set_xticks(range(T))
+    ax.set_xlabel("output step t (lined up with the inputs)")
+    ax.set_yticks(range(B), [f"row {b} (length {lengths[b]})" for b in range(B)])
+fig.colorbar(image, ax=axes, fraction=0.02, pad=0.01, label="change")
+fig.suptitle("nudging the input at t = 3: forward outputs change from 3 on, backward up to 3", fontsize=10)
+viz.to_png(fig)
 
 # %% [markdown]
+# ### The gates along time, in both directions
+#
+# `return_gates=True` gives every gate of every step, shaped like the outputs and, like
+# them, **zero past a row's length** (those steps are not computed). The state is not
+# zero there: it is carried unchanged, so the final state is the state after the row's last
+# real step. Below, row 1 (length 5), channel 0: the forward cell's forget gate `z_f` and
+# memory `c`, then the backward cell's, lined up with the inputs.
+#
+# What to see: the backward cell's **first** step is the row's last real input, t = 4,
+# where its state is still zero: its gates there are those of a fresh cell seeing one
+# frame, as the forward cell's are at t = 0. It reaches t = 0 last, having read the whole
+# row. The forward `c` at t = 4 is the final state; past it, nothing is computed.
+
+# %%
+(out_fw_g, out_bw_g), (state_fw_g, state_bw_g), (gates_fw, gates_bw) = refconv.bidirectional_dynamic_rnn(
+    cell, cell, video, sequence_length=lengths, return_gates=True)
+row, length = 1, lengths[1]
+strips([gates_fw["z_f"][row, :, :, 0], gates_bw["z_f"][row, :, :, 0]],
+       [f"forward z_f, row {row} (length {length})", f"backward z_f, row {row}\n(its first step is t = {length - 1})"],
+       (0, 1), "z_f", "the forget gate along time, both directions (channel 0)",
+       lengths=[length, length], cmap="viridis")
+
+# %%
+strips([gates_fw["c"][row, :, :, 0], gates_bw["c"][row, :, :, 0]],
+       [f"forward c, row {row}: t = {length - 1} is its final state", f"backward c, row {row}: t = 0 is its final state"],
+       (-3, 3), "c", "the memory c along time, both directions (channel 0)", lengths=[length, length])
+
+# %%
+assert np.all(gates_fw["z_f"][row, length:] == 0) and np.all(gates_bw["c"][row, length:] == 0)
+assert np.allclose(gates_fw["c"][row, length - 1], state_fw_g.c[row])   # the final state: its last real step
+assert np.allclose(gates_bw["c"][row, 0], state_bw_g.c[row])            # backward: it ends at t = 0
+# The backward cell's first step, from a zero state, on the row's last real frame
+# = an ordinary forward run of that one frame:
+_, _, one_frame = refconv.dynamic_rnn(cell, video[row:row + 1, length - 1:length], return_gates=True)
+for name in ("z", "z_i", "z_f", "z_o", "c", "h"):
+    assert np.allclose(gates_bw[name][row, length - 1], one_frame[name][0, 0]), name
+print("gates: zero past the length; the final states are the last real steps; the backward "
+      "cell's first step is a fresh cell reading the row's last frame")
+
+# %% [markdown]
+# (The exercises at the end of this notebook build these two rules yourself: the mask that
+# keeps a row's state past its length, and the reversal within each row's length.)
+#
 # ## 4.3 One cell passed twice: shared weights
 #
 # The seed calls `bidirectional_dynamic_rnn(cell, cell, inputs)`, with **one** cell for

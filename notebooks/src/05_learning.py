@@ -447,7 +447,9 @@ assert np.all(np.diff(norms["peephole, no layer norm"]) > 0)   # no layer norm: 
 # of order `eps²`. `refconv.gradcheck(cell, inputs)` does that for entries of the inputs,
 # the initial state and every parameter, with random upstream gradients, and reports the
 # relative error per tensor. In float64, with `eps = 1e-6`, a right gradient agrees to
-# `1e-8` or better; a wrong one is typically off by order 1. (In float32 the rounding error of the loss
+# about `1e-8` (the worst of the entries below is a little over it, 2e-8: the difference
+# quotient's own error, `eps²` times the third derivative plus the loss's rounding error
+# divided by `eps`, not a wrong gradient); a wrong one is typically off by order 1. (In float32 the rounding error of the loss
 # would swamp the differences: always check in float64.)
 #
 # A small cell with every option on and **random** `gamma`, `beta` and peephole weights
@@ -743,8 +745,12 @@ plot_norms(norms_trained, "gradient reaching each frame from h at one pixel of t
 # A slip is pinned to the gradient it breaks. Below, refconv's own step backward is wrapped
 # in the exercise's signature and then broken on purpose, the way students break it. The
 # most tempting slip: forgetting that the old memory reaches the new one through the forget
-# gate, `d_c_prev = d_c_in * z_f`, and sending back only the peephole terms. That one
-# product is the LSTM's highway for gradients through time.
+# gate, `d_c_prev = d_c_in * z_f`, and sending back only the peephole terms. In the classic
+# LSTM that one product is the highway for gradients through time: the memory's gradient goes
+# back step after step multiplied only by `z_f`. In the seed's cell the state is `LN(c)`, so
+# between two such products the gradient also passes through layer norm's Jacobian (which
+# mixes every pixel of the frame and removes the gradient's mean); still, without `* z_f` the
+# memory's gradient could only leak through the peepholes.
 
 # %%
 def refconv_backward(d_h, d_c, cache, params, peephole=True, normalize=True, forget_bias=1.0):

@@ -20,7 +20,8 @@
 #   `tf.compat.v1` (only where TensorFlow is installed).
 #
 # Then it plants three bugs in the PyTorch cell and shows how the oracle points at each,
-# and measures how far float32 drifts from float64 over 200 steps (on a GPU also TF32).
+# and measures how far float32 drifts from float64 over 200 steps on the CPU (TF32 on a GPU:
+# not measured yet, see the end).
 #
 # Keras chooses its backend when it is imported, and TensorFlow's old RNN cells live in
 # tf_keras since TF 2.16, so a few environment variables come first.
@@ -36,6 +37,13 @@ os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"     # TF's oneDNN CPU kernels off (and
 import importlib.util
 import json
 import pathlib
+
+_missing = [name for name in ("torch", "keras") if importlib.util.find_spec(name) is None]
+if _missing:   # a clear message, not a bare ModuleNotFoundError from the line below
+    raise ModuleNotFoundError(
+        f"This notebook compares refconv with real frameworks, and {' and '.join(_missing)} "
+        f"{'is' if len(_missing) == 1 else 'are'} not installed. Install the crosscheck extra: "
+        f"pip install -e \".[crosscheck]\" && pip install --no-deps \"tf-keras==2.21.*\"")
 
 import keras
 import numpy as np
@@ -725,6 +733,11 @@ viz.to_png(fig)
 # float32 with both flags off, and TF32 with both on. Where this notebook runs on a GPU it
 # measures them live; elsewhere it shows what the script recorded in
 # `notebooks/data/drift.json`, and says where.
+#
+# **The GPU curves are not measured yet.** The committed `drift.json` holds the CPU
+# measurement only: no machine with a GPU has run `measure_drift.py` for it. Until one
+# does, this section draws no GPU figure on a machine without a GPU, and the claim above
+# about TF32 is what NVIDIA and PyTorch document, not something this notebook has shown.
 
 # %%
 def load_recorded(path=pathlib.Path("data/drift.json")):
@@ -751,7 +764,7 @@ else:
         f"measured on {record['gpu']['device']} by notebooks/data/measure_drift.py "
         f"(torch {record['torch']}, {record['date']})")
     if gpu is None:
-        print(f"no GPU here, and no GPU measurement recorded: {why}.\n"
+        print(f"GPU curves: not measured yet. No GPU here, and no GPU measurement recorded: {why}.\n"
               f"To record one, run on a machine with a CUDA GPU: python notebooks/data/measure_drift.py")
 
 if gpu is not None:
@@ -905,7 +918,8 @@ if jax is not None:
 #   places (the block order), or everything at once (the convolution). A bug can also hide
 #   from the outputs for a step, as the forget gate does while the memory is zero.
 # * float32 stays within a few `eps` of float64 in a cell that forgets, and drifts, slowly
-#   but steadily, in one that remembers; on a GPU, check whether "float32" is TF32.
+#   but steadily, in one that remembers; on a GPU, check whether "float32" is TF32 (this
+#   notebook's GPU curves are not measured yet).
 
 # %% [markdown]
 # ## Exercise: a bug hunt

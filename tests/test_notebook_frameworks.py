@@ -1,0 +1,38 @@
+"""Notebook 6 without its frameworks: a clear message, from run.py and from the notebook itself.
+
+Oracle: the messages' own words (what is missing, what to install); the notebook's first
+code cells, run with the frameworks hidden.
+"""
+
+import importlib.util
+import os
+import pathlib
+
+import pytest
+
+NOTEBOOKS = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
+spec = importlib.util.spec_from_file_location("notebooks_run_frameworks", NOTEBOOKS / "run.py")
+run = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(run)
+
+
+def test_run_py_skips_a_notebook_whose_frameworks_are_missing(monkeypatch, capsys):
+    executed = []
+    monkeypatch.setattr(run, "missing_frameworks", lambda path: ["torch"] if "06" in path.name else [])
+    monkeypatch.setattr(run, "execute", lambda path, timeout: executed.append(path) or (None, 0.0))
+    assert run.main(["06", "--check"]) == 0
+    err = capsys.readouterr().err
+    assert "06_oracle.ipynb: skipped, needs torch" in err and 'pip install -e ".[crosscheck]"' in err
+    assert executed == []
+
+
+def test_notebook_6_says_what_to_install(monkeypatch):
+    cells = run.read_source(run.source_path(NOTEBOOKS / "06_oracle.ipynb"))
+    setup = next(source for kind, source in cells if kind == "code")
+    monkeypatch.setattr(os, "environ", dict(os.environ))   # the cell sets a few variables first
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("torch", "keras") else real(name, *a))
+    with pytest.raises(ModuleNotFoundError, match=r"torch and keras are not installed. Install the "
+                                                  r"crosscheck extra: pip install -e \"\.\[crosscheck\]\""):
+        exec(compile(setup, "06_oracle setup", "exec"), {})

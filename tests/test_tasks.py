@@ -1,0 +1,156 @@
+"""refconv.tasks and notebooks/data/train_gates.py: the trained cells of notebook 07.
+
+Oracles: central finite differences of the loss (for the readout's and the
+cell's gradients); the files' own bytes, produced twice (for reproducibility);
+the gate values a clamped cell must have by construction (sigmoid of a known
+number); the thresholds measured on the shipped weights (the same ones notebook
+07 asserts).
+"""
+
+import json
+import pathlib
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from refconv import tasks
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "notebooks" / "data" / "train_gates.py"
+
+
+def test_tasks_are_seeded_and_shaped():
+    x, y = tasks.memory_batch(3, seed=5)
+    assert x.shape == (3, 10, 16, 16, 2) and y.shape == (3, 10, 16, 16, 1)
+    steps = tasks.SHOW + tasks.BLANK
+    assert np.all(x[:, tasks.SHOW:, ..., 0] == 0)                     # the picture goes blank
+    assert np.all(x[:, :steps, ..., 1] == 0) and np.all(x[:, steps:, ..., 1] == 1)  # the cue
+    np.testing.assert_array_equal(y[:, steps:, ..., 0], x[:, :1, ..., 0].repeat(2, axis=1))
+    assert np.all(y[:, :steps] == 0)
+    np.testing.assert_array_equal(tasks.memory_batch(3, seed=5)[0], x)
+    assert not np.array_equal(tasks.memory_batch(3, seed=6)[0], x)
+
+    x, y = tasks.motion_batch(3, seed=2, speeds=(2,))
+    assert x.shape == y.shape == (3, 8, 16, 16, 1)
+    np.testing.assert_array_equal(x[:, 1:], y[:, :-1])                 # the target is the next frame
+
+
+def test_motion_speed_is_the_centroid_shift():
+    """Away from the walls a shape's centre of brightness moves ``speed`` pixels a frame."""
+    for speed in tasks.SPEEDS:
+        x, _ = tasks.motion_batch(6, seed=11, speeds=(speed,))
+        grid = np.indices(tasks.SHAPE).reshape(2, -1)
+        frames = x[..., 0].reshape(6, 8, -1)
+        centres = np.einsum("btp,cp->btc", frames, grid) / frames.sum(-1, keepdims=True)
+        shift = np.linalg.norm(np.diff(centres, axis=1), axis=-1)
+        # most shifts are the speed; a bounce makes a shorter one
+        assert np.median(np.abs(shift - speed)) < 0.05, (speed, shift)
+
+
+@pytest.mark.parametrize("name", ["memory_lstm", "memory_gru", "motion_k7"])
+def test_gradients_against_finite_differences(name):
+    cell, readout = tasks.make_cell(name, seed=3)
+    inputs, targets = tasks.batch(name, 2, seed=4)
+    inputs, targets = inputs[:, :4], targets[:, :4]
+    rng = np.random.default_rng(0)
+    for params in cell.params.values():   # away from the initial zeros and ones
+        params += rng.normal(0, 0.1, params.shape)
+    _, d_cell, d_readout = tasks.loss_and_gradients(cell, readout, inputs, targets)
+
+    def loss():
+        return np.mean((tasks.predict(cell, readout, inputs)[1] - targets) ** 2)
+
+    checked = 0
+    for params, grads in [(readout, d_readout), (cell.params, d_cell)]:
+        for key in params:
+            index = tuple(rng.integers(n) for n in params[key].shape)
+            old, eps = params[key][index], 1e-6
+            params[key][index] = old + eps
+            plus = loss()
+            params[key][index] = old - eps
+            minus = loss()
+            params[key][index] = old
+            numeric = (plus - minus) / (2 * eps)
+            assert grads[key][index] == pytest.approx(numeric, rel=1e-5, abs=1e-11), key
+            checked += 1
+    assert checked == len(readout) + len(cell.params)
+
+
+def test_a_short_run_gives_the_same_bytes(tmp_path):
+    """The script, run twice from scratch, writes identical files; members carry a fixed date."""
+    outputs = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        subprocess.run([sys.executable, str(SCRIPT), "memory_lstm", "motion_k3", "--steps", "3",
+                        "--out", str(out)], check=True, capture_output=True, cwd=REPO)
+        outputs.append({p.name: p.read_bytes() for p in sorted(out.glob("*.npz"))})
+    assert sorted(outputs[0]) == ["memory_lstm.npz", "motion_k3.npz"]
+    assert outputs[0] == outputs[1]
+    with zipfile.ZipFile(tmp_path / "a" / "memory_lstm.npz") as archive:
+        assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+    cell, readout, losses, config = tasks.load("memory_lstm", tmp_path / "a")
+    assert config["steps"] == 3 and losses.shape == (3,)
+    # ... and the file holds what train() computes in this process
+    cell2, readout2, losses2 = tasks.train("memory_lstm", steps=3)
+    np.testing.assert_allclose(losses, losses2, rtol=1e-12)
+    for key in cell.params:
+        np.testing.assert_allclose(cell.params[key], cell2.params[key], rtol=1e-10, atol=1e-14)
+
+
+def test_script_rejects_bad_arguments():
+    for args, word in [(["nope"], "NAME"), (["--steps", "0"], "--steps"), (["--seed", "-1"], "--seed")]:
+        run = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
+                             cwd=REPO)
+        assert run.returncode == 2 and word in run.stderr, run.stderr
+
+
+def test_load_never_unpickles_and_names_bad_models(tmp_path):
+    with pytest.raises(ValueError, match="name: expected one of .*'nope'"):
+        tasks.load("nope")
+    np.savez(tmp_path / "memory_lstm.npz", config=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match="allow_pickle"):
+        tasks.load("memory_lstm", tmp_path)
+
+
+def test_clamped_forget_gate_holds_its_value():
+    cell, _, _, _ = tasks.load("memory_lstm")
+    inputs, _ = tasks.held_out("memory_lstm", batch_size=2)
+    from refconv import dynamic_rnn
+    _, _, gates = dynamic_rnn(cell, inputs, return_gates=True)
+    clamped = tasks.clamp_forget_gate(cell, 0.3, channels=[1, 2])
+    _, _, clamped_gates = dynamic_rnn(clamped, inputs, return_gates=True)
+    np.testing.assert_allclose(clamped_gates["z_f"][..., [1, 2]], 0.3, rtol=1e-14)
+    # the other channels are the trained cell's at t = 0 (the states differ later)
+    np.testing.assert_array_equal(clamped_gates["z_f"][:, 0, ..., [0, 3]], gates["z_f"][:, 0, ..., [0, 3]])
+    assert not np.allclose(gates["z_f"][..., [1, 2]], 0.3)
+    assert cell.params["W_cf"].any()       # the original is untouched
+    with pytest.raises(ValueError, match="value: expected a number in"):
+        tasks.clamp_forget_gate(cell, 1.0)
+    with pytest.raises(ValueError, match=r"channels: expected state channels in \[0, 4\)"):
+        tasks.clamp_forget_gate(cell, 0.5, channels=[4])
+
+
+def test_shipped_weights_did_learn():
+    """The thresholds notebook 07 asserts, on the weights in refconv/trained."""
+    cell, readout, losses, config = tasks.load("memory_lstm")
+    assert json.loads(json.dumps(config))["steps"] == losses.size == tasks.MODELS["memory_lstm"]["steps"]
+    inputs, targets = tasks.held_out("memory_lstm")
+    _, p, gates = tasks.predict(cell, readout, inputs, return_gates=True)
+    recall = slice(tasks.SHOW + tasks.BLANK, None)
+    blank = slice(tasks.SHOW, tasks.SHOW + tasks.BLANK)
+    assert np.mean((p - targets)[:, recall] ** 2) < 0.02 * np.mean(targets[:, recall] ** 2)
+    z_f = gates["z_f"][:, blank].mean(axis=(0, 1, 2, 3))     # per channel
+    memory = int(np.argmax(z_f))
+    assert z_f[memory] > 0.98
+    assert gates["z_i"][:, blank, ..., memory].mean() < 0.5
+
+    results = {}
+    for name in ("motion_k3", "motion_k7"):
+        cell, readout, _, _ = tasks.load(name)
+        for speed in tasks.SPEEDS:
+            inputs, targets = tasks.motion_batch(12, 10 ** 6 + speed, speeds=(speed,))
+            results[name, speed] = np.mean((tasks.predict(cell, readout, inputs)[1] - targets) ** 2)
+    assert results["motion_k7", 3] < 0.85 * results["motion_k3", 3]
