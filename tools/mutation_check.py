@@ -156,7 +156,7 @@ def run(m, timeout):
         if status == 0:
             return "SURVIVED", "-", seconds, cpu
         if status == 1:
-            failed = re.search(r"^(?:FAILED|ERROR) (\S+)", output, re.M)
+            failed = re.search(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$", output, re.M)
             return "killed", failed.group(1) if failed else "(a failure)", seconds, cpu
         tail = " ".join(output.strip().splitlines()[-3:])
         return "ERROR", f"pytest exit {status}: {tail[:200]}", seconds, cpu
