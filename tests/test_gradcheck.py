@@ -20,9 +20,11 @@ a module attribute (``ConvLSTMCell._step_backward`` -> ``lstm_step_backward``
 of the module that defines it); ``_oracles.wrap_everywhere`` replaces it in
 every refconv module that holds it, and :func:`check_report` checks that the
 wrapper ran, naming the one place to update (:func:`plant`) if a restructuring
-makes it unreachable. LSTM runs with a planted step backward pass
-``sequence_length``, which today sends ``dynamic_rnn_grad`` to the readable
-backward (a full-length LSTM takes the fused one, which the wrapper cannot reach).
+makes it unreachable. ``gradcheck`` checks the readable backward by default, with or
+without ``sequence_length`` (both are run here). The fast path's backward (the
+fused backward of a full-length LSTM, ``refconv.fast.lstm_grad``) is checked with
+``fast=True``: the last test plants the fault in that function and requires the
+fused backward to have run and its errors (``fast_errors``) to name the tensor.
 """
 
 import numpy as np
@@ -82,26 +84,35 @@ def gru_case(seed):
     return cell, rng.standard_normal((2, 3, 1, 4))
 
 
-def check_report(report, wrong, calls):
+def check_report(report, wrong, calls, fast=False):
+    """``report`` names ``wrong`` alone, at 0.01 / 1.01; ``fast``: in its fast-path column."""
     assert calls, ("the planted backward never ran: gradcheck no longer reaches it through a "
                    "refconv module attribute; update plant() / the wrapped function in this file")
     assert not report.passed(), f"gradcheck passed a backward scaled by {SCALE} in {wrong}"
-    assert report.errors[wrong] == pytest.approx(EXPECTED, rel=1e-4), str(report)
-    assert max(report.errors, key=report.errors.get) == wrong
-    others = {name: e for name, e in report.errors.items() if name != wrong}
+    errors = report.fast_errors if fast else report.errors
+    assert errors[wrong] == pytest.approx(EXPECTED, rel=1e-4), str(report)
+    assert max(errors, key=errors.get) == wrong
+    others = {name: e for name, e in errors.items() if name != wrong}
     assert others and max(others.values()) < 1e-7, str(report)
     # The printed table names the tensor and its error on one line.
     lines = [line.split() for line in str(report).splitlines()]
-    assert [wrong, str(report.checked[wrong]), f"{report.errors[wrong]:.2e}"] in lines, str(report)
+    row = [wrong, str(report.checked[wrong]), f"{report.errors[wrong]:.2e}"]
+    if fast:
+        row.append(f"{report.fast_errors[wrong]:.2e}")
+    assert row in lines, str(report)
 
 
+@pytest.mark.parametrize("ragged", [False, True])
 @pytest.mark.parametrize("wrong", ["kernel", "W_cf", "z_o/gamma", "c/beta", "inputs"])
-def test_lstm_gradcheck_reports_the_scaled_tensor(monkeypatch, wrong):
+def test_lstm_gradcheck_reports_the_scaled_tensor(monkeypatch, wrong, ragged):
+    """The default checks the readable backward, full length (no lengths) or ragged."""
     cell, inputs, lengths = lstm_case(seed=1)
     scale = scale_input if wrong == "inputs" else scale_param(wrong)
     calls = plant(monkeypatch, refconv.lstm_step_backward, scale)
-    report = refconv.gradcheck(cell, inputs, sequence_length=lengths, max_entries=4, seed=3)
+    report = refconv.gradcheck(cell, inputs, sequence_length=lengths if ragged else None,
+                               max_entries=4, seed=3)
     check_report(report, wrong, calls)
+    assert report.fast_errors is None  # not asked for
 
 
 def test_lstm_gradcheck_reports_a_scaled_initial_state():
@@ -184,16 +195,29 @@ def test_errors_equal_a_hand_computation(monkeypatch, planted):
     assert report.max_error == max(report.errors.values())
 
 
-def test_gradcheck_on_the_default_path_reports_a_scaled_tensor(monkeypatch):
-    """A full-length LSTM (no lengths): whatever backward gradcheck uses, it reaches it through
-    the public ``dynamic_rnn_grad``; scaling that function's kernel gradient must be reported."""
+def test_gradcheck_fast_reports_a_scaled_tensor_of_the_fused_backward(monkeypatch):
+    """A full-length LSTM: ``fast=True`` checks the fused backward (``refconv.fast.lstm_grad``)
+    too. Scaling that function's kernel gradient must show in ``fast_errors`` alone: the
+    readable backward's ``errors`` stay exact, and the fused backward must have run."""
     cell, inputs, _ = lstm_case(seed=9, steps=2)
-
-    def scale_kernel(grads):
-        return grads._replace(params={**grads.params, "kernel": grads.params["kernel"] * SCALE})
-
-    report = refconv.gradcheck(cell, inputs, max_entries=4, seed=10)
+    fused = wrap_everywhere(monkeypatch, refconv.fast.lstm_grad)
+    report = refconv.gradcheck(cell, inputs, max_entries=4, seed=10, fast=True)
     assert report.passed(), str(report)
-    calls = wrap_everywhere(monkeypatch, refconv.dynamic_rnn_grad, scale_kernel)
-    report = refconv.gradcheck(cell, inputs, max_entries=4, seed=10)
-    check_report(report, "kernel", calls)
+    assert len(fused) == 1, "gradcheck(fast=True) did not run the fused backward"
+    assert set(report.fast_errors) == set(report.errors)
+    monkeypatch.undo()
+
+    def scale_kernel(result):
+        d_inputs, d_initial, d_params = result
+        return d_inputs, d_initial, {**d_params, "kernel": d_params["kernel"] * SCALE}
+
+    calls = wrap_everywhere(monkeypatch, refconv.fast.lstm_grad, scale_kernel)
+    readable = wrap_everywhere(monkeypatch, refconv.lstm_step_backward)
+    report = refconv.gradcheck(cell, inputs, max_entries=4, seed=10, fast=True)
+    assert readable, "gradcheck's errors no longer come from the readable backward"
+    assert max(report.errors.values()) < 1e-7, str(report)  # the readable backward is right
+    check_report(report, "kernel", calls, fast=True)
+    # Without fast=True the fused backward is not checked, and the fault goes unseen.
+    calls.clear()
+    assert refconv.gradcheck(cell, inputs, max_entries=4, seed=10).passed()
+    assert not calls
