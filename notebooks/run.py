@@ -158,6 +158,10 @@ def kernel_env():
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")   # no debugger warning on stderr
+    # refconv's fast path runs its own thread per core; OpenBLAS's threads on top of them
+    # spin against each other (a training step of notebook 5 took 4x as long on a busy
+    # machine). One BLAS thread each: the cores are used once, by refconv's pool.
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
     return env
 
 

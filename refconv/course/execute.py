@@ -41,6 +41,9 @@ def execute(nb, cwd, timeout=60, allow_errors=False, env=None, interrupt_on_time
 
     env = dict(os.environ if env is None else env)
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")   # no debugger warning on stderr
+    # refconv's fast path runs a thread per core; OpenBLAS's own threads on top of them
+    # spin against each other (4x slower on a busy machine): one BLAS thread each.
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             kernel_manager_class=kernel_manager_class(cwd),
                             resources={"metadata": {"path": str(cwd)}},
