@@ -11,6 +11,7 @@ import io
 import os
 import pathlib
 import sys
+import warnings
 
 import nbformat
 import pytest
@@ -68,7 +69,10 @@ def test_notebook_runs_top_to_bottom(path):
         points, max_points = determine_grade(cell)
         assert points == max_points, f"{path.name}: {cell.metadata.nbgrader['grade_id']} " \
                                      f"gets {points} of {max_points}"
-    assert seconds < MAX_SECONDS, f"{path.name} took {seconds:.0f} s (limit {MAX_SECONDS} s)"
+    # Time is measured, not asserted (a busy machine is no bug): a notebook past the bar is
+    # reported in the summary; a hung cell is stopped by run.CELL_TIMEOUT.
+    if seconds > MAX_SECONDS:
+        warnings.warn(f"{path.name} took {seconds:.0f} s (the bar: {MAX_SECONDS} s on 2 cores)")
 
 
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
