@@ -157,7 +157,11 @@ class ConvCell:
             params, in_channels = self.params, self.in_channels
             if in_channels is None:  # params assigned by hand, without build(): learn C_in
                 in_channels = check_int(channels, f"channels of {argument}")
-            checked = self._checked(params, in_channels, channels, dtype, argument, got)
+            try:
+                checked = self._checked(params, in_channels, channels, dtype, argument, got)
+            except ValueError as error:
+                raise ValueError(f"{argument}: {channels} channels (shape {got}) do not fit the "
+                                 f"assigned params: {error}") from None
             self.in_channels = in_channels  # only now, every check passed
             return checked
 
