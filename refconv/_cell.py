@@ -8,6 +8,7 @@ import threading
 
 import numpy as np
 
+from . import memory
 from .activations import get_activation
 from .checks import CHANNELS_FIRST  # noqa: F401  (refconv.interop imports it from here, for now)
 from .checks import (CHANNELS_LAST, check_data_format, check_float_array, check_float_dtype,
@@ -89,10 +90,16 @@ class ConvCell:
             seed: int, ``np.random.SeedSequence`` or None (fresh entropy). The
                 same seed gives the same bits.
         """
-        self.in_channels = check_int(in_channels, "in_channels")
+        in_channels = check_int(in_channels, "in_channels")
+        specs = self._param_specs(in_channels)
+        # float64 parameters, and the initialiser's draw of the largest one
+        sizes = [math.prod(shape) for shape, _ in specs.values()]
+        memory.require(8 * (sum(sizes) + max(sizes)), "build",
+                       "use fewer filters, input channels or a smaller kernel")
         rng = np.random.default_rng(seed)
+        self.in_channels = in_channels
         self.params = {name: init(rng, shape) if callable(init) else np.full(shape, float(init))
-                       for name, (shape, init) in self._param_specs(self.in_channels).items()}
+                       for name, (shape, init) in specs.items()}
 
     def _checked_params(self, dtype, params=None, in_channels=None):
         """``params`` (default: the cell's), checked against SPEC's names and shapes for

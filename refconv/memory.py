@@ -54,8 +54,9 @@ def run_bytes(cell, batch, steps, itemsize, *, return_gates=False, all_layers=Fa
     * with ``gradients``, the forward's record of each step (the state it started
       from and the convolution outputs: LSTM ``c, h, y`` = 6F, GRU ``h, y`` = 4F),
       the inputs' gradient, the parameters' gradients;
-    * a step's working set: about 24 state-sized arrays and the readable
-      convolution's patch matrix (``prod(kernel) * (C_in + F)`` channels).
+    * a step's working set: about 24 state-sized arrays, the readable
+      convolution's patch matrix (``prod(kernel) * (C_in + F)`` channels) and its
+      zero-padded input (each axis ``n + (k - 1) * dilation``).
 
     Args:
         cell: a ConvLSTMCell, ConvGRUCell or MultiRNNCell (``in_channels`` known or not).
@@ -75,5 +76,10 @@ def run_bytes(cell, batch, steps, itemsize, *, return_gates=False, all_layers=Fa
             total += steps * kept * f * frame
         channels = (in_channels or layer.in_channels or 1) + f
         total += (24 * f + math.prod(layer.kernel) * channels) * frame
+        # The padded input of a step's convolution: a dilated kernel pads by (k - 1) * d.
+        dilation = getattr(layer, "dilation_rate", [1] * len(layer.shape))
+        padded = math.prod(n + (k - 1) * d for n, k, d in zip(layer.shape, layer.kernel,
+                                                              dilation))
+        total += batch * padded * channels * itemsize
         in_channels = f
     return total

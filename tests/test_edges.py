@@ -148,6 +148,25 @@ def test_memory_error_at_once_with_the_estimate_on_a_real_machine():
     assert cell.params is not None  # built, but nothing the size of the outputs was allocated
 
 
+@pytest.mark.parametrize("Cell", [ConvLSTMCell, ConvGRUCell])
+def test_building_parameters_that_do_not_fit_is_refused_with_the_estimate(Cell):
+    """100,000 filters of a 3x3 kernel: terabytes of weights, refused before drawing them."""
+    cell = Cell([5, 4], 100_000, [3, 3])
+    for build in (lambda: cell.build(2), lambda: dynamic_rnn(cell, np.ones((1, 2, 5, 4, 2)))):
+        with pytest.raises(MemoryError, match=r"build: needs about [\d.]+ GiB .*MemAvailable.*"
+                                              r"fewer filters"):
+            build()
+        assert cell.params is None and cell.in_channels is None
+
+
+def test_a_huge_dilation_is_refused_with_the_estimate():
+    """SAME padding of a kernel dilated 100,000 times pads each axis by 200,000: the padded
+    input (600 GiB) is in the estimate, refused before the convolution allocates it."""
+    cell = ConvLSTMCell([5, 4], 3, [3, 3], dilation_rate=100_000)
+    with pytest.raises(MemoryError, match=r"dynamic_rnn: needs about [\d.]+ GiB"):
+        dynamic_rnn(cell, np.ones((1, 2, 5, 4, 2)))
+
+
 def small_memory(monkeypatch, available):
     monkeypatch.setattr(memory, "available_memory", lambda: available)
 
@@ -302,6 +321,16 @@ def test_numeric_constructor_arguments_that_are_fine_stay_fine():
     assert type(cell.norm_epsilon) is float and ConvGRUCell([4], 2, [3], norm_epsilon=1).norm_epsilon == 1.0
 
 
+@pytest.mark.parametrize("value, error", [(0, ValueError), (-1e-6, ValueError),
+                                          (math.nan, ValueError), ("1e-6", TypeError)])
+def test_gradcheck_step_is_a_finite_number_above_zero(value, error):
+    cell = make("lstm")
+    with pytest.raises(error, match=r"eps: expected"):
+        gradcheck(cell, frames(cell, 1, 2), eps=value, max_entries=2)
+    with pytest.raises(ValueError, match=r"max_entries: expected an integer >= 1, got 0"):
+        gradcheck(cell, frames(cell, 1, 2), max_entries=0)
+
+
 @pytest.mark.parametrize("reference", PATHS)
 def test_a_small_epsilon_gives_numbers_not_nan(reference):
     cell = ConvLSTMCell([5, 4], 3, [3, 3], norm_epsilon=1e-30)
@@ -385,7 +414,7 @@ BAD_VALUES = [None, 0, -1, 1.5, math.nan, math.inf, -math.inf, True, "3", "", "c
               np.zeros((2, 3, 4, 5, 2)), np.zeros((3, 3, 5, 4, 3)), np.zeros((2, 5, 4, 3)),
               np.zeros((2, 5, 4, 2), np.float32), np.ones((2,), int) * 9, np.array([1, -1]),
               LSTMStateTuple(np.zeros((2, 5, 4, 3)), None), (np.zeros((2, 5, 4, 3)),) * 3,
-              lambda *a: None, iter([]), 10 ** 30]
+              lambda *a: None, iter([]), 100_000, 10 ** 30]
 
 CONSTRUCTOR_ARGUMENTS = {
     ConvLSTMCell: ["shape", "filters", "kernel", "forget_bias", "activation", "normalize",
