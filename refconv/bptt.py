@@ -114,7 +114,7 @@ def bidirectional_dynamic_rnn_grad(cell_fw, cell_bw, inputs, d_outputs, d_states
     for cell in (cell_fw, cell_bw):  # the reversed inputs, both directions' input gradients
         _require_memory(cell, inputs.swapaxes(0, 1) if time_major else inputs,
                         "bidirectional_dynamic_rnn_grad", directions=2,
-                        extra=4 * inputs.nbytes, way_out=GRAD_WAY_OUT, gradients=True)
+                        input_copies=4, way_out=GRAD_WAY_OUT, gradients=True)
 
     def back(a):
         return reverse_sequence(a, lengths, seq_axis, batch_axis)
@@ -137,11 +137,11 @@ def bidirectional_dynamic_rnn_grad(cell_fw, cell_bw, inputs, d_outputs, d_states
 
 def _grad(cell, inputs, d_outputs, d_state, sequence_length, initial_state, time_major,
           state_argument, d_outputs_argument, d_state_argument, reference):
-    inputs, x_bt, params, lengths, state = _start(cell, inputs, sequence_length, initial_state,
-                                                  None, time_major, state_argument)
+    inputs, x_bt, params, lengths, state = _start(
+        cell, inputs, sequence_length, initial_state, None, time_major, state_argument,
+        dict(what="dynamic_rnn_grad", input_copies=1, way_out=GRAD_WAY_OUT,
+             gradients=True))
     batch, steps = x_bt.shape[:2]
-    _require_memory(cell, x_bt, "dynamic_rnn_grad", extra=inputs.nbytes, way_out=GRAD_WAY_OUT,
-                    gradients=True)
     d_outputs = check_float_array(d_outputs, d_outputs_argument)
     expected = inputs.shape[:2] + tuple(cell.output_size)
     if d_outputs.shape != expected:

@@ -169,9 +169,9 @@ def _run_layers(cell, inputs, sequence_length, initial_state, dtype, time_major,
     t; past a row's length it reads zeros but takes no step), so each layer
     takes the path :func:`_run` picks for it, the fast one included.
     """
-    x_bt, state = _start(cell, inputs, sequence_length, initial_state, dtype, time_major,
-                         state_argument)[1::3]
-    _require_memory(cell, x_bt, "dynamic_rnn", return_gates=return_gates, all_layers=True)
+    state = _start(cell, inputs, sequence_length, initial_state, dtype, time_major,
+                   state_argument, dict(what="dynamic_rnn", return_gates=return_gates,
+                                        all_layers=True))[4]
     multi = isinstance(cell, MultiRNNCell)
     layers, states = (cell.cells, state) if multi else ([cell], (state,))
     outputs, finals, gates = [], [], []
@@ -192,10 +192,10 @@ def _run_layers(cell, inputs, sequence_length, initial_state, dtype, time_major,
 def _run(cell, inputs, sequence_length, initial_state, dtype, time_major, return_gates,
          state_argument, reference=False):
     """:func:`dynamic_rnn`, naming the initial state ``state_argument`` in errors."""
-    inputs, x_bt, params, lengths, state = _start(cell, inputs, sequence_length, initial_state,
-                                                  dtype, time_major, state_argument)
+    inputs, x_bt, params, lengths, state = _start(
+        cell, inputs, sequence_length, initial_state, dtype, time_major, state_argument,
+        dict(what="dynamic_rnn", return_gates=return_gates))
     batch, steps = x_bt.shape[:2]
-    _require_memory(cell, x_bt, "dynamic_rnn", return_gates=return_gates)
 
     def empty(frame):
         out = np.zeros((steps, batch, *frame) if time_major else (batch, steps, *frame),
@@ -239,9 +239,11 @@ def check_cell(cell, argument):
     return cell
 
 
-def _start(cell, inputs, sequence_length, initial_state, dtype, time_major, state_argument):
-    """Check a time loop's arguments; return inputs, their batch-major view, the cast params,
-    the lengths and the initial state."""
+def _start(cell, inputs, sequence_length, initial_state, dtype, time_major, state_argument,
+           estimate):
+    """Check a time loop's arguments and its memory (``estimate``: :func:`_require_memory`'s
+    keywords); return inputs, their batch-major view, the cast params, the lengths and the
+    initial state."""
     check_cell(cell, "cell")
     inputs = check_float_array(inputs, "inputs")
     lead = ["T", "B"] if time_major else ["B", "T"]
@@ -253,18 +255,20 @@ def _start(cell, inputs, sequence_length, initial_state, dtype, time_major, stat
     # Every check before _prepare, which builds an unbuilt cell: a failed call leaves it as it was.
     lengths = _check_sequence_length(sequence_length, batch, steps)
     state = _initial_state(cell, initial_state, batch, inputs.dtype, dtype, state_argument)
+    _require_memory(cell, x_bt, **estimate)
     params = cell._prepare(inputs.shape, lead, inputs.dtype, "inputs")
     return inputs, x_bt, params, lengths, state
 
 
-def _require_memory(cell, x_bt, what, *, directions=1, extra=0, way_out=memory.WAY_OUT,
-                    **kinds):
+def _require_memory(cell, x_bt, what, *, directions=1, input_copies=0,
+                    way_out=memory.WAY_OUT, **kinds):
     """Refuse (``MemoryError``) a run of ``cell`` over ``x_bt`` ``[B, T, ...]`` whose
     arrays would not fit in the memory available: ``directions`` runs as
-    :func:`refconv.memory.run_bytes` counts them (``kinds``), plus ``extra`` bytes."""
+    :func:`refconv.memory.run_bytes` counts them (``kinds``), plus ``input_copies``
+    arrays the size of the inputs (reversed inputs, input gradients)."""
     batch, steps = x_bt.shape[:2]
     one = memory.run_bytes(cell, batch, steps, x_bt.dtype.itemsize, **kinds)
-    memory.require(directions * one + extra, what, way_out)
+    memory.require(directions * one + input_copies * x_bt.nbytes, what, way_out)
 
 
 def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None,
@@ -297,7 +301,7 @@ def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None,
     lengths = _check_sequence_length(sequence_length, batch, steps)
     for cell in (cell_fw, cell_bw):  # each direction's outputs again, reversed back
         _require_memory(cell, inputs.swapaxes(0, 1) if time_major else inputs,
-                        "bidirectional_dynamic_rnn", directions=2, extra=inputs.nbytes,
+                        "bidirectional_dynamic_rnn", directions=2, input_copies=1,
                         return_gates=return_gates, all_layers=return_all_layers)
     run = _run_layers if return_all_layers else _run
     fw = run(cell_fw, inputs, lengths, initial_state_fw, dtype, time_major, return_gates,
