@@ -4,12 +4,21 @@ Nothing here is maths; the gates live in ``lstm.py`` and ``gru.py``.
 """
 
 import math
+import threading
 
 import numpy as np
 
+from . import memory
 from .activations import get_activation
 from .checks import CHANNELS_FIRST  # noqa: F401  (refconv.interop imports it from here, for now)
-from .checks import CHANNELS_LAST, check_data_format, check_float_array, check_int, check_ints
+from .checks import (CHANNELS_LAST, check_data_format, check_float_array, check_float_dtype,
+                     check_int, check_ints)
+
+# Taken by a first call that builds its cell: two threads calling one unbuilt cell at
+# once must not each build (with fresh entropy) and then run on weights the cell no longer
+# has. One lock for every cell (a lock per cell would stop cells from being copied or
+# pickled); only first calls take it.
+_BUILD_LOCK = threading.Lock()
 
 
 def glorot_uniform(rng, shape):
@@ -81,24 +90,33 @@ class ConvCell:
             seed: int, ``np.random.SeedSequence`` or None (fresh entropy). The
                 same seed gives the same bits.
         """
-        self.in_channels = check_int(in_channels, "in_channels")
+        in_channels = check_int(in_channels, "in_channels")
+        specs = self._param_specs(in_channels)
+        # float64 parameters, and the initialiser's draw of the largest one
+        sizes = [math.prod(shape) for shape, _ in specs.values()]
+        memory.require(8 * (sum(sizes) + max(sizes)), "build",
+                       "use fewer filters, input channels or a smaller kernel")
         rng = np.random.default_rng(seed)
+        self.in_channels = in_channels
         self.params = {name: init(rng, shape) if callable(init) else np.full(shape, float(init))
-                       for name, (shape, init) in self._param_specs(self.in_channels).items()}
+                       for name, (shape, init) in specs.items()}
 
-    def _checked_params(self, dtype):
-        """The parameters, checked against SPEC's names and shapes and cast to ``dtype``."""
-        if not isinstance(self.params, dict):
-            raise TypeError(f"params: expected a dict of arrays, got {type(self.params).__name__}")
-        specs = self._param_specs(self.in_channels)
-        unknown = sorted(set(self.params) - set(specs))
-        missing = sorted(set(specs) - set(self.params))
+    def _checked_params(self, dtype, params=None, in_channels=None):
+        """``params`` (default: the cell's), checked against SPEC's names and shapes for
+        ``in_channels`` input channels (default: the cell's) and cast to ``dtype``."""
+        params = self.params if params is None else params
+        in_channels = self.in_channels if in_channels is None else in_channels
+        if not isinstance(params, dict):
+            raise TypeError(f"params: expected a dict of arrays, got {type(params).__name__}")
+        specs = self._param_specs(in_channels)
+        unknown = sorted(set(params) - set(specs))
+        missing = sorted(set(specs) - set(params))
         if unknown or missing:
             raise ValueError(f"params: expected exactly the keys {sorted(specs)}; "
                              f"missing {missing}, unexpected {unknown}")
         out = {}
         for name, (shape, _) in specs.items():
-            value = np.asarray(self.params[name])
+            value = np.asarray(params[name])
             if value.dtype.kind not in "fiu":
                 raise TypeError(f"params[{name!r}]: expected a real numeric array, "
                                 f"got dtype {value.dtype}")
@@ -111,6 +129,11 @@ class ConvCell:
     # --- checking frames and states -----------------------------------------
     def _prepare(self, full_shape, lead, dtype, argument="x"):
         """Check the shape of a batch of frames, build on first use, return cast params.
+
+        Validate, then mutate: the cell changes (``params`` built, ``in_channels`` learnt
+        for hand-assigned params) only once every check has passed, so a failed call
+        leaves it as it was; and a first call builds under a lock, once, whatever the
+        number of threads calling.
 
         Args:
             full_shape: shape of the array, leading axes included.
@@ -129,14 +152,31 @@ class ConvCell:
         if spatial != self.shape:
             raise ValueError(f"{argument}: expected shape {expected} (spatial size {self.shape}, "
                              f"{self.data_format}), got {got}")
-        if self.params is None:
-            self.build(channels)
-        elif self.in_channels is None:  # params assigned by hand, without build()
-            self.in_channels = check_int(channels, f"channels of {argument}")
-        if channels != self.in_channels:
-            raise ValueError(f"{argument}: expected {self.in_channels} channels (the cell was "
-                             f"built for {self.in_channels}), got {channels} (shape {got})")
-        return self._checked_params(dtype)
+        dtype = check_float_dtype(dtype, f"dtype of {argument}")
+        params, in_channels = self.params, self.in_channels
+        if params is not None and in_channels is not None:  # built: no lock, no change
+            return self._checked(params, in_channels, channels, dtype, argument, got)
+        with _BUILD_LOCK:
+            if self.params is None:  # the first call builds, once
+                self.build(channels)
+                return self._checked(self.params, self.in_channels, channels, dtype, argument,
+                                     got)
+            params, in_channels = self.params, self.in_channels
+            if in_channels is None:  # params assigned by hand, without build(): learn C_in
+                in_channels = check_int(channels, f"channels of {argument}")
+            try:
+                checked = self._checked(params, in_channels, channels, dtype, argument, got)
+            except ValueError as error:
+                raise ValueError(f"{argument}: {channels} channels (shape {got}) do not fit the "
+                                 f"assigned params: {error}") from None
+            self.in_channels = in_channels  # only now, every check passed
+            return checked
+
+    def _checked(self, params, in_channels, channels, dtype, argument, got):
+        if channels != in_channels:
+            raise ValueError(f"{argument}: expected {in_channels} channels (the cell was "
+                             f"built for {in_channels}), got {channels} (shape {got})")
+        return self._checked_params(dtype, params, in_channels)
 
     def _check_state_array(self, value, batch_size, dtype, argument):
         value = check_float_array(value, argument)
@@ -150,9 +190,7 @@ class ConvCell:
 
     def _zeros(self, batch_size, dtype):
         batch_size = check_int(batch_size, "batch_size", minimum=0)
-        dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            raise TypeError(f"dtype: expected a floating-point dtype, got {dtype}")
+        dtype = check_float_dtype(dtype)
         return np.zeros((batch_size, *self.output_size), dtype=dtype)
 
     # How a call runs is decided above the cells: refconv.dispatch sets this to its step(),

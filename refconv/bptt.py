@@ -25,7 +25,11 @@ from . import fast
 from ._tree import tree_map
 from .checks import check_float_array
 from .dispatch import choose
-from .rnn import _check_sequence_length, _select, _start, reverse_sequence
+from .rnn import (_check_sequence_length, _require_memory, _select, _start, check_cell,
+                  reverse_sequence)
+
+# Gradients have no streaming form: what a caller can do is hold less.
+GRAD_WAY_OUT = "use fewer time steps or a smaller batch (or float32)"
 
 __all__ = ["dynamic_rnn_grad", "bidirectional_dynamic_rnn_grad", "RNNGradients",
            "BidirectionalRNNGradients"]
@@ -90,6 +94,8 @@ def bidirectional_dynamic_rnn_grad(cell_fw, cell_bw, inputs, d_outputs, d_states
     Returns:
         :class:`BidirectionalRNNGradients`.
     """
+    check_cell(cell_fw, "cell_fw")
+    check_cell(cell_bw, "cell_bw")
     inputs = check_float_array(inputs, "inputs")
     if inputs.ndim < 3:
         raise ValueError(f"inputs: expected shape [B, T, *frame] (or [T, B, *frame] when "
@@ -105,6 +111,10 @@ def bidirectional_dynamic_rnn_grad(cell_fw, cell_bw, inputs, d_outputs, d_states
     seq_axis, batch_axis = (0, 1) if time_major else (1, 0)
     lengths = _check_sequence_length(sequence_length, inputs.shape[batch_axis],
                                      inputs.shape[seq_axis])
+    for cell in (cell_fw, cell_bw):  # the reversed inputs, both directions' input gradients
+        _require_memory(cell, inputs.swapaxes(0, 1) if time_major else inputs,
+                        "bidirectional_dynamic_rnn_grad", directions=2,
+                        input_copies=4, way_out=GRAD_WAY_OUT, gradients=True)
 
     def back(a):
         return reverse_sequence(a, lengths, seq_axis, batch_axis)
@@ -127,8 +137,10 @@ def bidirectional_dynamic_rnn_grad(cell_fw, cell_bw, inputs, d_outputs, d_states
 
 def _grad(cell, inputs, d_outputs, d_state, sequence_length, initial_state, time_major,
           state_argument, d_outputs_argument, d_state_argument, reference):
-    inputs, x_bt, params, lengths, state = _start(cell, inputs, sequence_length, initial_state,
-                                                  None, time_major, state_argument)
+    inputs, x_bt, params, lengths, state = _start(
+        cell, inputs, sequence_length, initial_state, None, time_major, state_argument,
+        dict(what="dynamic_rnn_grad", input_copies=1, way_out=GRAD_WAY_OUT,
+             gradients=True))
     batch, steps = x_bt.shape[:2]
     d_outputs = check_float_array(d_outputs, d_outputs_argument)
     expected = inputs.shape[:2] + tuple(cell.output_size)

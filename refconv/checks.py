@@ -1,13 +1,19 @@
 """Argument checks: each returns the checked value or raises an error naming the argument,
 the expected and the actual value (never a NumPy traceback later on)."""
 
+import math
 import numbers
 
 import numpy as np
 
 __all__ = ["CHANNELS_LAST", "CHANNELS_FIRST", "check_int", "check_ints", "check_count",
            "check_per_axis", "check_data_format", "check_padding", "check_float_array",
-           "check_float_dtype"]
+           "check_float_dtype", "check_real", "SUPPORTED_DTYPES"]
+
+# The dtypes refconv computes in (SPEC: "float32 is supported end to end"). float16 loses
+# the gates to overflow and rounding (all-NaN outputs for inputs of scale 100), and
+# longdouble is a different type on every platform: both are refused, not half-supported.
+SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 CHANNELS_LAST = "channels_last"
 CHANNELS_FIRST = "channels_first"
@@ -72,22 +78,53 @@ def check_padding(padding):
 
 
 def check_float_array(x, name):
-    """``x`` as an array of a real floating dtype; integers and complex numbers are refused."""
+    """``x`` as an array of float32 or float64; any other dtype (integer, bool, complex,
+    float16, longdouble, object) is a TypeError naming it and saying what to cast to."""
     if not isinstance(x, np.ndarray):
-        x = np.asarray(x)
-    if x.dtype.kind != "f":
-        raise TypeError(f"{name}: expected a real floating-point array (float32 or float64), "
-                        f"got dtype {x.dtype}")
+        try:
+            x = np.asarray(x)
+        except (ValueError, TypeError) as error:  # ragged lists, objects NumPy cannot read
+            raise TypeError(f"{name}: expected an array of float32 or float64, got "
+                            f"{type(x).__name__} that NumPy cannot read as one ({error})") from None
+    _check_supported(x.dtype, name, "array")
     return x
 
 
 def check_float_dtype(dtype, name="dtype"):
-    """A NumPy floating dtype."""
+    """``np.float32`` or ``np.float64`` (as a NumPy dtype); anything else is a TypeError."""
     try:
         resolved = np.dtype(dtype)
     except TypeError as error:
-        raise TypeError(f"{name}: expected a floating dtype such as np.float64, "
+        raise TypeError(f"{name}: expected a floating-point dtype (float32 or float64), "
                         f"got {dtype!r}") from error
-    if not np.issubdtype(resolved, np.floating):
-        raise TypeError(f"{name}: expected a floating dtype such as np.float64, got {resolved}")
+    _check_supported(resolved, name, "dtype")
     return resolved
+
+
+def _check_supported(dtype, name, what):
+    if dtype not in SUPPORTED_DTYPES:
+        if what == "array":
+            raise TypeError(f"{name}: expected a real floating-point array (float32 or "
+                            f"float64), got dtype {dtype}; cast to float32 or float64 "
+                            f"(.astype(np.float64))")
+        raise TypeError(f"{name}: expected a floating-point dtype, got {dtype} (refconv "
+                        f"computes in float32 or float64 only: cast to float32 or float64)")
+
+
+def check_real(value, name, *, positive=False):
+    """A finite real number (> 0 when ``positive``), as a float.
+
+    A TypeError for what is not a real number (strings, bools, complex, arrays of
+    more than one value), a ValueError for NaN, infinity or, when ``positive``, a
+    number <= 0: every numeric constructor argument of the cells is checked here.
+    """
+    if isinstance(value, (bool, np.bool_)) or np.ndim(value) != 0 \
+            or not isinstance(value, (numbers.Real, np.ndarray)) \
+            or np.asarray(value).dtype.kind not in "fiu":
+        raise TypeError(f"{name}: expected a real number, got {value!r} "
+                        f"of type {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number) or (positive and number <= 0):
+        raise ValueError(f"{name}: expected a finite number{' > 0' if positive else ''}, "
+                         f"got {value!r}")
+    return number

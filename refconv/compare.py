@@ -24,6 +24,7 @@ import numpy as np
 
 from .golden import (CaseFile, GoldenFileNotFoundError, entry_path, load_manifest,
                      regular_file)
+from .memory import available_memory as _available_memory  # one reading of MemAvailable
 from .vocabulary import GRU_QUANTITIES, LSTM_QUANTITIES
 
 __all__ = ["compare", "Comparison", "TensorError"]
@@ -250,18 +251,6 @@ def _check_memory(case, key, count):
                           f"{needed / 2**30:.1f} GiB, and {available / 2**30:.1f} GiB are "
                           f"available (MemAvailable); compare fewer keys (keys=...) or on a "
                           f"larger machine")
-
-
-def _available_memory():
-    """``MemAvailable`` from ``/proc/meminfo`` in bytes, or None where there is none."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 def _compare_tensor(case, key, ref, cand, rtol, atol):

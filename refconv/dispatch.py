@@ -65,8 +65,10 @@ def step(cell, x, state, *, reference=False):
     """One step of ``cell`` (a cell or a MultiRNNCell) on frames ``x`` ``[B, ...]``:
     ``(h, new_state)``, on the code :func:`choose` picks."""
     x = check_float_array(x, "x")
+    if x.ndim == 0:
+        raise ValueError(f"x: expected frames [B, ...], got a scalar {x!r}")
+    state = cell._check_state(state, x.shape[0], x.dtype)  # before _prepare, which may build
     params = cell._prepare(x.shape, ["B"], x.dtype, "x")
-    state = cell._check_state(state, x.shape[0], x.dtype)
     if choose(cell, reference=reference).fast_forward:
         run = fast.runner(cell, params, x.shape[0], x.dtype, state)
         h = run.step(x)

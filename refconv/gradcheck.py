@@ -23,6 +23,7 @@ import numpy as np
 
 from ._tree import tree_map
 from .bptt import dynamic_rnn_grad
+from .checks import check_int, check_real
 from .rnn import MultiRNNCell, dynamic_rnn
 
 __all__ = ["gradcheck", "GradcheckReport", "relative_error"]
@@ -92,6 +93,9 @@ def gradcheck(cell, inputs, *, sequence_length=None, initial_state=None, time_ma
     Returns:
         :class:`GradcheckReport`.
     """
+    eps = check_real(eps, "eps", positive=True)
+    if max_entries is not None:
+        max_entries = check_int(max_entries, "max_entries")
     rng = np.random.default_rng(seed)
     inputs = np.array(inputs, dtype=float)  # a copy that this function perturbs
     outputs, final_state = dynamic_rnn(cell, inputs, sequence_length, initial_state,

@@ -13,6 +13,7 @@ import numpy as np
 
 from ._cell import ConvCell, glorot_uniform
 from .activations import derivative, sigmoid
+from .checks import check_real
 from .conv import conv_nd, conv_nd_backward
 from .layer_norm import EPSILON, along_channels, layer_norm, layer_norm_backward
 from .vocabulary import GRU_NORMS, GRU_QUANTITIES
@@ -191,7 +192,7 @@ class ConvGRUCell(ConvCell):
     def __init__(self, shape, filters, kernel, activation=np.tanh, normalize=True,
                  data_format="channels_last", *, norm_epsilon=EPSILON):
         super().__init__(shape, filters, kernel, activation, normalize, data_format)
-        self.norm_epsilon = float(norm_epsilon)
+        self.norm_epsilon = check_real(norm_epsilon, "norm_epsilon", positive=True)
 
     @property
     def state_size(self):

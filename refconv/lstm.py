@@ -15,6 +15,7 @@ import numpy as np
 
 from ._cell import ConvCell, check_ints, glorot_uniform
 from .activations import derivative, get_activation
+from .checks import check_real
 from .conv import conv_nd, conv_nd_backward, conv_output_size
 from .layer_norm import EPSILON, along_channels, layer_norm, layer_norm_backward
 from .vocabulary import (LSTM_BACKWARD_QUANTITIES, LSTM_BLOCKS, LSTM_NORMS, LSTM_PEEPHOLES,
@@ -252,10 +253,7 @@ class ConvLSTMCell(ConvCell):
                  recurrent_activation="sigmoid", strides=1, padding="same", dilation_rate=1,
                  norm_epsilon=EPSILON):
         super().__init__(shape, filters, kernel, activation, normalize, data_format)
-        if isinstance(forget_bias, bool) or not np.isscalar(forget_bias) \
-                or not np.isreal(forget_bias):
-            raise TypeError(f"forget_bias: expected a real number, got {forget_bias!r}")
-        self.forget_bias = float(forget_bias)
+        self.forget_bias = check_real(forget_bias, "forget_bias")
         if not isinstance(peephole, (bool, np.bool_)):
             raise TypeError(f"peephole: expected True or False, got {peephole!r}")
         self.peephole = bool(peephole)
@@ -268,7 +266,7 @@ class ConvLSTMCell(ConvCell):
         if not isinstance(padding, str) or padding.upper() not in ("SAME", "VALID"):
             raise ValueError(f"padding: expected 'same' or 'valid', got {padding!r}")
         self.padding = padding.upper()
-        self.norm_epsilon = float(norm_epsilon)
+        self.norm_epsilon = check_real(norm_epsilon, "norm_epsilon", positive=True)
         for size, k, d, axis in zip(self.shape, self.kernel, self.dilation_rate, range(n)):
             if self.padding == "VALID" and (k - 1) * d + 1 > size:
                 raise ValueError(f"shape: axis {axis} has size {size}, smaller than the dilated "

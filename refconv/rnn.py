@@ -15,7 +15,7 @@ does (the seed's test.py does this); two cell objects have two sets.
 
 import numpy as np
 
-from . import fast
+from . import fast, memory
 from ._tree import tree_map
 from .checks import check_float_array
 from .dispatch import choose, step
@@ -174,7 +174,8 @@ def _run_layers(cell, inputs, sequence_length, initial_state, dtype, time_major,
     takes the path :func:`_run` picks for it, the fast one included.
     """
     state = _start(cell, inputs, sequence_length, initial_state, dtype, time_major,
-                   state_argument)[4]
+                   state_argument, dict(what="dynamic_rnn", return_gates=return_gates,
+                                        all_layers=True))[4]
     multi = isinstance(cell, MultiRNNCell)
     layers, states = (cell.cells, state) if multi else ([cell], (state,))
     outputs, finals, gates = [], [], []
@@ -195,8 +196,9 @@ def _run_layers(cell, inputs, sequence_length, initial_state, dtype, time_major,
 def _run(cell, inputs, sequence_length, initial_state, dtype, time_major, return_gates,
          state_argument, reference=False):
     """:func:`dynamic_rnn`, naming the initial state ``state_argument`` in errors."""
-    inputs, x_bt, params, lengths, state = _start(cell, inputs, sequence_length, initial_state,
-                                                  dtype, time_major, state_argument)
+    inputs, x_bt, params, lengths, state = _start(
+        cell, inputs, sequence_length, initial_state, dtype, time_major, state_argument,
+        dict(what="dynamic_rnn", return_gates=return_gates))
     batch, steps = x_bt.shape[:2]
 
     def empty(frame):
@@ -233,9 +235,20 @@ def _run(cell, inputs, sequence_length, initial_state, dtype, time_major, return
     return outputs, state, (gates if multi else gates[0])
 
 
-def _start(cell, inputs, sequence_length, initial_state, dtype, time_major, state_argument):
-    """Check a time loop's arguments; return inputs, their batch-major view, the cast params,
-    the lengths and the initial state."""
+def check_cell(cell, argument):
+    """A ConvLSTMCell, ConvGRUCell or MultiRNNCell (a TypeError naming ``argument`` otherwise)."""
+    if not isinstance(cell, (ConvLSTMCell, ConvGRUCell, MultiRNNCell)):
+        raise TypeError(f"{argument}: expected a ConvLSTMCell, ConvGRUCell or MultiRNNCell, "
+                        f"got {type(cell).__name__}")
+    return cell
+
+
+def _start(cell, inputs, sequence_length, initial_state, dtype, time_major, state_argument,
+           estimate):
+    """Check a time loop's arguments and its memory (``estimate``: :func:`_require_memory`'s
+    keywords); return inputs, their batch-major view, the cast params, the lengths and the
+    initial state."""
+    check_cell(cell, "cell")
     inputs = check_float_array(inputs, "inputs")
     lead = ["T", "B"] if time_major else ["B", "T"]
     if inputs.ndim < 3:
@@ -243,10 +256,23 @@ def _start(cell, inputs, sequence_length, initial_state, dtype, time_major, stat
                          f"got {list(inputs.shape)}")
     x_bt = inputs.swapaxes(0, 1) if time_major else inputs
     batch, steps = x_bt.shape[:2]
-    params = cell._prepare(inputs.shape, lead, inputs.dtype, "inputs")
+    # Every check before _prepare, which builds an unbuilt cell: a failed call leaves it as it was.
     lengths = _check_sequence_length(sequence_length, batch, steps)
     state = _initial_state(cell, initial_state, batch, inputs.dtype, dtype, state_argument)
+    _require_memory(cell, x_bt, **estimate)
+    params = cell._prepare(inputs.shape, lead, inputs.dtype, "inputs")
     return inputs, x_bt, params, lengths, state
+
+
+def _require_memory(cell, x_bt, what, *, directions=1, input_copies=0,
+                    way_out=memory.WAY_OUT, **kinds):
+    """Refuse (``MemoryError``) a run of ``cell`` over ``x_bt`` ``[B, T, ...]`` whose
+    arrays would not fit in the memory available: ``directions`` runs as
+    :func:`refconv.memory.run_bytes` counts them (``kinds``), plus ``input_copies``
+    arrays the size of the inputs (reversed inputs, input gradients)."""
+    batch, steps = x_bt.shape[:2]
+    one = memory.run_bytes(cell, batch, steps, x_bt.dtype.itemsize, **kinds)
+    memory.require(directions * one + input_copies * x_bt.nbytes, what, way_out)
 
 
 def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None,
@@ -268,6 +294,8 @@ def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None,
         a third value ``(gates_fw, gates_bw)``, the backward gates reversed back
         like its outputs.
     """
+    check_cell(cell_fw, "cell_fw")
+    check_cell(cell_bw, "cell_bw")
     inputs = check_float_array(inputs, "inputs")
     if inputs.ndim < 3:
         raise ValueError(f"inputs: expected shape [B, T, *frame] (or [T, B, *frame] when "
@@ -275,6 +303,10 @@ def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None,
     seq_axis, batch_axis = (0, 1) if time_major else (1, 0)
     batch, steps = inputs.shape[batch_axis], inputs.shape[seq_axis]
     lengths = _check_sequence_length(sequence_length, batch, steps)
+    for cell in (cell_fw, cell_bw):  # each direction's outputs again, reversed back
+        _require_memory(cell, inputs.swapaxes(0, 1) if time_major else inputs,
+                        "bidirectional_dynamic_rnn", directions=2, input_copies=1,
+                        return_gates=return_gates, all_layers=return_all_layers)
     run = _run_layers if return_all_layers else _run
     fw = run(cell_fw, inputs, lengths, initial_state_fw, dtype, time_major, return_gates,
              "initial_state_fw", reference)

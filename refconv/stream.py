@@ -17,7 +17,7 @@ import numpy as np
 from . import fast
 from .checks import check_float_array
 from .dispatch import choose
-from .rnn import _initial_state
+from .rnn import _initial_state, check_cell
 
 __all__ = ["stream_rnn", "stream_bidirectional_rnn"]
 
@@ -41,14 +41,25 @@ def stream_rnn(cell, frames, on_output=None, initial_state=None, *, reference=Fa
     Returns:
         The state after the last frame (the initial state when there is none).
     """
+    check_cell(cell, "cell")
+    if on_output is not None and not callable(on_output):
+        raise TypeError(f"on_output: expected None or a function (t, h), got "
+                        f"{type(on_output).__name__}")
+    try:
+        frames = iter(frames)
+    except TypeError:
+        raise TypeError(f"frames: expected an iterable of [B, ...] arrays, got "
+                        f"{type(frames).__name__}") from None
     run = state = params = first = None
     for t, x in enumerate(frames):
         x = check_float_array(x, f"frames[{t}]")
         if first is None:
+            if x.ndim == 0:
+                raise ValueError(f"frames[0]: expected frames [B, ...], got a scalar {x!r}")
             first = x.shape, x.dtype
-            params = cell._prepare(x.shape, ["B"], x.dtype, "frames[0]")
             state = _initial_state(cell, initial_state, x.shape[0], x.dtype, None,
                                    "initial_state")
+            params = cell._prepare(x.shape, ["B"], x.dtype, "frames[0]")
             if choose(cell, reference=reference).fast_forward:
                 run = fast.runner(cell, params, x.shape[0], x.dtype, state)
         elif (x.shape, x.dtype) != first:

@@ -170,7 +170,7 @@ def test_every_module_imports_alone_in_a_fresh_interpreter(module):
 
 
 # The README's layers: a module imports only from its own layer or the ones above it.
-LAYERS = {"vocabulary": 1, "checks": 1, "_tree": 1, "conv": 2, "activations": 2,
+LAYERS = {"vocabulary": 1, "checks": 1, "memory": 1, "_tree": 1, "conv": 2, "activations": 2,
           "layer_norm": 2, "_cell": 3, "lstm": 3, "gru": 3, "fast": 4, "dispatch": 5,
           "rnn": 6, "stream": 6, "bptt": 6, "gradcheck": 6, "__init__": 8, "__main__": 8}
 TOOLS = 7   # golden, compare, interop, exercises, data, viz, cli

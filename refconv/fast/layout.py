@@ -81,10 +81,11 @@ class Layout:
             self.groups[-1].append(chunk)
         # The most pixels a chunk at each position of a group has: the sizes of the work
         # buffers, one per position, reused by every group.
-        longest = max(len(group) for group in self.groups)
+        # An empty batch (B = 0) has no chunks and no groups: every step is a no-op.
+        longest = max((len(group) for group in self.groups), default=0)
         self.sizes = [max(self.offsets[group[i]][1] for group in self.groups if i < len(group))
                       for i in range(longest)]
-        self.group_frames = max(group[-1][1] - group[0][0] for group in self.groups)
+        self.group_frames = max((group[-1][1] - group[0][0] for group in self.groups), default=0)
 
     # --- one chunk ------------------------------------------------------------
     def size(self, chunk):

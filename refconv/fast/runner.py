@@ -80,7 +80,7 @@ class Runner:
         sizes = self.layout.sizes
         # One convolution-output buffer per chunk position in a group, reused by every group.
         self.y = [np.empty(len(self.blocks) * self.filters * n, self.dtype) for n in sizes]
-        self._ones_buffer = np.ones(self.filters * max(sizes), self.dtype)
+        self._ones_buffer = np.ones(self.filters * max(sizes, default=0), self.dtype)
         self.scratch = Scratch(self.dtype)
         self.frozen = {}  # rows past their sequence length: their state when they stopped
         self._keep = None
