@@ -7,7 +7,7 @@ The seed's 2-D configuration by default: 640x480 frames, 3 input channels,
     python benchmarks/bench_gradients.py --dtype float32 --cell gru
 
 Prints the forward time (``dynamic_rnn``, the fast path), the forward+backward
-time (``dynamic_rnn_grad``: for the LSTM, refconv.fast.lstm_grad) and their ratio
+time (``dynamic_rnn_grad``: refconv.fast.lstm_grad or gru_grad) and their ratio
 (target: at most 3), backward / forward, the baseline of one NumPy matrix product of the
 convolution's im2col shape (M = B*H*W, K = prod(kernel) * (C_in + F), N = 4F)
 per step, and the peak memory traced while computing gradients at two

@@ -25,7 +25,7 @@ with the kernel flipped along every spatial axis and its two channel axes swappe
 
 The backward covers the seed's activations (tanh and sigmoid), peepholes and layer
 norm on or off, either data format, every sequence the same length
-(:func:`supports_backward`).
+(:func:`backward_covers`).
 """
 
 import numpy as np
@@ -39,7 +39,7 @@ from .norm_stats import (combine_sums, finish_gradient, gradient_sums, normalize
 from .pool import parallel_map
 from .runner import Runner, activate, column
 
-__all__ = ["LSTMRunner", "supports_backward", "lstm_grad"]
+__all__ = ["LSTMRunner", "backward_covers", "lstm_grad"]
 
 
 class LSTMRunner(Runner):
@@ -163,7 +163,7 @@ class LSTMRunner(Runner):
 
 # --- the backward ------------------------------------------------------------------
 
-def supports_backward(cell, lengths):
+def backward_covers(cell, lengths):
     """Whether :func:`lstm_grad` computes this run's gradients."""
     return (isinstance(cell, ConvLSTMCell) and cell._default_input_conv and lengths is None
             and cell.activation in (tanh, np.tanh) and cell.recurrent_activation is sigmoid)
