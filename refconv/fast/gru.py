@@ -40,7 +40,7 @@ from ..vocabulary import GRU_BLOCKS, GRU_NORMS
 from .layout import CHUNK_BYTES, GROUP_BYTES
 from .norm_stats import combine_sums, finish_gradient, gradient_sums, normalized_input
 from .pool import parallel_map
-from .runner import Runner, activate, column, gate_major
+from .runner import Runner, activate, activate_by_exp, column, gate_major
 
 __all__ = ["GRURunner", "backward_covers", "gru_grad"]
 
@@ -298,7 +298,7 @@ class GRUBackward:
                 out += beta
             else:
                 out[...] = v
-            activate(sigmoid if name != "candidate" else tanh, out)
+            activate_by_exp(sigmoid if name != "candidate" else tanh, out)
         # concat([x, r * h_prev]) and concat([x, h_prev]), read by passes B and D.
         layout.write_rows(run.xh, slice(run.in_channels, None), h_prev, chunk)
         np.multiply(r, h_prev, out=g_r)

@@ -37,7 +37,7 @@ from .layout import CHUNK_BYTES, GROUP_BYTES
 from .norm_stats import (combine_sums, finish_gradient, gradient_sums, normalize,
                          normalized_input)
 from .pool import parallel_map
-from .runner import Runner, activate, column
+from .runner import Runner, activate, activate_by_exp, column
 
 __all__ = ["LSTMRunner", "backward_covers", "lstm_grad"]
 
@@ -201,7 +201,8 @@ def lstm_grad(cell, params, x_bt, d_out_bt, state, d_state, *, chunk_bytes=CHUNK
 
 def _redo_gates(run, y, c_prev, pixels, stats, chunk, work):
     """Pass A's forward again, from the recorded ``y``, into ``work`` (v_hat: layer norm's
-    normalised input): v_hat of z, z_i, z_f, z_o, c; z, z_i, z_f, z_o; tanh(c); c_in."""
+    normalised input): v_hat of z, z_i, z_f, z_o, c; z, z_i, z_f, z_o; tanh(c); c_in.
+    The activations through ``exp`` (:func:`refconv.fast.runner.activate_by_exp`)."""
     cell = run.cell
     vh_z, vh_i, vh_f, vh_o, vh_c, z, z_i, z_f, z_o, tc, c_in = work[:11]
     stats_in, stats_out = stats
@@ -221,10 +222,7 @@ def _redo_gates(run, y, c_prev, pixels, stats, chunk, work):
             act[...] = v
         if shift:
             act += shift
-        if name == "z":
-            np.tanh(act, out=act)
-        else:
-            activate(sigmoid, act)
+        activate_by_exp(tanh if name == "z" else sigmoid, act)
     np.multiply(c_prev, z_f, out=c_in)
     c_in += z_i * z
     z_o_in = y[3].copy()
@@ -238,8 +236,8 @@ def _redo_gates(run, y, c_prev, pixels, stats, chunk, work):
     else:
         z_o[...] = z_o_in
         tc[...] = c_in
-    activate(sigmoid, z_o)
-    np.tanh(tc, out=tc)
+    activate_by_exp(sigmoid, z_o)
+    activate_by_exp(tanh, tc)
 
 
 class LSTMBackward:
