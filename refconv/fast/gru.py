@@ -27,8 +27,8 @@ makes five passes over the chunks (without layer norm, C and D are one)::
     E: d_concat([x, h_prev]) = conv(d_y_gates, its kernel flipped and transposed):
        d_x's second part, d_h_prev's third part
 
-A convolution's backward with respect to its input is itself a convolution (see
-:mod:`refconv.fast.lstm`). The backward covers the candidate's tanh, layer norm on
+A convolution's backward with respect to its input is itself a convolution
+(:mod:`refconv.fast.conv_back`). The backward covers the candidate's tanh, layer norm on
 or off, either data format, every sequence the same length (:func:`backward_covers`).
 """
 
@@ -37,6 +37,7 @@ import numpy as np
 from ..activations import sigmoid, tanh
 from ..gru import ConvGRUCell
 from ..vocabulary import GRU_BLOCKS, GRU_NORMS
+from .conv_back import input_gradient, input_weights
 from .layout import CHUNK_BYTES, GROUP_BYTES
 from .norm_stats import combine_sums, finish_gradient, gradient_sums, normalized_input
 from .pool import parallel_map
@@ -191,14 +192,6 @@ def gru_grad(cell, params, x_bt, d_out_bt, state, d_state, *, chunk_bytes=CHUNK_
     return d_inputs, run.layout.from_gate_major(d_h, cell.output_size), back.parameter_gradients()
 
 
-def flipped(kernel):
-    """``[*k, C + F, N]`` -> ``[C + F, K']``: the kernel flipped along every spatial axis, its
-    channel axes swapped, so that ``d_concat([x, h]) = w @ patches(d_y)^T``."""
-    n = kernel.ndim - 2
-    w = kernel[(slice(None, None, -1),) * n].swapaxes(-1, -2)     # [*k, N, C + F]
-    return np.ascontiguousarray(w.reshape(-1, kernel.shape[-2]).T)
-
-
 class GRUBackward:
     """The backward steps of one recorded run: its buffers, and the parameter gradients summed
     over steps. Uses the runner's layout, scratch buffers, layer norms and padded inputs."""
@@ -216,7 +209,7 @@ class GRUBackward:
                             for size, (_, after) in zip(layout.spatial, layout.pads))
         self.dy = {"gates": np.zeros((layout.group_frames, 2 * f, *layout.padded), dtype),
                    "candidate": np.zeros((layout.group_frames, f, *layout.padded), dtype)}
-        self.w_back = {scope: flipped(params[scope + "/kernel"]) for scope in self.dy}
+        self.w_in = {scope: input_weights(params[scope + "/kernel"]) for scope in self.dy}
         self.params = params
         self.sums = {name: np.zeros(value.shape) for name, value in params.items()}
         for scope, blocks in (("gates", 2), ("candidate", 1)):
@@ -338,12 +331,12 @@ class GRUBackward:
         vh_r, vh_u, vh_c, r, u, g_r, g_u, g_c = w
         h_prev = layout.state_view(record["h_prev"], chunk)
         d_h_prev = layout.state_view(d_h, chunk)
-        for sub, q, d_xh in self._transposed("candidate", chunk):
-            layout.put(d_x, d_xh[:c_in], sub)              # d_x = its candidate part
-            d_r_h = d_xh[c_in:]
-            np.multiply(d_r_h, h_prev[:, :, q], out=g_r[:, :, q])   # r * h_prev: d_r
-            d_r_h *= r[:, :, q]
-            d_h_prev[:, :, q] += d_r_h                     # ... and d_h_prev
+        d_xh = self._input_gradient("candidate", chunk)
+        layout.put(d_x, d_xh[:c_in], chunk)                 # d_x = its candidate part
+        d_r_h = d_xh[c_in:]
+        np.multiply(d_r_h, h_prev, out=g_r)                 # r * h_prev: d_r
+        d_r_h *= r
+        d_h_prev += d_r_h                                   # ... and d_h_prev
         # r, u = sigmoid(r), sigmoid(u)
         slope = run.scratch("slope", r.shape)
         for g, gate in ((g_r, r), (g_u, u)):
@@ -373,9 +366,9 @@ class GRUBackward:
         """d_concat([x, h_prev]) = conv(d_y_gates, flipped kernel): d_x's and d_h_prev's last parts."""
         layout, c_in = self.layout, self.run.in_channels
         d_h_prev = layout.state_view(d_h, chunk)
-        for sub, q, d_xh in self._transposed("gates", chunk):
-            layout.take(d_x, sub, c_in)[...] += d_xh[:c_in]
-            d_h_prev[:, :, q] += d_xh[c_in:]
+        d_xh = self._input_gradient("gates", chunk)
+        layout.take(d_x, chunk, c_in)[...] += d_xh[:c_in]
+        d_h_prev += d_xh[c_in:]
 
     # --- the convolutions' backward ----------------------------------------------
     def _conv_grads(self, scope, xh, d_y, chunk):
@@ -392,25 +385,13 @@ class GRUBackward:
         view[...] = d_y.reshape(d_y.shape[0], b1 - b0, *view.shape[2:]).swapaxes(0, 1)
         return grads
 
-    def _transposed(self, scope, chunk):
-        """``conv(d_y, flipped kernel)`` over a chunk, a few rows at a time (its patches are
-        N / (C + F) times the forward's): yields ``(sub-chunk, its pixels within the chunk,
-        d_concat([x, h]) [C + F, nb, m'])``."""
-        run, layout = self.run, self.layout
-        dy = self.dy[scope]
+    def _input_gradient(self, scope, chunk):
+        """``d_concat([x, ...])`` ``[C + F, nb, m]`` of a chunk: the convolution of
+        ``scope``'s backward with respect to its input (:mod:`refconv.fast.conv_back`)."""
         b0, b1, r0, r1 = chunk
-        rows = r1 - r0
-        if b1 - b0 == 1:
-            rows = max(1, rows * (run.in_channels + run.filters) // dy.shape[1])
-        start = layout.pixels_of(chunk).start
         g0 = self._group_start  # the d_y buffer holds this group's frames only
-        for s0 in range(r0, r1, rows):
-            sub = (b0, b1, s0, min(r1, s0 + rows))
-            d_xh = self.w_back[scope] @ layout.patches(dy, (b0 - g0, b1 - g0, *sub[2:]),
-                                                       run.scratch)
-            pixels = layout.pixels_of(sub)
-            yield (sub, slice(pixels.start - start, pixels.stop - start),
-                   d_xh.reshape(d_xh.shape[0], b1 - b0, -1))
+        return input_gradient(self.layout, self.w_in[scope], self.dy[scope],
+                              (b0 - g0, b1 - g0, r0, r1), self.run.scratch)
 
     def parameter_gradients(self):
         """The summed gradients, shaped and named as the cell's parameters."""
