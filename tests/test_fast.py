@@ -198,22 +198,27 @@ def test_unsupported_cells_run_the_readable_steps():
 # --- the fast backward (refconv.fast.lstm_grad) against the readable one ---------------------
 
 @st.composite
-def lstm_grad_cases(draw):
+def grad_cases(draw, lstm):
+    """A random run for a gradient test; the LSTM's also draws peephole and forget_bias."""
     n = draw(st.integers(1, 3))
-    return dict(shape=draw(st.lists(st.integers(1, 6), min_size=n, max_size=n)),
+    case = dict(shape=draw(st.lists(st.integers(1, 6), min_size=n, max_size=n)),
                 kernel=draw(st.lists(st.integers(1, 4), min_size=n, max_size=n)),
-                normalize=draw(st.booleans()), peephole=draw(st.booleans()),
-                data_format=draw(st.sampled_from(["channels_last", "channels_first"])),
-                forget_bias=draw(st.sampled_from([0.0, 1.0])),
-                filters=draw(st.integers(1, 3)), channels=draw(st.integers(1, 3)),
+                normalize=draw(st.booleans()))
+    if lstm:
+        case["peephole"] = draw(st.booleans())
+    case["data_format"] = draw(st.sampled_from(["channels_last", "channels_first"]))
+    if lstm:
+        case["forget_bias"] = draw(st.sampled_from([0.0, 1.0]))
+    case.update(filters=draw(st.integers(1, 3)), channels=draw(st.integers(1, 3)),
                 batch=draw(st.integers(1, 3)), steps=draw(st.integers(1, 3)),
                 chunk=draw(st.sampled_from([1, 300, 3000, fast.CHUNK_BYTES])),
                 group=draw(st.sampled_from([1, 2000, fast.GROUP_BYTES])),
                 time_major=draw(st.booleans()), seed=draw(st.integers(0, 2**16)))
+    return case
 
 
 @settings(max_examples=120, deadline=None, derandomize=True)
-@given(lstm_grad_cases())
+@given(grad_cases(lstm=True))
 def test_fast_lstm_gradients_equal_the_readable_backward(case):
     rng = np.random.default_rng(case["seed"])
     cell = ConvLSTMCell(case["shape"], case["filters"], case["kernel"],
@@ -277,22 +282,8 @@ def test_fast_backward_is_used_only_where_it_applies():
 
 # --- the GRU's fast backward (refconv.fast.gru_grad) against gru_step_backward ---------------
 
-@st.composite
-def gru_grad_cases(draw):
-    n = draw(st.integers(1, 3))
-    return dict(shape=draw(st.lists(st.integers(1, 6), min_size=n, max_size=n)),
-                kernel=draw(st.lists(st.integers(1, 4), min_size=n, max_size=n)),
-                normalize=draw(st.booleans()),
-                data_format=draw(st.sampled_from(["channels_last", "channels_first"])),
-                filters=draw(st.integers(1, 3)), channels=draw(st.integers(1, 3)),
-                batch=draw(st.integers(1, 3)), steps=draw(st.integers(1, 3)),
-                chunk=draw(st.sampled_from([1, 300, 3000, fast.CHUNK_BYTES])),
-                group=draw(st.sampled_from([1, 2000, fast.GROUP_BYTES])),
-                time_major=draw(st.booleans()), seed=draw(st.integers(0, 2**16)))
-
-
 @settings(max_examples=120, deadline=None, derandomize=True)
-@given(gru_grad_cases())
+@given(grad_cases(lstm=False))
 def test_fast_gru_gradients_equal_the_readable_backward(case):
     rng = np.random.default_rng(case["seed"])
     cell = ConvGRUCell(case["shape"], case["filters"], case["kernel"],

@@ -16,8 +16,9 @@ tests hold the two to 1e-12 in float64) several times faster, for four reasons:
 
 Layer norm's statistics are over a whole frame, so a step makes several passes
 over its chunks with a barrier after each (:mod:`.norm_stats`). The passes are in
-:mod:`.lstm` and :mod:`.gru` (each forward and backward); :mod:`.run` says
-which cells are covered and loops over time.
+:mod:`.lstm` and :mod:`.gru` (each forward and backward; the backward's input
+gradient of a convolution in :mod:`.conv_back`); :mod:`.run` says which cells are
+covered and loops over time.
 
 The fast path depends on the cells (their options); the cells never import it.
 :mod:`refconv.dispatch` decides, by one rule, when it runs.
