@@ -7,11 +7,13 @@ The seed's 2-D configuration by default: 640x480 frames, 3 input channels,
     python benchmarks/bench_gradients.py --dtype float32 --cell gru
 
 Prints the forward time (``dynamic_rnn``, the fast path), the forward+backward
-time (``dynamic_rnn_grad``: for the LSTM, refconv.fast.lstm_grad) and their ratio
+time (``dynamic_rnn_grad``: refconv.fast.lstm_grad or gru_grad) and their ratio
 (target: at most 3), backward / forward, the baseline of one NumPy matrix product of the
 convolution's im2col shape (M = B*H*W, K = prod(kernel) * (C_in + F), N = 4F)
 per step, and the peak memory traced while computing gradients at two
-sequence lengths, from which the memory per extra time step follows.
+sequence lengths, from which the memory per extra time step follows. Forward and
+forward+backward are run interleaved, best of ``--repeats`` each, in wall time and in
+CPU time (all threads): on a loaded machine compare the CPU-time ratio.
 """
 
 import argparse
@@ -45,6 +47,22 @@ def best_of(fn, repeats):
     return min(times)
 
 
+def best_of_both(fns, repeats):
+    """Each of ``fns`` run ``repeats`` times, interleaved (a, b, a, b, ...), so that a change
+    in the machine's load falls on both: per fn, the best wall time and the best CPU time
+    (``time.process_time``: every thread of this process; on a loaded machine the wall
+    time is mostly waiting for a core, the CPU time is not)."""
+    wall = [float("inf")] * len(fns)
+    cpu = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for k, fn in enumerate(fns):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            fn()
+            wall[k] = min(wall[k], time.perf_counter() - start)
+            cpu[k] = min(cpu[k], time.process_time() - start_cpu)
+    return wall, cpu
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
@@ -56,11 +74,14 @@ def main():
     parser.add_argument("--channels", type=int, default=3)
     parser.add_argument("--filters", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip the peak-memory runs (two more gradient runs, traced)")
     args = parser.parse_args()
 
     cell, inputs, d_outputs = make(args, args.timesteps)
-    forward = best_of(lambda: refconv.dynamic_rnn(cell, inputs), args.repeats)
-    both = best_of(lambda: refconv.dynamic_rnn_grad(cell, inputs, d_outputs), args.repeats)
+    (forward, both), (forward_cpu, both_cpu) = best_of_both(
+        [lambda: refconv.dynamic_rnn(cell, inputs),
+         lambda: refconv.dynamic_rnn_grad(cell, inputs, d_outputs)], args.repeats)
 
     # Baseline: the matrix product one step's convolution amounts to, in the same process.
     m = args.batch * args.height * args.width
@@ -79,6 +100,10 @@ def main():
     print(f"  forward + backward   {both:8.2f} s   ({both / forward:.2f}x the forward; "
           f"target <= 3)")
     print(f"  backward / forward   {(both - forward) / forward:8.2f}")
+    print(f"  CPU time (all threads): forward {forward_cpu:.2f} s, forward + backward "
+          f"{both_cpu:.2f} s ({both_cpu / forward_cpu:.2f}x the forward)")
+    if args.no_memory:
+        return
 
     # Memory: peak traced allocation of dynamic_rnn_grad at T and T/2.
     peaks = {}

@@ -155,7 +155,7 @@ def _grad(cell, inputs, d_outputs, d_state, sequence_length, initial_state, time
 
     path = choose(cell, reference=reference, gradients=True, lengths=lengths)
     if path.fast_backward:  # the fast path, forward and backward
-        d_in_bt, d_state, d_params = fast.lstm_grad(cell, params, x_bt, d_out_bt, state, d_state)
+        d_in_bt, d_state, d_params = fast.grad(cell, params, x_bt, d_out_bt, state, d_state)
         d_inputs = d_in_bt.swapaxes(0, 1) if time_major else d_in_bt
         return RNNGradients(np.ascontiguousarray(d_inputs), d_state, d_params)
 

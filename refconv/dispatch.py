@@ -10,8 +10,8 @@ and :func:`refconv.gradcheck`; each asks :func:`choose`, whose rule is::
                      (for gradients, a single cell: a stack's fast forward does not
                      keep its layers' convolutions for the readable backward)
     fast backward  = not reference  and  fast.supports_backward(cell, lengths)
-                     (a ConvLSTM with tanh and sigmoid, every sequence full length:
-                     forward and backward both run on the fast path)
+                     (a ConvLSTM with tanh and sigmoid, or a ConvGRU with tanh, every
+                     sequence full length: forward and backward both run on the fast path)
 
 ``reference=True`` always runs :func:`refconv.lstm_step`, :func:`refconv.gru_step`
 and their backward steps: what a learner reads and edits. The default

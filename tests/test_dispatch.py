@@ -32,7 +32,7 @@ def no_fast_path(monkeypatch):
     """Make every way into the fast path raise FastPathRan."""
     def refuse(*args, **kwargs):
         raise FastPathRan
-    for name in ("runner", "run_sequence", "record_forward", "lstm_grad"):
+    for name in ("runner", "run_sequence", "record_forward", "grad", "lstm_grad", "gru_grad"):
         monkeypatch.setattr(fast, name, refuse)
 
 
@@ -107,7 +107,8 @@ def test_the_rule():
     assert choose(lstm, gradients=True) == Path(True, True)
     assert choose(lstm, gradients=True, lengths=np.array([1, 2])) == Path(True, False)
     assert choose(lstm, gradients=True, reference=True) == Path(False, False)
-    assert choose(gru, gradients=True) == Path(True, False)
+    assert choose(gru, gradients=True) == Path(True, True)
+    assert choose(gru, gradients=True, lengths=np.array([1, 2])) == Path(True, False)
     assert choose(stack, gradients=True) == Path(False, False)
 
 

@@ -198,22 +198,27 @@ def test_unsupported_cells_run_the_readable_steps():
 # --- the fast backward (refconv.fast.lstm_grad) against the readable one ---------------------
 
 @st.composite
-def lstm_grad_cases(draw):
+def grad_cases(draw, lstm):
+    """A random run for a gradient test; the LSTM's also draws peephole and forget_bias."""
     n = draw(st.integers(1, 3))
-    return dict(shape=draw(st.lists(st.integers(1, 6), min_size=n, max_size=n)),
+    case = dict(shape=draw(st.lists(st.integers(1, 6), min_size=n, max_size=n)),
                 kernel=draw(st.lists(st.integers(1, 4), min_size=n, max_size=n)),
-                normalize=draw(st.booleans()), peephole=draw(st.booleans()),
-                data_format=draw(st.sampled_from(["channels_last", "channels_first"])),
-                forget_bias=draw(st.sampled_from([0.0, 1.0])),
-                filters=draw(st.integers(1, 3)), channels=draw(st.integers(1, 3)),
+                normalize=draw(st.booleans()))
+    if lstm:
+        case["peephole"] = draw(st.booleans())
+    case["data_format"] = draw(st.sampled_from(["channels_last", "channels_first"]))
+    if lstm:
+        case["forget_bias"] = draw(st.sampled_from([0.0, 1.0]))
+    case.update(filters=draw(st.integers(1, 3)), channels=draw(st.integers(1, 3)),
                 batch=draw(st.integers(1, 3)), steps=draw(st.integers(1, 3)),
                 chunk=draw(st.sampled_from([1, 300, 3000, fast.CHUNK_BYTES])),
                 group=draw(st.sampled_from([1, 2000, fast.GROUP_BYTES])),
                 time_major=draw(st.booleans()), seed=draw(st.integers(0, 2**16)))
+    return case
 
 
 @settings(max_examples=120, deadline=None, derandomize=True)
-@given(lstm_grad_cases())
+@given(grad_cases(lstm=True))
 def test_fast_lstm_gradients_equal_the_readable_backward(case):
     rng = np.random.default_rng(case["seed"])
     cell = ConvLSTMCell(case["shape"], case["filters"], case["kernel"],
@@ -242,12 +247,24 @@ def test_fast_lstm_gradients_equal_the_readable_backward(case):
         d_inputs = d_inputs.swapaxes(0, 1)
     fast_grads = refconv.RNNGradients(d_inputs, d_state0, d_params)
     assert fast_grads.inputs.shape == inputs.shape
-    # Each tensor to 1e-12 of its own scale; a gradient that is zero in exact arithmetic
-    # (layer norm over a frame of 2 numbers: its output does not depend on its input)
-    # is rounding noise in both, so nothing finer than 1e-12 of the largest gradient.
+    assert_gradients_close(fast_grads, reference, case)
+
+
+def assert_gradients_close(fast_grads, reference, case):
+    """Each tensor to 1e-12 of its own scale, nothing finer than 1e-15 of the largest gradient.
+
+    Layer norm over a frame of 1 or 2 numbers gives beta (or +-1) whatever its input: the
+    gradient through it is zero but for norm_epsilon, and its rounding noise is amplified
+    by 1 / std (up to 1 / sqrt(norm_epsilon) = 1e6) in both codes, so there nothing
+    finer than 1e-12 of the largest gradient.
+    """
     overall = max(np.abs(b).max(initial=0.0) for b in leaves(reference))
+    assert overall > 0
+    degenerate = case["normalize"] and case["filters"] * np.prod(case["shape"]) <= 2
+    floor = 1.0 if degenerate else 1e-3
     for a, b in zip(leaves(fast_grads), leaves(reference), strict=True):
-        scale = max(np.abs(b).max(initial=0.0), 1e-3 * overall)
+        assert a.shape == b.shape and a.dtype == b.dtype
+        scale = max(np.abs(b).max(initial=0.0), floor * overall)
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * scale)
 
 
@@ -256,4 +273,62 @@ def test_fast_backward_is_used_only_where_it_applies():
     assert not fast.supports_backward(ConvLSTMCell([4, 4], 2, [3, 3]), np.array([2, 1]))
     assert not fast.supports_backward(ConvLSTMCell([4, 4], 2, [3, 3], activation="relu"), None)
     assert not fast.supports_backward(ConvLSTMCell([4, 4], 2, [3, 3], strides=2), None)
-    assert not fast.supports_backward(ConvGRUCell([4, 4], 2, [3, 3]), None)
+    assert fast.supports_backward(ConvGRUCell([4, 4], 2, [3, 3]), None)
+    assert not fast.supports_backward(ConvGRUCell([4, 4], 2, [3, 3]), np.array([2, 1]))
+    assert not fast.supports_backward(ConvGRUCell([4, 4], 2, [3, 3], activation="relu"), None)
+    stack = MultiRNNCell([ConvGRUCell([4, 4], 2, [3, 3]), ConvGRUCell([4, 4], 2, [3, 3])])
+    assert not fast.supports_backward(stack, None)
+
+
+# --- the GRU's fast backward (refconv.fast.gru_grad) against gru_step_backward ---------------
+
+@settings(max_examples=120, deadline=None, derandomize=True)
+@given(grad_cases(lstm=False))
+def test_fast_gru_gradients_equal_the_readable_backward(case):
+    rng = np.random.default_rng(case["seed"])
+    cell = ConvGRUCell(case["shape"], case["filters"], case["kernel"],
+                       normalize=case["normalize"], data_format=case["data_format"])
+    cell.build(case["channels"], seed=case["seed"])
+    randomise(cell, rng)   # non-zero biases, gamma off 1, beta off 0
+    inputs = frames(cell, case["batch"], case["steps"], case["channels"], rng)
+    state = random_state(cell, case["batch"], rng)
+    d_outputs = rng.standard_normal((case["batch"], case["steps"], *cell.output_size))
+    d_state = random_state(cell, case["batch"], rng)
+    if case["time_major"]:
+        inputs, d_outputs = inputs.swapaxes(0, 1), d_outputs.swapaxes(0, 1)
+    args = (cell, inputs, d_outputs, d_state)
+    kwargs = dict(initial_state=state, time_major=case["time_major"])
+    assert choose(cell, gradients=True) == Path(True, True)
+    reference = refconv.dynamic_rnn_grad(*args, **kwargs, reference=True)
+    # The default path runs gru_grad with the default chunk plan ...
+    default = refconv.dynamic_rnn_grad(*args, **kwargs)
+    # ... and with the drawn one (tiny chunks split frames into rows; tiny groups, many groups).
+    x_bt, d_out_bt = ((inputs.swapaxes(0, 1), d_outputs.swapaxes(0, 1)) if case["time_major"]
+                      else (inputs, d_outputs))
+    params = cell._checked_params(inputs.dtype)
+    d_inputs, d_state0, d_params = fast.gru_grad(cell, params, x_bt, d_out_bt, state, d_state,
+                                                 chunk_bytes=case["chunk"],
+                                                 group_bytes=case["group"])
+    if case["time_major"]:
+        d_inputs = d_inputs.swapaxes(0, 1)
+    drawn = refconv.RNNGradients(d_inputs, d_state0, d_params)
+    assert list(drawn.params) == list(reference.params)
+    for fast_grads in (default, drawn):
+        assert_gradients_close(fast_grads, reference, case)
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("shape, kernel, data_format", [([5], [4], "channels_first"),
+                                                       ([4, 3], [2, 3], "channels_last"),
+                                                       ([3, 2, 3], [2, 1, 3], "channels_first")])
+def test_fast_gru_backward_passes_finite_differences(shape, kernel, data_format, normalize):
+    """Independent of the readable backward: central differences of the readable forward."""
+    rng = np.random.default_rng(len(shape) + 10 * normalize)
+    cell = ConvGRUCell(shape, 2, kernel, normalize=normalize, data_format=data_format)
+    cell.build(2, seed=3)
+    randomise(cell, rng)
+    inputs = frames(cell, 2, 2, 2, rng)
+    report = refconv.gradcheck(cell, inputs, fast=True, max_entries=12, seed=4)
+    assert report.fast_errors is not None and set(report.fast_errors) == set(report.errors)
+    assert max(report.fast_errors.values()) < 1e-7, str(report)
+    assert report.passed(), str(report)

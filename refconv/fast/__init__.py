@@ -16,19 +16,21 @@ tests hold the two to 1e-12 in float64) several times faster, for four reasons:
 
 Layer norm's statistics are over a whole frame, so a step makes several passes
 over its chunks with a barrier after each (:mod:`.norm_stats`). The passes are in
-:mod:`.lstm` (forward and backward) and :mod:`.gru` (forward); :mod:`.run` says
-which cells are covered and loops over time.
+:mod:`.lstm` and :mod:`.gru` (each forward and backward; the backward's input
+gradient of a convolution in :mod:`.conv_back`); :mod:`.run` says which cells are
+covered and loops over time.
 
 The fast path depends on the cells (their options); the cells never import it.
 :mod:`refconv.dispatch` decides, by one rule, when it runs.
 """
 
 from .layout import CHUNK_BYTES, GROUP_BYTES, Layout
-from .gru import GRURunner
-from .lstm import LSTMRunner, lstm_grad, supports_backward
+from .gru import GRURunner, gru_grad
+from .lstm import LSTMRunner, lstm_grad
 from .pool import threads
-from .run import StackRunner, record_forward, run_sequence, runner, supports
+from .run import (StackRunner, grad, record_forward, run_sequence, runner, supports,
+                  supports_backward)
 
 __all__ = ["supports", "supports_backward", "runner", "run_sequence", "record_forward",
-           "lstm_grad", "LSTMRunner", "GRURunner", "StackRunner", "Layout", "threads",
+           "grad", "lstm_grad", "gru_grad", "LSTMRunner", "GRURunner", "StackRunner", "Layout", "threads",
            "CHUNK_BYTES", "GROUP_BYTES"]

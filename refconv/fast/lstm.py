@@ -21,11 +21,12 @@ makes four passes over the chunks:
 
 The convolution's backward with respect to its input is itself a convolution:
 of ``d_y``, padded the other way round (``after`` zeros before, ``before`` after),
-with the kernel flipped along every spatial axis and its two channel axes swapped.
+with the kernel flipped along every spatial axis and its two channel axes swapped
+(:mod:`refconv.fast.conv_back`).
 
 The backward covers the seed's activations (tanh and sigmoid), peepholes and layer
 norm on or off, either data format, every sequence the same length
-(:func:`supports_backward`).
+(:func:`backward_covers`).
 """
 
 import numpy as np
@@ -33,13 +34,14 @@ import numpy as np
 from ..activations import sigmoid, tanh
 from ..lstm import ConvLSTMCell, LSTMStateTuple
 from ..vocabulary import LSTM_BLOCKS, LSTM_NORMS, LSTM_PEEPHOLES
+from .conv_back import input_gradient, input_weights
 from .layout import CHUNK_BYTES, GROUP_BYTES
 from .norm_stats import (combine_sums, finish_gradient, gradient_sums, normalize,
                          normalized_input)
 from .pool import parallel_map
-from .runner import Runner, activate, column
+from .runner import Runner, activate, activate_by_exp, column
 
-__all__ = ["LSTMRunner", "supports_backward", "lstm_grad"]
+__all__ = ["LSTMRunner", "backward_covers", "lstm_grad"]
 
 
 class LSTMRunner(Runner):
@@ -163,7 +165,7 @@ class LSTMRunner(Runner):
 
 # --- the backward ------------------------------------------------------------------
 
-def supports_backward(cell, lengths):
+def backward_covers(cell, lengths):
     """Whether :func:`lstm_grad` computes this run's gradients."""
     return (isinstance(cell, ConvLSTMCell) and cell._default_input_conv and lengths is None
             and cell.activation in (tanh, np.tanh) and cell.recurrent_activation is sigmoid)
@@ -201,7 +203,8 @@ def lstm_grad(cell, params, x_bt, d_out_bt, state, d_state, *, chunk_bytes=CHUNK
 
 def _redo_gates(run, y, c_prev, pixels, stats, chunk, work):
     """Pass A's forward again, from the recorded ``y``, into ``work`` (v_hat: layer norm's
-    normalised input): v_hat of z, z_i, z_f, z_o, c; z, z_i, z_f, z_o; tanh(c); c_in."""
+    normalised input): v_hat of z, z_i, z_f, z_o, c; z, z_i, z_f, z_o; tanh(c); c_in.
+    The activations through ``exp`` (:func:`refconv.fast.runner.activate_by_exp`)."""
     cell = run.cell
     vh_z, vh_i, vh_f, vh_o, vh_c, z, z_i, z_f, z_o, tc, c_in = work[:11]
     stats_in, stats_out = stats
@@ -221,10 +224,7 @@ def _redo_gates(run, y, c_prev, pixels, stats, chunk, work):
             act[...] = v
         if shift:
             act += shift
-        if name == "z":
-            np.tanh(act, out=act)
-        else:
-            activate(sigmoid, act)
+        activate_by_exp(tanh if name == "z" else sigmoid, act)
     np.multiply(c_prev, z_f, out=c_in)
     c_in += z_i * z
     z_o_in = y[3].copy()
@@ -238,8 +238,8 @@ def _redo_gates(run, y, c_prev, pixels, stats, chunk, work):
     else:
         z_o[...] = z_o_in
         tc[...] = c_in
-    activate(sigmoid, z_o)
-    np.tanh(tc, out=tc)
+    activate_by_exp(sigmoid, z_o)
+    activate_by_exp(tanh, tc)
 
 
 class LSTMBackward:
@@ -249,16 +249,13 @@ class LSTMBackward:
     def __init__(self, run, params):
         self.run, self.cell, self.layout = run, run.cell, run.layout
         f, dtype, layout = run.filters, run.dtype, run.layout
-        kernel = params["kernel"]
-        n = len(layout.kernel)
         # d_y lives in a padded buffer, padded the other way round (see the module notes).
         self.inside = tuple(slice(after, after + size)
                             for size, (_, after) in zip(layout.spatial, layout.pads))
         # One group's frames at a time (a frame, for large ones): the buffer is reused by
         # every group and step, so its pages are touched once (first touches are slow).
         self.dy = np.zeros((layout.group_frames, 4 * f, *layout.padded), dtype)
-        flipped = kernel[(slice(None, None, -1),) * n].swapaxes(-1, -2)   # [*k, 4F, C + F]
-        self.w_back = np.ascontiguousarray(flipped.reshape(-1, kernel.shape[-2]).T)
+        self.w_in = input_weights(params["kernel"])
         self.params = params
         self.peep = run.peep
         self.sums = {"kernel": np.zeros((run.taps, 4 * f))}
@@ -413,19 +410,11 @@ class LSTMBackward:
         """d_concat([x, h]) = conv(d_y, flipped kernel): d_x into the inputs' gradient, d_h carried."""
         run, layout = self.run, self.layout
         b0, b1, r0, r1 = chunk
-        c_in = run.in_channels
-        # Rows a few at a time: these patches are 4F / (C + F) times the forward's.
-        step_rows = max(1, (r1 - r0) * (c_in + run.filters) // (4 * run.filters))
-        for s0 in range(r0, r1, step_rows if b1 - b0 == 1 else r1 - r0):
-            s1 = min(r1, s0 + step_rows) if b1 - b0 == 1 else r1
-            sub = (b0, b1, s0, s1)
-            g0 = self._group_start  # the d_y buffer holds this group's frames only
-            d_xh = self.w_back @ layout.patches(self.dy, (b0 - g0, b1 - g0, s0, s1), run.scratch)
-            d_xh = d_xh.reshape(c_in + run.filters, b1 - b0, -1)       # [C + F, nb, m]
-            pixels = layout.pixels_of(sub)
-            layout.put(d_x, d_xh[:c_in], sub, pixels)
-            q0 = pixels.start - layout.pixels_of(chunk).start
-            layout.state_view(d_h, chunk)[:, :, q0:q0 + d_xh.shape[2]] = d_xh[c_in:]
+        g0 = self._group_start  # the d_y buffer holds this group's frames only
+        d_xh = input_gradient(layout, self.w_in, self.dy, (b0 - g0, b1 - g0, r0, r1),
+                              run.scratch)                  # [C + F, nb, m]
+        layout.put(d_x, d_xh[:run.in_channels], chunk)
+        layout.state_view(d_h, chunk)[...] = d_xh[run.in_channels:]
 
     def parameter_gradients(self):
         """The summed gradients, shaped and named as the cell's parameters."""

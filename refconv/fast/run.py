@@ -1,14 +1,17 @@
-"""Runs on the fast path: which cells it covers, a runner per cell or stack, loops over time."""
+"""Runs on the fast path: which cells it covers, a runner per cell or stack, loops over time,
+and which runs its backward covers."""
 
 import numpy as np
 
 from ..gru import ConvGRUCell
 from ..lstm import ConvLSTMCell
+from . import gru, lstm
 from .gru import GRURunner
 from .layout import CHUNK_BYTES, GROUP_BYTES
 from .lstm import LSTMRunner
 
-__all__ = ["supports", "runner", "StackRunner", "run_sequence", "record_forward"]
+__all__ = ["supports", "runner", "StackRunner", "run_sequence", "record_forward",
+           "supports_backward", "grad"]
 
 
 def supports(cell):
@@ -97,3 +100,17 @@ def record_forward(cell, params, x_bt, lengths, state, steps, **sizes):
         run.step(x_bt[:, t], alive=None if lengths is None else t < lengths, keep=keep)
         kept.append((x_bt[:, t], before, *keep.values()))
     return kept
+
+
+def supports_backward(cell, lengths):
+    """Whether the fast backward (:func:`grad`) computes this run's gradients: a single
+    ConvLSTMCell (:func:`refconv.fast.lstm.backward_covers`) or ConvGRUCell
+    (:func:`refconv.fast.gru.backward_covers`), every sequence full length."""
+    return lstm.backward_covers(cell, lengths) or gru.backward_covers(cell, lengths)
+
+
+def grad(cell, params, x_bt, d_out_bt, state, d_state, **sizes):
+    """Gradients of a run on the fast path, forward and backward: :func:`refconv.fast.lstm_grad`
+    or :func:`refconv.fast.gru_grad` (arguments and results as theirs)."""
+    fn = lstm.lstm_grad if isinstance(cell, ConvLSTMCell) else gru.gru_grad
+    return fn(cell, params, x_bt, d_out_bt, state, d_state, **sizes)

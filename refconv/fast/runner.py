@@ -14,7 +14,7 @@ from .layout import CHUNK_BYTES, GROUP_BYTES, Layout
 from .norm_stats import chunk_stats, combine, normalize
 from .pool import Scratch, parallel_map
 
-__all__ = ["Runner", "activate", "column", "gate_major"]
+__all__ = ["Runner", "activate", "activate_by_exp", "column", "gate_major"]
 
 
 def gate_major(kernel, taps):
@@ -39,6 +39,32 @@ def activate(fn, v):
         v += 0.5
     else:
         v[...] = fn(v)
+
+
+def activate_by_exp(fn, v):
+    """In place: ``v = fn(v)`` for ``fn`` sigmoid or tanh, through ``exp``: what the backward
+    uses to redo the forward's activations (to rounding, not to the bit).
+
+    ``sigmoid(v) = 1 / (1 + exp(-v))``, ``tanh(v) = 1 - 2 / (1 + exp(2 v))``: NumPy's
+    float64 ``exp`` is about 2.7 times faster than its ``tanh`` (float32: 2 times),
+    so these, a few cheap passes included, take half of :func:`activate`'s time.
+    Where ``exp`` overflows to inf the results are the limits, 0 and 1 (or -1).
+    """
+    with np.errstate(over="ignore"):
+        if fn is sigmoid:
+            np.negative(v, out=v)
+            np.exp(v, out=v)
+            v += 1
+            np.reciprocal(v, out=v)
+        elif fn is tanh or fn is np.tanh:
+            v *= 2
+            np.exp(v, out=v)
+            v += 1
+            np.reciprocal(v, out=v)
+            v *= -2
+            v += 1
+        else:
+            raise ValueError(f"fn: expected sigmoid or tanh, got {fn!r}")
 
 
 class Runner:
