@@ -28,7 +28,7 @@ def test_run_py_skips_a_notebook_whose_frameworks_are_missing(monkeypatch, capsy
 
 def test_notebook_6_says_what_to_install(monkeypatch):
     cells = run.read_source(run.source_path(NOTEBOOKS / "06_oracle.ipynb"))
-    setup = next(source for kind, source in cells if kind == "code")
+    setup = next(source for kind, source, *_ in cells if kind == "code")
     monkeypatch.setattr(os, "environ", dict(os.environ))   # the cell sets a few variables first
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
