@@ -8,19 +8,14 @@ gradients: zeros would hide bugs.
 import numpy as np
 import pytest
 
-from _oracles import central_differences, relative_error
-from conftest import jitter
+from _oracles import relative_error
+from conftest import jitter, numeric_gradient
 from refconv import (ConvGRUCell, ConvLSTMCell, LSTMStateTuple, MultiRNNCell,
                      bidirectional_dynamic_rnn, bidirectional_dynamic_rnn_grad,
                      conv_nd, conv_nd_backward, conv_nd_backward_naive, dynamic_rnn,
                      dynamic_rnn_grad, gradcheck, layer_norm, layer_norm_backward)
 
 TOLERANCE = 1e-7
-
-
-def numeric_gradient(loss, array):
-    """Central differences of ``loss()`` for every entry of ``array`` (``_oracles``, not refconv)."""
-    return central_differences(loss, array, np.arange(array.size)).reshape(array.shape)
 
 
 @pytest.mark.parametrize("seed", range(12))
