@@ -8,7 +8,9 @@ The seed's 2-D configuration by default: 640x480 frames, 3 input channels,
 
 Prints the forward time (``dynamic_rnn``, the fast path), the forward+backward
 time (``dynamic_rnn_grad``: refconv.fast.lstm_grad or gru_grad) and their ratio
-(target: at most 3), backward / forward, the baseline of one NumPy matrix product of the
+(target: at most 3), backward / forward, the forward as the backward runs it
+(recording every step: what its first touches of fresh memory cost) and the
+backward's own passes, the baseline of one NumPy matrix product of the
 convolution's im2col shape (M = B*H*W, K = prod(kernel) * (C_in + F), N = 4F)
 per step, and the peak memory traced while computing gradients at two
 sequence lengths, from which the memory per extra time step follows. Forward and
@@ -23,6 +25,7 @@ import tracemalloc
 import numpy as np
 
 import refconv
+from refconv import fast
 
 
 def make(args, timesteps, seed=0):
@@ -63,6 +66,21 @@ def best_of_both(fns, repeats):
     return wall, cpu
 
 
+def recording_forward(cell, inputs):
+    """The forward as :func:`refconv.fast.lstm_grad` / ``gru_grad`` run it: every step's
+    record (its previous state and convolution outputs) kept for the backward.
+    Returns the bytes recorded."""
+    dtype = inputs.dtype
+    params = cell._checked_params(dtype)
+    state = cell.zero_state(inputs.shape[0], dtype)
+    run = fast.runner(cell, params, inputs.shape[0], dtype, state)
+    run.records = []
+    for t in range(inputs.shape[1]):
+        run.step(inputs[:, t])
+    return sum(a.nbytes for record in run.records for a in record.values()
+               if isinstance(a, np.ndarray) and a.base is None)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
@@ -79,8 +97,10 @@ def main():
     args = parser.parse_args()
 
     cell, inputs, d_outputs = make(args, args.timesteps)
-    (forward, both), (forward_cpu, both_cpu) = best_of_both(
+    recorded = []
+    (forward, recording, both), (forward_cpu, recording_cpu, both_cpu) = best_of_both(
         [lambda: refconv.dynamic_rnn(cell, inputs),
+         lambda: recorded.append(recording_forward(cell, inputs)),
          lambda: refconv.dynamic_rnn_grad(cell, inputs, d_outputs)], args.repeats)
 
     # Baseline: the matrix product one step's convolution amounts to, in the same process.
@@ -100,8 +120,12 @@ def main():
     print(f"  forward + backward   {both:8.2f} s   ({both / forward:.2f}x the forward; "
           f"target <= 3)")
     print(f"  backward / forward   {(both - forward) / forward:8.2f}")
+    print(f"  of which: the forward that records {recording:.2f} s ({recording / forward:.2f}x "
+          f"the forward; {recorded[-1] / 2**30:.2f} GiB recorded, touched for the first time), "
+          f"the backward's passes {both - recording:.2f} s ({(both - recording) / forward:.2f}x)")
     print(f"  CPU time (all threads): forward {forward_cpu:.2f} s, forward + backward "
-          f"{both_cpu:.2f} s ({both_cpu / forward_cpu:.2f}x the forward)")
+          f"{both_cpu:.2f} s ({both_cpu / forward_cpu:.2f}x the forward), the forward that "
+          f"records {recording_cpu:.2f} s")
     if args.no_memory:
         return
 

@@ -13,7 +13,8 @@ the ConvGRU, with layer norm, for ``--cells gru``); the PyTorch step computes th
 same equations with torch ops (``conv2d``/``conv3d`` of ``cat([x, h])``, layer
 norm over every non-batch axis, peepholes), so both do the same arithmetic.
 
-Columns, each the best of ``--repeats`` runs after a warm-up:
+Columns, each the best of ``--repeats`` runs after a warm-up (refconv's step and torch's
+interleaved, so that the machine's changing speed falls on both):
 
 * ``refconv`` and ``torch``: one step inside a sequence, milliseconds (refconv: a step of
   the fast path as ``dynamic_rnn`` runs it, buffers already allocated; torch: the step
@@ -61,6 +62,26 @@ def best_of(fn, repeats):
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def best_of_interleaved(fns, repeats, inner=2):
+    """The best time of each of ``fns``, run in turns: each turn runs each fn once untimed
+    (a warm-up: its threads awake, its data back in cache) and then ``inner`` times timed,
+    back to back as a step inside a sequence runs. The turns interleave the fns
+    (a, b, a, b, ...) ``repeats`` times, so that a change in the machine's speed falls on
+    every fn alike. Without the warm-up, refconv's 60 ms steps came out slower than a
+    one-off call of the same cell (the ``call`` column), which does more: the step had
+    started cold, right after the other library's (its threads and data in the cores
+    and caches)."""
+    best = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for k, fn in enumerate(fns):
+            fn()
+            for _ in range(inner):
+                start = time.perf_counter()
+                fn()
+                best[k] = min(best[k], time.perf_counter() - start)
+    return best
 
 
 def set_threads(n):
@@ -154,9 +175,10 @@ def torch_step(kind, cell, x, state):
 def fast_conv(run):
     """The step's convolution(s) alone, as the fast path does them: patches and products per chunk."""
     for group in run.layout.groups:
-        run.in_parallel(lambda i, chunk: run.conv(run.w, run.xh, chunk, run.y_of(i, chunk)), group)
+        run.in_parallel(lambda i, chunk: run.conv(run.conv_xh, run.xh, chunk, run.y_of(i, chunk)),
+                        group)
         if isinstance(run, fast.GRURunner):
-            run.in_parallel(lambda i, chunk: run.conv(run.w_candidate, run.xrh, chunk,
+            run.in_parallel(lambda i, chunk: run.conv(run.conv_candidate, run.xrh, chunk,
                                                       run.candidate_of(i, chunk)), group)
 
 
@@ -183,7 +205,7 @@ def main():
     parser.add_argument("--cells", nargs="+", choices=["lstm", "gru"], default=["lstm"])
     parser.add_argument("--dtypes", nargs="+", choices=["float64", "float32"],
                         default=["float64", "float32"])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     set_threads(args.threads)
@@ -203,9 +225,10 @@ def main():
                 cell, x, state = refconv_case(kind, CASES[name], dtype)
                 params = cell._checked_params(np.dtype(dtype))
                 run = fast.runner(cell, params, x.shape[0], np.dtype(dtype), state)
-                ours = best_of(lambda: run.step(x), args.repeats)
+                ours, theirs = best_of_interleaved([lambda: run.step(x),
+                                                    torch_step(kind, cell, x, state)],
+                                                   args.repeats)
                 call = best_of(lambda: cell(x, state), args.repeats)
-                theirs = best_of(torch_step(kind, cell, x, state), args.repeats)
                 m, k, n = conv_shapes(kind, cell, x.shape[0])
                 rng = np.random.default_rng(1)
                 a = rng.standard_normal((m, k)).astype(dtype)

@@ -23,7 +23,7 @@ os.environ["OPENBLAS_NUM_THREADS"] = "1"  # the products on one thread too: part
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_step import CASES, refconv_case  # noqa: E402
+from bench_step import CASES, best_of, refconv_case, torch_step  # noqa: E402
 
 from refconv import fast  # noqa: E402
 from refconv.fast import gru as fast_gru  # noqa: E402
@@ -76,10 +76,15 @@ def main():
     parser.add_argument("--case", choices=list(CASES), default="2d-b1")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--chunk-mb", type=float, default=None,
+                        help="the chunk plan's chunk_bytes, in MiB (default: the fast path's)")
+    parser.add_argument("--no-torch", action="store_true",
+                        help="skip PyTorch's step (one thread) for comparison")
     args = parser.parse_args()
     cell, x, state = refconv_case(args.cell, CASES[args.case], args.dtype)
     params = cell._checked_params(np.dtype(args.dtype))
-    run = fast.runner(cell, params, x.shape[0], np.dtype(args.dtype), state)
+    sizes = {} if args.chunk_mb is None else {"chunk_bytes": int(args.chunk_mb * 2**20)}
+    run = fast.runner(cell, params, x.shape[0], np.dtype(args.dtype), state, **sizes)
     run.step(x)  # warm-up: buffers touched, scratch grown
 
     timers = Timers()
@@ -91,7 +96,8 @@ def main():
                                                                getattr(cls, name))))
         for owner, name, label in [
                 (fast_layout.Layout, "patches", "  patches (im2col copies)"),
-                (fast_runner.Runner, "conv", "  matmul (conv - patches)"),
+                (fast_layout.Layout, "row_patches", "  patches (rows for shifted sums)"),
+                (fast_runner.Runner, "conv", "  products (+ shifted sums)"),
                 (fast_runner.Runner, "_stats", "  layer-norm stats"),
                 (fast_runner.Runner, "_write_h", "  write h (padded input, output)"),
                 (fast_runner.Runner, "_export", "  export"),
@@ -113,6 +119,17 @@ def main():
         accounted += ms
         print(f"  {label:36} {ms:8.1f} ms {ms / (step * 1e3):6.1%}")
     print(f"  {'unaccounted (loop, barriers)':36} {step * 1e3 - accounted:8.1f} ms")
+    if args.no_torch:
+        return
+    import torch
+    torch.set_num_threads(1)
+    theirs = best_of(torch_step(args.cell, cell, x, state), args.steps)
+    conv = sum(t for label, t in timers.total.items() if "patches" in label or "products" in label)
+    conv_ms = conv / args.steps * 1e3
+    print(f"PyTorch {torch.__version__}, one thread: {theirs * 1e3:.1f} ms per step; "
+          f"refconv / PyTorch {step / theirs:.2f}")
+    print(f"  refconv's convolutions alone (patches + products): {conv_ms:.1f} ms = "
+          f"{conv_ms / (theirs * 1e3):.2f}x PyTorch's whole step")
 
 
 if __name__ == "__main__":

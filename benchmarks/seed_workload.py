@@ -120,10 +120,30 @@ def main():
     print(f"{'run':11} {'seconds':>8} {'TFLOP':>7} {'GFLOP/s':>8} {'peak GB':>8}  checksum")
     for r in results:
         print(f"{r['run']:11} {r['seconds']:8.1f} {r['tflop']:7.2f} {r['gflops']:8.1f} "
-              f"{r['peak_bytes'] / 1e9:8.2f}  {r['checksum']:.6e}")
+              f"{r['peak_bytes'] / 1e9:8.2f}  {r['checksum']:.12e}")
     tflop = sum(r["tflop"] for r in results)
     print(f"{'all':11} {total:8.1f} {tflop:7.2f} {tflop * 1e3 / total:8.1f} "
           f"{max(r['peak_bytes'] for r in results) / 1e9:8.2f}  (wall time, processes included)")
+    rate = matmul_rate(np.dtype(args.dtype))
+    print(f"baseline, this process: one {args.dtype} matrix product of a 640x480 frame's im2col "
+          f"shape runs at {rate:.1f} GFLOP/s; the workload's convolutions at that rate would "
+          f"take {tflop * 1e3 / rate:.0f} s; the workload took {total / (tflop * 1e3 / rate):.2f}x that")
+
+
+def matmul_rate(dtype, repeats=3):
+    """GFLOP/s of one ``[640 * 480, 9 * 15] @ [9 * 15, 48]`` product (the 2-D LSTM's im2col
+    shape for one frame) on this machine's threads: the baseline the workload's time is
+    compared to, measured in the same process."""
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((640 * 480, 9 * (CHANNELS + FILTERS))).astype(dtype)
+    b = rng.standard_normal((9 * (CHANNELS + FILTERS), 4 * FILTERS)).astype(dtype)
+    out = a @ b  # warm-up, and the output's pages touched
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.matmul(a, b, out=out)
+        best = min(best, time.perf_counter() - start)
+    return 2 * a.shape[0] * a.shape[1] * b.shape[1] / best / 1e9
 
 
 if __name__ == "__main__":

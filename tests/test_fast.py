@@ -332,3 +332,101 @@ def test_fast_gru_backward_passes_finite_differences(shape, kernel, data_format,
     assert report.fast_errors is not None and set(report.fast_errors) == set(report.errors)
     assert max(report.fast_errors.values()) < 1e-7, str(report)
     assert report.passed(), str(report)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_activations_against_scipy_and_numpy(dtype):
+    """The fast path's sigmoid (``1 / (1 + exp(-v))``, in place) against SciPy's ``expit``
+    (an independent oracle: it evaluates the two halves of the line separately) to a few
+    units in the last place, its limits exact where ``exp`` overflows, and no warning;
+    tanh is NumPy's own, bit for bit; the backward's tanh through ``exp`` to rounding."""
+    import warnings
+
+    from scipy.special import expit
+
+    from refconv.activations import sigmoid, tanh
+    from refconv.fast.runner import activate, activate_by_exp
+
+    rng = np.random.default_rng(7)
+    big = 1000.0 if dtype == np.float64 else 100.0  # past exp's overflow either way
+    v = np.concatenate([rng.standard_normal(5000) * 8, [0.0, -big, big, -30.0, 30.0,
+                                                        1e-300, -1e-300]]).astype(dtype)
+    eps = np.finfo(dtype).eps
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow warning would fail the test
+        got = v.copy()
+        activate(sigmoid, got)
+        again = v.copy()
+        activate_by_exp(sigmoid, again)
+        t = v.copy()
+        activate(tanh, t)
+        t_exp = v.copy()
+        activate_by_exp(tanh, t_exp)
+    expected = expit(v.astype(np.float64))
+    assert got.dtype == dtype
+    # Below the smallest normal number, exp(-v) has overflowed: 0 where expit is subnormal.
+    np.testing.assert_allclose(got, expected, rtol=4 * eps, atol=np.finfo(dtype).tiny)
+    assert got[v == -big][0] == 0.0 and got[v == big][0] == 1.0
+    np.testing.assert_array_equal(again, got)   # the backward redoes the forward's bits
+    np.testing.assert_array_equal(t, np.tanh(v))
+    np.testing.assert_allclose(t_exp, np.tanh(v.astype(np.float64)), rtol=0, atol=4 * eps)
+
+
+@st.composite
+def chunk_convolutions(draw):
+    n = draw(st.integers(2, 3))
+    shape = draw(st.lists(st.integers(1, 7), min_size=n, max_size=n))
+    kernel = draw(st.lists(st.integers(1, 4), min_size=n, max_size=n))
+    return dict(shape=shape, kernel=kernel, batch=draw(st.integers(1, 3)),
+                channels=draw(st.integers(1, 4)), out=draw(st.integers(1, 9)),
+                chunk_bytes=draw(st.sampled_from([64, 512, 4096, 2**20])),
+                seed=draw(st.integers(0, 2**16)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=chunk_convolutions())
+def test_chunk_convolution_both_ways_against_the_pixel_oracle(case):
+    """A chunk's convolution as one im2col product and as shifted sums over the last kernel
+    axis (refconv.fast.conv_chunk) against ``_oracles.conv_same`` (a dot product per output
+    pixel), over drawn 2-D and 3-D geometries, even kernels and chunk plans that split frames
+    into rows or hold several frames, to 1e-12."""
+    from _oracles import conv_same
+
+    from refconv.fast.conv_chunk import ChunkConvolution
+    from refconv.fast.layout import Layout
+    from refconv.fast.pool import Scratch
+
+    rng = np.random.default_rng(case["seed"])
+    shape, k, c, n_out, batch = case["shape"], case["kernel"], case["channels"], case["out"], \
+        case["batch"]
+    x = rng.standard_normal((batch, *shape, c))
+    kernel = rng.standard_normal((*k, c, n_out))
+    expected = conv_same(x, kernel)                        # [B, *S, N]
+    layout = Layout(shape, batch, n_out, k, int(np.prod(k)) * c, n_out, np.float64, False,
+                    chunk_bytes=case["chunk_bytes"])
+    buffer = layout.padded_buffer(c)
+    layout.frame_view(buffer, slice(None))[...] = np.moveaxis(x, -1, 1)
+    scratch = Scratch(np.float64)
+    for split in (False, True):
+        convolution = ChunkConvolution(kernel, split=split)
+        got = np.full_like(expected, np.nan)
+        for chunk in layout.chunks:
+            nb, n = chunk[1] - chunk[0], layout.size(chunk)
+            y = convolution(layout, buffer, chunk, np.empty((n_out, n)), scratch)
+            layout.put(got, y.reshape(n_out, nb, -1), chunk)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12,
+                                   err_msg=f"split={split}")
+
+
+def test_chunk_convolution_rule_and_errors():
+    """Shifted sums exactly where the product is thin (N <= THIN_ROWS) and the frames have
+    two or more axes with a last kernel axis longer than 1; forcing them on a 1-D kernel is
+    an error that names the argument."""
+    from refconv.fast.conv_chunk import THIN_ROWS, ChunkConvolution
+
+    assert ChunkConvolution(np.zeros((3, 3, 15, THIN_ROWS))).split
+    assert not ChunkConvolution(np.zeros((3, 3, 15, THIN_ROWS + 1))).split
+    assert not ChunkConvolution(np.zeros((3, 1, 15, 12))).split
+    assert not ChunkConvolution(np.zeros((3, 15, 12))).split
+    with pytest.raises(ValueError, match="split: .*2-D|split: .*1-D"):
+        ChunkConvolution(np.zeros((3, 15, 12)), split=True)

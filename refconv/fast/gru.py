@@ -38,10 +38,11 @@ from ..activations import sigmoid, tanh
 from ..gru import ConvGRUCell
 from ..vocabulary import GRU_BLOCKS, GRU_NORMS
 from .conv_back import input_gradient, input_weights
+from .conv_chunk import ChunkConvolution
 from .layout import CHUNK_BYTES, GROUP_BYTES
 from .norm_stats import combine_sums, finish_gradient, gradient_sums, normalized_input
 from .pool import parallel_map
-from .runner import Runner, activate, activate_by_exp, column, gate_major
+from .runner import Runner, activate, activate_by_exp, column
 
 __all__ = ["GRURunner", "backward_covers", "gru_grad"]
 
@@ -56,7 +57,7 @@ class GRURunner(Runner):
 
     def __init__(self, cell, params, batch, dtype, state, **sizes):
         super().__init__(cell, params, batch, dtype, state, **sizes)
-        self.w_candidate = gate_major(params["candidate/kernel"], self.taps)
+        self.conv_candidate = ChunkConvolution(params["candidate/kernel"])  # of concat([x, r * h])
         self.bias = None if cell.normalize else column(params["gates/bias"])
         self.bias_candidate = None if cell.normalize else column(params["candidate/bias"])
         self.xrh = np.zeros_like(self.xh)  # concat([x, r * h]), the candidate's input
@@ -111,7 +112,7 @@ class GRURunner(Runner):
 
     def _conv_pass(self, i, chunk):
         """Pass 1: y = conv(concat([x, h])) (+ bias); stats of r and u."""
-        y = self.conv(self.w, self.xh, chunk, self.y_of(i, chunk))
+        y = self.conv(self.conv_xh, self.xh, chunk, self.y_of(i, chunk))
         if self.bias is not None:
             y += self.bias[:, :, 0]
         self._export("y_gates", y, chunk)
@@ -135,7 +136,7 @@ class GRURunner(Runner):
 
     def _candidate_conv(self, i, chunk):
         """Pass 3: y = conv(concat([x, r * h])) (+ bias); its stats."""
-        y = self.conv(self.w_candidate, self.xrh, chunk, self.candidate_of(i, chunk))
+        y = self.conv(self.conv_candidate, self.xrh, chunk, self.candidate_of(i, chunk))
         if self.bias_candidate is not None:
             y += self.bias_candidate[:, :, 0]
         self._export("y_candidate", y, chunk)

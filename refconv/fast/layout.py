@@ -173,3 +173,22 @@ class Layout:
                       *(slice(jj, jj + n) for jj, n in zip(j[1:], s[1:])))
             cols[j] = buffer[window].swapaxes(0, 1)  # [nb, C, ...] -> [C, nb, ...]
         return cols.reshape(math.prod(k) * c, -1)
+
+    def row_patches(self, buffer, chunk, scratch):
+        """:meth:`patches` without the last kernel axis: ``[prod(k[:-1]) * C, n']``, the
+        columns the chunk's pixels with the last spatial axis at its padded length
+        (frames of two or more axes; :class:`refconv.fast.conv_chunk.ChunkConvolution`).
+
+        Row ``(j', c)`` holds channel c shifted by the offset j' of the other kernel
+        axes, every padded row whole: consecutive rows of the padded buffer are
+        adjacent in memory, so each copy is one long run.
+        """
+        b0, b1, r0, r1 = chunk
+        k, s = self.kernel, self.spatial
+        c = buffer.shape[1]
+        cols = scratch("row_cols", (*k[:-1], c, b1 - b0, r1 - r0, *s[1:-1], self.padded[-1]))
+        for j in np.ndindex(*k[:-1]):
+            window = (slice(b0, b1), slice(None), slice(r0 + j[0], r1 + j[0]),
+                      *(slice(jj, jj + n) for jj, n in zip(j[1:], s[1:-1])), slice(None))
+            cols[j] = buffer[window].swapaxes(0, 1)  # [nb, C, ...] -> [C, nb, ...]
+        return cols.reshape(math.prod(k[:-1]) * c, -1)

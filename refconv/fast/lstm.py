@@ -98,7 +98,7 @@ class LSTMRunner(Runner):
     def _conv_pass(self, i, chunk):
         """Pass 1: y = conv(concat([x, h])) (+ bias), peepholes on z_i and z_f; their stats."""
         cell = self.cell
-        y = self.conv(self.w, self.xh, chunk, self.y_of(i, chunk))
+        y = self.conv(self.conv_xh, self.xh, chunk, self.y_of(i, chunk))
         if self.bias is not None:
             y += self.bias[:, :, 0]
         self._export("y", y, chunk)
