@@ -9,13 +9,19 @@ The seed's 2-D configuration by default: 640x480 frames, 3 input channels,
 Prints the forward time (``dynamic_rnn``, the fast path), the forward+backward
 time (``dynamic_rnn_grad``: refconv.fast.lstm_grad or gru_grad) and their ratio
 (target: at most 3), backward / forward, the forward as the backward runs it
-(recording every step: what its first touches of fresh memory cost) and the
-backward's own passes, the baseline of one NumPy matrix product of the
+(recording every step) and the backward's own passes, the baseline of one NumPy matrix product of the
 convolution's im2col shape (M = B*H*W, K = prod(kernel) * (C_in + F), N = 4F)
 per step, and the peak memory traced while computing gradients at two
 sequence lengths, from which the memory per extra time step follows. Forward and
 forward+backward are run interleaved, best of ``--repeats`` each, in wall time and in
 CPU time (all threads): on a loaded machine compare the CPU-time ratio.
+
+The records are fresh memory in every call: glibc returns large blocks to the
+system when they are freed, and the first touch of each page costs the kernel's
+page fault and zeroing (here 0.5-1 GB/s). A program that calls
+``dynamic_rnn_grad`` again and again at these sizes can keep the memory for the
+next call with glibc's settings, ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=<bytes>``
+in the environment; run this script with them to see the steady state.
 """
 
 import argparse
@@ -121,7 +127,7 @@ def main():
           f"target <= 3)")
     print(f"  backward / forward   {(both - forward) / forward:8.2f}")
     print(f"  of which: the forward that records {recording:.2f} s ({recording / forward:.2f}x "
-          f"the forward; {recorded[-1] / 2**30:.2f} GiB recorded, touched for the first time), "
+          f"the forward; {recorded[-1] / 2**30:.2f} GiB recorded), "
           f"the backward's passes {both - recording:.2f} s ({(both - recording) / forward:.2f}x)")
     print(f"  CPU time (all threads): forward {forward_cpu:.2f} s, forward + backward "
           f"{both_cpu:.2f} s ({both_cpu / forward_cpu:.2f}x the forward), the forward that "
