@@ -21,6 +21,11 @@ the GRU's gates, the LSTM), float32 and float64:
 
 Each is checked against the im2col result before it is timed. Times are the best
 of ``--repeats``, in milliseconds per chunk.
+
+With ``--backward``: the backward's input gradient of the same chunk
+(:mod:`refconv.fast.conv_back`), ``d_y`` with N channels back to the 3 + 12 input
+channels, as col2im and as shifted sums (the forward's thin convolution applied
+to ``d_y`` with the kernel flipped).
 """
 
 import argparse
@@ -33,6 +38,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 from numpy.lib.stride_tricks import as_strided  # noqa: E402
 
+from refconv.fast.conv_back import InputGradient  # noqa: E402
 from refconv.fast.conv_chunk import THIN_ROWS, ChunkConvolution  # noqa: E402
 from refconv.fast.layout import Layout  # noqa: E402
 from refconv.fast.pool import Scratch  # noqa: E402
@@ -82,10 +88,41 @@ def long_runs(layout, buffer, chunk, kernel, dtype):
     return fn
 
 
+def backward(repeats):
+    """The input gradient's two ways, per chunk."""
+    print(f"{'case':4} {'dtype':8} {'N':>3} {'col2im':>8} {'shifted sums':>13}  fast path")
+    for name, (spatial, k) in CASES.items():
+        for dtype in (np.float32, np.float64):
+            for n_out in (FILTERS, 2 * FILTERS, 4 * FILTERS):
+                rng = np.random.default_rng(0)
+                layout = Layout(spatial, 1, FILTERS, k, math.prod(k) * n_out, CHANNELS + FILTERS,
+                                dtype, False)
+                kernel = rng.standard_normal((*k, CHANNELS + FILTERS, n_out)).astype(dtype)
+                dy = np.zeros((1, n_out, *layout.padded), dtype)
+                inside = tuple(slice(after, after + n) for n, (_, after) in
+                               zip(spatial, layout.pads))
+                dy[(0, slice(None), *inside)] = rng.standard_normal((n_out, *spatial))
+                chunk, scratch = layout.chunks[0], Scratch(dtype)
+                ways = {split: InputGradient(kernel, split=split) for split in (False, True)}
+                expected = ways[False](layout, dy, chunk, scratch).copy()
+                got = ways[True](layout, dy, chunk, scratch)
+                tol = 1e-12 if dtype == np.float64 else 1e-4
+                assert np.allclose(got, expected, rtol=tol, atol=tol * np.abs(expected).max())
+                times = {split: best_of(lambda g=g: g(layout, dy, chunk, scratch), repeats)
+                         for split, g in ways.items()}
+                used = "shifted sums" if InputGradient(kernel).shifted.split else "col2im"
+                print(f"{name:4} {np.dtype(dtype).name:8} {n_out:3} {times[False] * 1e3:8.2f} "
+                      f"{times[True] * 1e3:13.2f}  {used}", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--backward", action="store_true",
+                        help="the backward's input gradient instead of the forward's convolution")
     args = parser.parse_args()
+    if args.backward:
+        return backward(args.repeats)
     print(f"one thread, ms per chunk (THIN_ROWS = {THIN_ROWS})")
     print(f"{'case':4} {'dtype':8} {'N':>3} {'n':>6} {'im2col':>8} {'long runs':>10} "
           f"{'shifted sums':>13}  fast path")

@@ -430,3 +430,38 @@ def test_chunk_convolution_rule_and_errors():
     assert not ChunkConvolution(np.zeros((3, 15, 12))).split
     with pytest.raises(ValueError, match="split: .*2-D|split: .*1-D"):
         ChunkConvolution(np.zeros((3, 15, 12)), split=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=chunk_convolutions())
+def test_input_gradient_both_ways_against_the_naive_backward(case):
+    """A chunk's convolution input gradient on the fast path (refconv.fast.conv_back), as
+    shifted sums and as col2im, against ``refconv.conv.conv_nd_backward_naive`` (a loop over
+    kernel offsets on whole frames), over drawn 2-D and 3-D geometries, even kernels and
+    chunk plans, to 1e-12."""
+    from refconv.conv import conv_nd_backward_naive
+    from refconv.fast.conv_back import InputGradient
+    from refconv.fast.layout import Layout
+    from refconv.fast.pool import Scratch
+
+    rng = np.random.default_rng(case["seed"])
+    shape, k, c, n_out, batch = case["shape"], case["kernel"], case["channels"], case["out"], \
+        case["batch"]
+    x = rng.standard_normal((batch, *shape, c))
+    kernel = rng.standard_normal((*k, c, n_out))
+    d_y = rng.standard_normal((batch, *shape, n_out))
+    expected = conv_nd_backward_naive(x, kernel, d_y)[0]   # [B, *S, C]
+    layout = Layout(shape, batch, n_out, k, int(np.prod(k)) * n_out, c, np.float64, False,
+                    chunk_bytes=case["chunk_bytes"])
+    # d_y padded the other way round: `after` zeros before, `before` after.
+    dy = np.zeros((batch, n_out, *layout.padded))
+    inside = tuple(slice(after, after + n) for n, (_, after) in zip(shape, layout.pads))
+    dy[(slice(None), slice(None), *inside)] = np.moveaxis(d_y, -1, 1)
+    scratch = Scratch(np.float64)
+    for split in (False, True):
+        gradient = InputGradient(kernel, split=split)
+        got = np.full_like(expected, np.nan)
+        for chunk in layout.chunks:
+            layout.put(got, gradient(layout, dy, chunk, scratch), chunk)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12,
+                                   err_msg=f"split={split}")
