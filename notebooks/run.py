@@ -50,9 +50,10 @@ CELL_TIMEOUT = 300       # seconds any one cell may take before the run fails: a
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
-# Notebooks that import frameworks (the ``crosscheck`` extra) beyond the ``notebooks`` one.
+# Notebooks that import frameworks beyond the ``notebooks`` extra, and the extra of each.
 NEEDS = {"06_oracle": ["torch", "keras"]}
-NEEDS["08_deployment"] = ["torch", "onnx", "onnxruntime"]  # the crosscheck and deploy extras
+NEEDS["08_deployment"] = ["torch", "onnx", "onnxruntime"]
+EXTRA = {"torch": "crosscheck", "keras": "crosscheck", "onnx": "deploy", "onnxruntime": "deploy"}
 
 
 def missing_frameworks(path):
@@ -60,6 +61,15 @@ def missing_frameworks(path):
     import importlib.util
     return [name for name in NEEDS.get(pathlib.Path(path).stem, [])
             if importlib.util.find_spec(name) is None]
+
+
+def install_hint(missing):
+    """The pip command that installs the ``missing`` frameworks: their extras, in one install."""
+    extras = sorted({EXTRA[name] for name in missing})
+    hint = f"pip install -e \".[{','.join(extras)}]\""
+    if "crosscheck" in extras:  # tf-keras without its dependencies (see README)
+        hint += " && pip install --no-deps \"tf-keras==2.21.*\""
+    return hint
 
 
 def notebook_paths(selection=()):
@@ -229,8 +239,8 @@ def main(argv=None):
     for path in notebook_paths(args.names):
         missing = missing_frameworks(path)
         if missing:   # say what to install, rather than fail in the kernel with a bare import error
-            print(f"{path.name}: skipped, needs {', '.join(missing)}: pip install -e \".[crosscheck]\" "
-                  f"&& pip install --no-deps \"tf-keras==2.21.*\"", file=sys.stderr)
+            print(f"{path.name}: skipped, needs {', '.join(missing)}: {install_hint(missing)}",
+                  file=sys.stderr)
             continue
         try:
             nb, seconds = execute(path, timeout=args.timeout)

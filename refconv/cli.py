@@ -265,7 +265,7 @@ def _render_notebooks(out, selection=()):
         missing = run.missing_frameworks(path)
         if missing:
             print(f"  {path.name}: skipped, needs {', '.join(missing)} "
-                  f"(pip install -e \".[crosscheck]\")")
+                  f"({run.install_hint(missing)})")
             continue
         nb, seconds = run.execute(path)
         run.write(nb, os.path.join(out, path.name))

@@ -26,6 +26,16 @@ def test_run_py_skips_a_notebook_whose_frameworks_are_missing(monkeypatch, capsy
     assert executed == []
 
 
+def test_the_install_hint_names_the_extras_that_hold_the_missing_frameworks():
+    """Notebook 8's ONNX frameworks come with the deploy extra, not crosscheck: the hint names
+    each missing framework's extra (the table ``run.EXTRA``), tf-keras only with crosscheck."""
+    assert run.install_hint(["onnx", "onnxruntime"]) == 'pip install -e ".[deploy]"'
+    both = run.install_hint(["torch", "onnx"])
+    assert both.startswith('pip install -e ".[crosscheck,deploy]"') and "tf-keras" in both
+    for notebook, needs in run.NEEDS.items():  # every framework a notebook needs has an extra
+        assert set(needs) <= set(run.EXTRA), f"{notebook}: {set(needs) - set(run.EXTRA)}"
+
+
 def test_notebook_6_says_what_to_install(monkeypatch):
     cells = run.read_source(run.source_path(NOTEBOOKS / "06_oracle.ipynb"))
     setup = next(source for kind, source, *_ in cells if kind == "code")
