@@ -52,6 +52,19 @@ def frames(cell, batch, steps, channels, rng):
     return rng.standard_normal((batch, steps, *frame))
 
 
+def grad_with_plan(grad, cell, inputs, d_outputs, state, d_state, case):
+    """``fast.lstm_grad`` or ``fast.gru_grad`` (``grad``) with the case's drawn chunk plan,
+    as RNNGradients in the inputs' layout (time-major when the case is)."""
+    time_major = case["time_major"]
+    x_bt, d_out_bt = ((inputs.swapaxes(0, 1), d_outputs.swapaxes(0, 1)) if time_major
+                      else (inputs, d_outputs))
+    params = cell._checked_params(inputs.dtype)
+    d_inputs, d_state0, d_params = grad(cell, params, x_bt, d_out_bt, state, d_state,
+                                        chunk_bytes=case["chunk"], group_bytes=case["group"])
+    return refconv.RNNGradients(d_inputs.swapaxes(0, 1) if time_major else d_inputs,
+                                d_state0, d_params)
+
+
 @st.composite
 def cases(draw):
     n = draw(st.integers(1, 3))
@@ -237,15 +250,7 @@ def test_fast_lstm_gradients_equal_the_readable_backward(case):
     assert fast.supports_backward(cell, None)
     assert choose(cell, gradients=True) == Path(True, True)
     reference = refconv.dynamic_rnn_grad(*args, **kwargs, reference=True)
-    x_bt, d_out_bt = ((inputs.swapaxes(0, 1), d_outputs.swapaxes(0, 1)) if case["time_major"]
-                      else (inputs, d_outputs))
-    params = cell._checked_params(inputs.dtype)
-    d_inputs, d_state0, d_params = fast.lstm_grad(cell, params, x_bt, d_out_bt, state, d_state,
-                                                  chunk_bytes=case["chunk"],
-                                                  group_bytes=case["group"])
-    if case["time_major"]:
-        d_inputs = d_inputs.swapaxes(0, 1)
-    fast_grads = refconv.RNNGradients(d_inputs, d_state0, d_params)
+    fast_grads = grad_with_plan(fast.lstm_grad, cell, inputs, d_outputs, state, d_state, case)
     assert fast_grads.inputs.shape == inputs.shape
     assert_gradients_close(fast_grads, reference, case)
 
@@ -303,15 +308,7 @@ def test_fast_gru_gradients_equal_the_readable_backward(case):
     # The default path runs gru_grad with the default chunk plan ...
     default = refconv.dynamic_rnn_grad(*args, **kwargs)
     # ... and with the drawn one (tiny chunks split frames into rows; tiny groups, many groups).
-    x_bt, d_out_bt = ((inputs.swapaxes(0, 1), d_outputs.swapaxes(0, 1)) if case["time_major"]
-                      else (inputs, d_outputs))
-    params = cell._checked_params(inputs.dtype)
-    d_inputs, d_state0, d_params = fast.gru_grad(cell, params, x_bt, d_out_bt, state, d_state,
-                                                 chunk_bytes=case["chunk"],
-                                                 group_bytes=case["group"])
-    if case["time_major"]:
-        d_inputs = d_inputs.swapaxes(0, 1)
-    drawn = refconv.RNNGradients(d_inputs, d_state0, d_params)
+    drawn = grad_with_plan(fast.gru_grad, cell, inputs, d_outputs, state, d_state, case)
     assert list(drawn.params) == list(reference.params)
     for fast_grads in (default, drawn):
         assert_gradients_close(fast_grads, reference, case)

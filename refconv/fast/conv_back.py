@@ -10,7 +10,7 @@ spatial axis and its two channel axes swapped::
 Its output has only C + F channels (15 for the seed's cells): as im2col that is a
 thin product, ``[C + F, K * N] @ [K * N, n]`` (K kernel offsets, N the forward's
 output channels), over a patch matrix N / (C + F) times the forward's. Two ways
-avoid it, and :func:`input_weights` picks by the forward's own rule
+avoid it, and :class:`InputGradient` picks by the forward's own rule
 (:class:`refconv.fast.conv_chunk.ChunkConvolution`):
 
 * **Shifted sums** (frames of two or more axes, a last kernel axis longer than 1,
@@ -36,7 +36,7 @@ import numpy as np
 
 from .conv_chunk import ChunkConvolution
 
-__all__ = ["InputGradient", "input_weights", "input_gradient"]
+__all__ = ["InputGradient"]
 
 
 class InputGradient:
@@ -92,14 +92,3 @@ class InputGradient:
             else:
                 out += shifted.swapaxes(0, 1)
         return out.reshape(channels, nb, -1)
-
-
-def input_weights(kernel):
-    """The :class:`InputGradient` of a forward ``kernel`` ``[*k, C + F, N]``."""
-    return InputGradient(kernel)
-
-
-def input_gradient(layout, w, dy, chunk, scratch):
-    """``d_concat([x, h])`` of a chunk's pixels, ``[C + F, nb, m]``: ``w`` (an
-    :class:`InputGradient`) applied to ``d_y`` (see :meth:`InputGradient.__call__`)."""
-    return w(layout, dy, chunk, scratch)

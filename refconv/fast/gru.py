@@ -37,7 +37,7 @@ import numpy as np
 from ..activations import sigmoid, tanh
 from ..gru import ConvGRUCell
 from ..vocabulary import GRU_BLOCKS, GRU_NORMS
-from .conv_back import input_gradient, input_weights
+from .conv_back import InputGradient
 from .conv_chunk import ChunkConvolution
 from .layout import CHUNK_BYTES, GROUP_BYTES
 from .norm_stats import combine_sums, finish_gradient, gradient_sums, normalized_input
@@ -210,7 +210,7 @@ class GRUBackward:
                             for size, (_, after) in zip(layout.spatial, layout.pads))
         self.dy = {"gates": np.zeros((layout.group_frames, 2 * f, *layout.padded), dtype),
                    "candidate": np.zeros((layout.group_frames, f, *layout.padded), dtype)}
-        self.w_in = {scope: input_weights(params[scope + "/kernel"]) for scope in self.dy}
+        self.input_gradients = {scope: InputGradient(params[scope + "/kernel"]) for scope in self.dy}
         self.params = params
         self.sums = {name: np.zeros(value.shape) for name, value in params.items()}
         for scope, blocks in (("gates", 2), ("candidate", 1)):
@@ -391,8 +391,8 @@ class GRUBackward:
         ``scope``'s backward with respect to its input (:mod:`refconv.fast.conv_back`)."""
         b0, b1, r0, r1 = chunk
         g0 = self._group_start  # the d_y buffer holds this group's frames only
-        return input_gradient(self.layout, self.w_in[scope], self.dy[scope],
-                              (b0 - g0, b1 - g0, r0, r1), self.run.scratch)
+        return self.input_gradients[scope](self.layout, self.dy[scope],
+                                           (b0 - g0, b1 - g0, r0, r1), self.run.scratch)
 
     def parameter_gradients(self):
         """The summed gradients, shaped and named as the cell's parameters."""

@@ -34,7 +34,7 @@ import numpy as np
 from ..activations import sigmoid, tanh
 from ..lstm import ConvLSTMCell, LSTMStateTuple
 from ..vocabulary import LSTM_BLOCKS, LSTM_NORMS, LSTM_PEEPHOLES
-from .conv_back import input_gradient, input_weights
+from .conv_back import InputGradient
 from .layout import CHUNK_BYTES, GROUP_BYTES
 from .norm_stats import (combine_sums, finish_gradient, gradient_sums, normalize,
                          normalized_input)
@@ -255,7 +255,7 @@ class LSTMBackward:
         # One group's frames at a time (a frame, for large ones): the buffer is reused by
         # every group and step, so its pages are touched once (first touches are slow).
         self.dy = np.zeros((layout.group_frames, 4 * f, *layout.padded), dtype)
-        self.w_in = input_weights(params["kernel"])
+        self.input_gradient = InputGradient(params["kernel"])
         self.params = params
         self.peep = run.peep
         self.sums = {"kernel": np.zeros((run.taps, 4 * f))}
@@ -411,8 +411,8 @@ class LSTMBackward:
         run, layout = self.run, self.layout
         b0, b1, r0, r1 = chunk
         g0 = self._group_start  # the d_y buffer holds this group's frames only
-        d_xh = input_gradient(layout, self.w_in, self.dy, (b0 - g0, b1 - g0, r0, r1),
-                              run.scratch)                  # [C + F, nb, m]
+        d_xh = self.input_gradient(layout, self.dy, (b0 - g0, b1 - g0, r0, r1),
+                                   run.scratch)             # [C + F, nb, m]
         layout.put(d_x, d_xh[:run.in_channels], chunk)
         layout.state_view(d_h, chunk)[...] = d_xh[run.in_channels:]
 

@@ -64,8 +64,7 @@ def activate_by_exp(fn, v):
     """
     with np.errstate(over="ignore"):
         if fn is sigmoid:
-            np.negative(v, out=v)
-            _sigmoid_of_negated(v)
+            activate(sigmoid, v)
         elif fn is tanh or fn is np.tanh:
             v *= 2
             np.exp(v, out=v)
