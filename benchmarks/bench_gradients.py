@@ -17,11 +17,13 @@ forward+backward are run interleaved, best of ``--repeats`` each, in wall time a
 CPU time (all threads): on a loaded machine compare the CPU-time ratio.
 
 The records are fresh memory in every call: glibc returns large blocks to the
-system when they are freed, and the first touch of each page costs the kernel's
-page fault and zeroing (here 0.5-1 GB/s). A program that calls
-``dynamic_rnn_grad`` again and again at these sizes can keep the memory for the
-next call with glibc's settings, ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=<bytes>``
-in the environment; run this script with them to see the steady state.
+system when they are freed, and the first write to each page costs a page fault
+(on this project's virtual machines 0.5-1 GB/s, against 4-7 GB/s into memory the
+process has written before). So forward + backward is timed twice: with fresh
+memory, and with one :class:`refconv.fast.Workspace` passed to every call (what a
+training loop does: ``dynamic_rnn_grad(..., workspace=ws)`` keeps the records'
+memory for the next call; its first call, which fills it, is a warm-up and not
+counted: the best of ``--repeats`` is, and ``--repeats`` is at least 2).
 """
 
 import argparse
@@ -83,8 +85,8 @@ def recording_forward(cell, inputs):
     run.records = []
     for t in range(inputs.shape[1]):
         run.step(inputs[:, t])
-    return sum(a.nbytes for record in run.records for a in record.values()
-               if isinstance(a, np.ndarray) and a.base is None)
+    return sum(a.nbytes for record in run.records for name, a in record.items()
+               if name != "x" and isinstance(a, np.ndarray))   # x: a view of the inputs
 
 
 def main():
@@ -104,10 +106,16 @@ def main():
 
     cell, inputs, d_outputs = make(args, args.timesteps)
     recorded = []
-    (forward, recording, both), (forward_cpu, recording_cpu, both_cpu) = best_of_both(
-        [lambda: refconv.dynamic_rnn(cell, inputs),
-         lambda: recorded.append(recording_forward(cell, inputs)),
-         lambda: refconv.dynamic_rnn_grad(cell, inputs, d_outputs)], args.repeats)
+    workspace = fast.Workspace()
+    (forward, recording, both, both_ws), (forward_cpu, recording_cpu, both_cpu, both_ws_cpu) = \
+        best_of_both([lambda: refconv.dynamic_rnn(cell, inputs),
+                      lambda: recorded.append(recording_forward(cell, inputs)),
+                      lambda: refconv.dynamic_rnn_grad(cell, inputs, d_outputs),
+                      lambda: refconv.dynamic_rnn_grad(cell, inputs, d_outputs,
+                                                       workspace=workspace)],
+                     max(args.repeats, 2))
+    kept = workspace.nbytes
+    workspace.clear()
 
     # Baseline: the matrix product one step's convolution amounts to, in the same process.
     m = args.batch * args.height * args.width
@@ -124,13 +132,16 @@ def main():
     print(f"  forward              {forward:8.2f} s   ({forward / args.timesteps / matmul:5.1f}x "
           f"one same-shape matmul per step, matmul {matmul * 1e3:.0f} ms)")
     print(f"  forward + backward   {both:8.2f} s   ({both / forward:.2f}x the forward; "
-          f"target <= 3)")
+          f"target <= 3): fresh memory in every call")
+    print(f"  forward + backward   {both_ws:8.2f} s   ({both_ws / forward:.2f}x the forward): "
+          f"one Workspace in every call ({kept / 2**30:.2f} GiB kept between calls)")
     print(f"  backward / forward   {(both - forward) / forward:8.2f}")
     print(f"  of which: the forward that records {recording:.2f} s ({recording / forward:.2f}x "
           f"the forward; {recorded[-1] / 2**30:.2f} GiB recorded), "
           f"the backward's passes {both - recording:.2f} s ({(both - recording) / forward:.2f}x)")
     print(f"  CPU time (all threads): forward {forward_cpu:.2f} s, forward + backward "
-          f"{both_cpu:.2f} s ({both_cpu / forward_cpu:.2f}x the forward), the forward that "
+          f"{both_cpu:.2f} s ({both_cpu / forward_cpu:.2f}x the forward), with a Workspace "
+          f"{both_ws_cpu:.2f} s ({both_ws_cpu / forward_cpu:.2f}x), the forward that "
           f"records {recording_cpu:.2f} s")
     if args.no_memory:
         return

@@ -56,7 +56,7 @@ class BidirectionalRNNGradients(NamedTuple):
 
 
 def dynamic_rnn_grad(cell, inputs, d_outputs, d_state=None, *, sequence_length=None,
-                     initial_state=None, time_major=False, reference=False):
+                     initial_state=None, time_major=False, reference=False, workspace=None):
     """Gradients of ``sum(outputs * d_outputs) + sum(final_state * d_state)``.
 
     ``(outputs, final_state) = dynamic_rnn(cell, inputs, sequence_length,
@@ -69,17 +69,22 @@ def dynamic_rnn_grad(cell, inputs, d_outputs, d_state=None, *, sequence_length=N
         reference: run the readable forward and backward steps (:func:`refconv.lstm_step_backward`,
             :func:`refconv.gru_step_backward`) even where the fast path covers the run
             (:func:`refconv.dispatch.choose` decides).
+        workspace: None, or a :class:`refconv.fast.Workspace` that a loop passes to every
+            call: the fast backward keeps its records' memory there for the next call
+            instead of asking the system for fresh memory each time (faster; the memory
+            stays held). The readable steps do not use it.
 
     Returns:
         :class:`RNNGradients` ``(inputs, initial_state, params)``.
     """
     return _grad(cell, inputs, d_outputs, d_state, sequence_length, initial_state, time_major,
-                 "initial_state", "d_outputs", "d_state", reference)
+                 "initial_state", "d_outputs", "d_state", reference, workspace)
 
 
 def bidirectional_dynamic_rnn_grad(cell_fw, cell_bw, inputs, d_outputs, d_states=None, *,
                                    sequence_length=None, initial_state_fw=None,
-                                   initial_state_bw=None, time_major=False, reference=False):
+                                   initial_state_bw=None, time_major=False, reference=False,
+                                   workspace=None):
     """Gradients of :func:`bidirectional_dynamic_rnn`'s outputs and final states.
 
     ``L = sum(out_fw * d_out_fw) + sum(out_bw * d_out_bw) + sum(state_fw * d_state_fw)
@@ -89,7 +94,8 @@ def bidirectional_dynamic_rnn_grad(cell_fw, cell_bw, inputs, d_outputs, d_states
         d_outputs: ``(d_out_fw, d_out_bw)``, each shaped like the outputs (the
             backward one in input order, as ``out_bw`` is returned).
         d_states: ``(d_state_fw, d_state_bw)`` or None; either may be None.
-        reference: as :func:`dynamic_rnn_grad`.
+        reference, workspace: as :func:`dynamic_rnn_grad` (the backward direction reuses
+            the memory the forward direction's records leave in the workspace).
 
     Returns:
         :class:`BidirectionalRNNGradients`.
@@ -120,14 +126,16 @@ def bidirectional_dynamic_rnn_grad(cell_fw, cell_bw, inputs, d_outputs, d_states
         return reverse_sequence(a, lengths, seq_axis, batch_axis)
 
     fw = _grad(cell_fw, inputs, d_outputs[0], d_states[0], lengths, initial_state_fw,
-               time_major, "initial_state_fw", "d_outputs[0]", "d_states[0]", reference)
+               time_major, "initial_state_fw", "d_outputs[0]", "d_states[0]", reference,
+               workspace)
     d_out_bw = check_float_array(d_outputs[1], "d_outputs[1]")
     if d_out_bw.shape != inputs.shape[:2] + tuple(cell_bw.output_size):
         raise ValueError(f"d_outputs[1]: expected the outputs' shape "
                          f"{list(inputs.shape[:2] + tuple(cell_bw.output_size))}, "
                          f"got {list(d_out_bw.shape)}")
     bw = _grad(cell_bw, back(inputs), back(d_out_bw), d_states[1], lengths, initial_state_bw,
-               time_major, "initial_state_bw", "d_outputs[1]", "d_states[1]", reference)
+               time_major, "initial_state_bw", "d_outputs[1]", "d_states[1]", reference,
+               workspace)
     params_fw, params_bw = fw.params, bw.params
     if cell_fw is cell_bw:  # one set of weights used twice: its gradient is the sum
         params_fw = params_bw = _add(fw.params, bw.params)
@@ -136,7 +144,10 @@ def bidirectional_dynamic_rnn_grad(cell_fw, cell_bw, inputs, d_outputs, d_states
 
 
 def _grad(cell, inputs, d_outputs, d_state, sequence_length, initial_state, time_major,
-          state_argument, d_outputs_argument, d_state_argument, reference):
+          state_argument, d_outputs_argument, d_state_argument, reference, workspace=None):
+    if workspace is not None and not isinstance(workspace, fast.Workspace):
+        raise TypeError(f"workspace: expected a refconv.fast.Workspace or None, "
+                        f"got {type(workspace).__name__}")
     inputs, x_bt, params, lengths, state = _start(
         cell, inputs, sequence_length, initial_state, None, time_major, state_argument,
         dict(what="dynamic_rnn_grad", input_copies=1, way_out=GRAD_WAY_OUT,
@@ -155,7 +166,8 @@ def _grad(cell, inputs, d_outputs, d_state, sequence_length, initial_state, time
 
     path = choose(cell, reference=reference, gradients=True, lengths=lengths)
     if path.fast_backward:  # the fast path, forward and backward
-        d_in_bt, d_state, d_params = fast.grad(cell, params, x_bt, d_out_bt, state, d_state)
+        d_in_bt, d_state, d_params = fast.grad(cell, params, x_bt, d_out_bt, state, d_state,
+                                               workspace=workspace)
         d_inputs = d_in_bt.swapaxes(0, 1) if time_major else d_in_bt
         return RNNGradients(np.ascontiguousarray(d_inputs), d_state, d_params)
 

@@ -285,6 +285,79 @@ def test_fast_backward_is_used_only_where_it_applies():
     assert not fast.supports_backward(stack, None)
 
 
+def bit_equal(a, b):
+    for x, y in zip(leaves(a), leaves(b), strict=True):
+        assert x.shape == y.shape and x.dtype == y.dtype
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_a_workspace_changes_no_bit_and_is_reused(kind, data_format):
+    """Gradients through a reused Workspace equal those of fresh memory bit for bit (the
+    oracle: the same call without one, itself held to the readable backward above), even
+    when the kept records hold garbage (NaN) from before; a second call at the same sizes
+    takes every array it needs from the workspace and gives each back."""
+    rng = np.random.default_rng(41)
+    if kind == "lstm":
+        cell = ConvLSTMCell([7, 5], 3, [3, 2], normalize=True, peephole=True, forget_bias=0.5,
+                            data_format=data_format)
+    else:
+        cell = ConvGRUCell([7, 5], 3, [3, 2], normalize=True, data_format=data_format)
+    cell.build(2, seed=3)
+    randomise(cell, rng)
+    inputs = frames(cell, 3, 4, 2, rng)
+    d_outputs = rng.standard_normal((3, 4, *cell.output_size))
+    d_state = random_state(cell, 3, rng)
+    # A small chunk plan: several chunks and groups a step, so records are written in parts.
+    sizes = dict(chunk_bytes=2000, group_bytes=4000)
+    params = cell._checked_params(inputs.dtype)
+    state = cell.zero_state(3, inputs.dtype)
+    grad = fast.lstm_grad if kind == "lstm" else fast.gru_grad
+    fresh = grad(cell, params, inputs, d_outputs, state, d_state, **sizes)
+
+    ws = fast.Workspace()
+    first = grad(cell, params, inputs, d_outputs, state, d_state, workspace=ws, **sizes)
+    bit_equal(first, fresh)
+    kept = {a.ctypes.data: a for arrays in ws._free.values() for a in arrays}  # by address
+    per_step = 3   # LSTM: h_prev, c_prev, y; GRU: h_prev, y_gates, y_candidate
+    assert len(kept) == 4 * per_step and ws.nbytes > 0
+    for a in kept.values():
+        a.fill(np.nan)                                        # what a previous user left
+    again = grad(cell, params, inputs, d_outputs, state, d_state, workspace=ws, **sizes)
+    bit_equal(again, fresh)
+    assert {a.ctypes.data for arrays in ws._free.values() for a in arrays} == set(kept)
+    ws.clear()
+    assert ws.nbytes == 0
+
+    # Through the public function (the fast path), and for both directions at once; the
+    # readable backward (reference=True) is the independent oracle of what they compute.
+    public = refconv.dynamic_rnn_grad(cell, inputs, d_outputs, d_state)
+    assert_close(public, refconv.dynamic_rnn_grad(cell, inputs, d_outputs, d_state,
+                                                  reference=True))
+    bit_equal(refconv.dynamic_rnn_grad(cell, inputs, d_outputs, d_state, workspace=ws), public)
+    assert ws.nbytes > 0
+    d_bw = rng.standard_normal(d_outputs.shape)
+    both = refconv.bidirectional_dynamic_rnn_grad(cell, cell, inputs, (d_outputs, d_bw))
+    bit_equal(refconv.bidirectional_dynamic_rnn_grad(cell, cell, inputs, (d_outputs, d_bw),
+                                                     workspace=ws), both)
+
+
+def test_a_workspace_of_another_type_is_refused():
+    cell = ConvLSTMCell([4, 4], 2, [3, 3])
+    cell.build(1, seed=0)
+    x = np.zeros((1, 2, 4, 4, 1))
+    with pytest.raises(TypeError, match=r"workspace: expected a refconv.fast.Workspace or None, "
+                                        r"got dict"):
+        refconv.dynamic_rnn_grad(cell, x, np.zeros((1, 2, 4, 4, 2)), workspace={})
+    ws = fast.Workspace()
+    a = ws.empty((2, 3), np.float32)
+    assert a.shape == (2, 3) and a.dtype == np.float32
+    ws.give(a)
+    assert ws.empty((3, 2), np.float32).base is a.base       # same size and dtype: reused
+    assert "MiB kept" in repr(ws)
+
+
 # --- the GRU's fast backward (refconv.fast.gru_grad) against gru_step_backward ---------------
 
 @settings(max_examples=120, deadline=None, derandomize=True)
@@ -342,7 +415,7 @@ def test_fast_activations_against_scipy_and_numpy(dtype):
     from scipy.special import expit
 
     from refconv.activations import sigmoid, tanh
-    from refconv.fast.runner import activate, activate_by_exp
+    from refconv.fast.runner import activate, activate_affine_by_exp
 
     rng = np.random.default_rng(7)
     big = 1000.0 if dtype == np.float64 else 100.0  # past exp's overflow either way
@@ -353,12 +426,19 @@ def test_fast_activations_against_scipy_and_numpy(dtype):
         warnings.simplefilter("error")  # an overflow warning would fail the test
         got = v.copy()
         activate(sigmoid, got)
-        again = v.copy()
-        activate_by_exp(sigmoid, again)
+        again = np.empty_like(v)
+        activate_affine_by_exp(sigmoid, v, 1.0, 0.0, again)
         t = v.copy()
         activate(tanh, t)
-        t_exp = v.copy()
-        activate_by_exp(tanh, t_exp)
+        t_exp = np.empty_like(v)
+        activate_affine_by_exp(tanh, v, 1.0, 0.0, t_exp)
+        # The affine pass: fn(v * scale + offset), per channel as the backward calls it.
+        scale = np.array([0.5, -1.5, 2.0], dtype)[:, None]
+        offset = np.array([0.25, 0.0, -1.0], dtype)[:, None]
+        w = v[:3 * (v.size // 3)].reshape(3, -1)
+        s_affine, t_affine = np.empty_like(w), np.empty_like(w)
+        activate_affine_by_exp(sigmoid, w, scale, offset, s_affine)
+        activate_affine_by_exp(tanh, w, scale, offset, t_affine)
     expected = expit(v.astype(np.float64))
     assert got.dtype == dtype
     # Below the smallest normal number, exp(-v) has overflowed: 0 where expit is subnormal.
@@ -367,6 +447,11 @@ def test_fast_activations_against_scipy_and_numpy(dtype):
     np.testing.assert_array_equal(again, got)   # the backward redoes the forward's bits
     np.testing.assert_array_equal(t, np.tanh(v))
     np.testing.assert_allclose(t_exp, np.tanh(v.astype(np.float64)), rtol=0, atol=4 * eps)
+    # The affine pass rounds as w * scale + offset in the dtype does (the folded -1 and 2
+    # are exact): the oracles take that rounded argument.
+    a = (w * scale + offset).astype(np.float64)
+    np.testing.assert_allclose(s_affine, expit(a), rtol=4 * eps, atol=np.finfo(dtype).tiny)
+    np.testing.assert_allclose(t_affine, np.tanh(a), rtol=0, atol=4 * eps)
 
 
 @st.composite

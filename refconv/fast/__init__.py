@@ -34,7 +34,8 @@ from .lstm import LSTMRunner, lstm_grad
 from .pool import threads
 from .run import (StackRunner, grad, record_forward, run_sequence, runner, supports,
                   supports_backward)
+from .workspace import Workspace
 
 __all__ = ["supports", "supports_backward", "runner", "run_sequence", "record_forward",
            "grad", "lstm_grad", "gru_grad", "LSTMRunner", "GRURunner", "StackRunner", "Layout", "threads",
-           "CHUNK_BYTES", "GROUP_BYTES"]
+           "Workspace", "CHUNK_BYTES", "GROUP_BYTES"]

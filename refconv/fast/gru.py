@@ -42,7 +42,8 @@ from .conv_chunk import ChunkConvolution
 from .layout import CHUNK_BYTES, GROUP_BYTES
 from .norm_stats import combine_sums, finish_gradient, gradient_sums, normalized_input
 from .pool import parallel_map
-from .runner import Runner, activate, activate_by_exp, column
+from .runner import Runner, activate, activate_affine_by_exp, column
+from .workspace import Workspace
 
 __all__ = ["GRURunner", "backward_covers", "gru_grad"]
 
@@ -63,6 +64,7 @@ class GRURunner(Runner):
         self.xrh = np.zeros_like(self.xh)  # concat([x, r * h]), the candidate's input
         self.y_candidate = [np.empty(self.filters * n, self.dtype) for n in self.layout.sizes]
         self.records = None  # a list to record each step in, for gru_grad
+        self.workspace = Workspace()  # where the records' memory comes from
         self.set_state(state)
 
     def set_state(self, h):
@@ -80,9 +82,9 @@ class GRURunner(Runner):
 
     def _record(self, x):
         if self.records is not None:  # what the backward (gru_grad) needs
-            self.records.append({"x": x, "h_prev": self.h.copy(),
-                                 "y_gates": np.empty(2 * self.h.size, self.dtype),
-                                 "y_candidate": np.empty(self.h.size, self.dtype),
+            self.records.append({"x": x, "h_prev": self._recorded(self.h),
+                                 "y_gates": self.workspace.empty(2 * self.h.size, self.dtype),
+                                 "y_candidate": self.workspace.empty(self.h.size, self.dtype),
                                  "stats": []})
 
     def _keep_for_backward(self, name, y, chunk, parts):
@@ -169,12 +171,13 @@ def backward_covers(cell, lengths):
 
 
 def gru_grad(cell, params, x_bt, d_out_bt, state, d_state, *, chunk_bytes=CHUNK_BYTES,
-             group_bytes=GROUP_BYTES):
+             group_bytes=GROUP_BYTES, workspace=None):
     """Gradients of a ConvGRU run, as :func:`refconv.dynamic_rnn_grad` (batch-major views).
 
     Args:
         x_bt: ``[B, T, *frame]``; d_out_bt: ``[B, T, *S]``; state, d_state: ``[B, *S]``.
         chunk_bytes, group_bytes: the chunk plan's sizes.
+        workspace: as :func:`refconv.fast.lstm_grad`'s.
 
     Returns:
         ``(d_inputs [B, T, *frame], d_h0 [B, *S], d_params)``.
@@ -183,13 +186,18 @@ def gru_grad(cell, params, x_bt, d_out_bt, state, d_state, *, chunk_bytes=CHUNK_
     run = GRURunner(cell, params, batch, x_bt.dtype, state, chunk_bytes=chunk_bytes,
                     group_bytes=group_bytes)
     run.records = []
+    if workspace is not None:
+        run.workspace = workspace
     for t in range(steps):
         run.step(x_bt[:, t])
     back = GRUBackward(run, params)
     d_inputs = np.empty(x_bt.shape, x_bt.dtype)
     d_h = run.layout.to_gate_major(d_state)
     for t in reversed(range(steps)):
-        back.step(run.records.pop(), d_out_bt[:, t], d_h, d_inputs[:, t])
+        record = run.records.pop()
+        back.step(record, d_out_bt[:, t], d_h, d_inputs[:, t])
+        if workspace is not None:  # else the record's memory is freed here
+            workspace.give(record["h_prev"], record["y_gates"], record["y_candidate"])
     return d_inputs, run.layout.from_gate_major(d_h, cell.output_size), back.parameter_gradients()
 
 
@@ -284,15 +292,13 @@ class GRUBackward:
         for k, (v, v_hat, out, name) in enumerate(((y_gates[0], vh_r, r, "r"),
                                                    (y_gates[1], vh_u, u, "u"),
                                                    (y_candidate, vh_c, candidate, "candidate"))):
+            fn = sigmoid if name != "candidate" else tanh
             if cell.normalize:
                 stats_k = stats_candidate if name == "candidate" else stats_gates[k]
                 normalized_input(v, stats_k, chunk, v_hat)
-                gamma, beta = run.ln[name]
-                np.multiply(v_hat, gamma, out=out)
-                out += beta
+                activate_affine_by_exp(fn, v_hat, *run.ln[name], out)
             else:
-                out[...] = v
-            activate_by_exp(sigmoid if name != "candidate" else tanh, out)
+                activate_affine_by_exp(fn, v, 1.0, 0.0, out)
         # concat([x, r * h_prev]) and concat([x, h_prev]), read by passes B and D.
         layout.write_rows(run.xh, slice(run.in_channels, None), h_prev, chunk)
         np.multiply(r, h_prev, out=g_r)

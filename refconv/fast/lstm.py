@@ -39,7 +39,8 @@ from .layout import CHUNK_BYTES, GROUP_BYTES
 from .norm_stats import (combine_sums, finish_gradient, gradient_sums, normalize,
                          normalized_input)
 from .pool import parallel_map
-from .runner import Runner, activate, activate_by_exp, column
+from .runner import Runner, activate, activate_affine_by_exp, column
+from .workspace import Workspace
 
 __all__ = ["LSTMRunner", "backward_covers", "lstm_grad"]
 
@@ -64,6 +65,7 @@ class LSTMRunner(Runner):
                      else w.reshape(self.pixels, f).T)
                 self.peep[name] = np.ascontiguousarray(w).reshape(f, 1, self.pixels)
         self.records = None  # a list to record each step in, for lstm_grad
+        self.workspace = Workspace()  # where the records' memory comes from
         self.set_state(state)
 
     def set_state(self, state):
@@ -78,8 +80,10 @@ class LSTMRunner(Runner):
 
     def _record(self, x):
         if self.records is not None:  # what the backward (lstm_grad) needs
-            self.records.append({"x": x, "h_prev": np.array(self._h_out), "c_prev": self.c.copy(),
-                                 "y": np.empty(4 * self.c.size, self.dtype), "stats": []})
+            self.records.append({"x": x, "h_prev": self._recorded(self._h_out),
+                                 "c_prev": self._recorded(self.c),
+                                 "y": self.workspace.empty(4 * self.c.size, self.dtype),
+                                 "stats": []})
 
     def _group(self, group):
         if not self.cell.normalize:
@@ -172,12 +176,14 @@ def backward_covers(cell, lengths):
 
 
 def lstm_grad(cell, params, x_bt, d_out_bt, state, d_state, *, chunk_bytes=CHUNK_BYTES,
-              group_bytes=GROUP_BYTES):
+              group_bytes=GROUP_BYTES, workspace=None):
     """Gradients of a ConvLSTM run, as :func:`refconv.dynamic_rnn_grad` (batch-major views).
 
     Args:
         x_bt: ``[B, T, *frame]``; d_out_bt: ``[B, T, *S]``; state, d_state: LSTMStateTuples.
         chunk_bytes, group_bytes: the chunk plan's sizes.
+        workspace: a :class:`refconv.fast.Workspace` to take the records' memory from and
+            give it back to, step by step; None: new memory, freed step by step.
 
     Returns:
         ``(d_inputs [B, T, *frame], LSTMStateTuple(d_c0, d_h0), d_params)``.
@@ -186,6 +192,8 @@ def lstm_grad(cell, params, x_bt, d_out_bt, state, d_state, *, chunk_bytes=CHUNK
     run = LSTMRunner(cell, params, batch, x_bt.dtype, state, chunk_bytes=chunk_bytes,
                      group_bytes=group_bytes)
     run.records = []
+    if workspace is not None:
+        run.workspace = workspace
     for t in range(steps):
         run.step(x_bt[:, t])
     back = LSTMBackward(run, params)
@@ -195,6 +203,8 @@ def lstm_grad(cell, params, x_bt, d_out_bt, state, d_state, *, chunk_bytes=CHUNK
     for t in reversed(range(steps)):
         record = run.records.pop()
         back.step(record, d_out_bt[:, t], d_c, d_h, d_inputs[:, t])
+        if workspace is not None:  # else the record's memory is freed here
+            workspace.give(record["h_prev"], record["c_prev"], record["y"])
     frame = cell.output_size
     d_initial = LSTMStateTuple(run.layout.from_gate_major(d_c, frame),
                                run.layout.from_gate_major(d_h, frame))
@@ -204,42 +214,43 @@ def lstm_grad(cell, params, x_bt, d_out_bt, state, d_state, *, chunk_bytes=CHUNK
 def _redo_gates(run, y, c_prev, pixels, stats, chunk, work):
     """Pass A's forward again, from the recorded ``y``, into ``work`` (v_hat: layer norm's
     normalised input): v_hat of z, z_i, z_f, z_o, c; z, z_i, z_f, z_o; tanh(c); c_in.
-    The activations through ``exp`` (:func:`refconv.fast.runner.activate_by_exp`)."""
+    The activations through ``exp``, their constants folded into layer norm's scale and
+    shift (:func:`refconv.fast.runner.activate_affine_by_exp`)."""
     cell = run.cell
     vh_z, vh_i, vh_f, vh_o, vh_c, z, z_i, z_f, z_o, tc, c_in = work[:11]
     stats_in, stats_out = stats
-    z_in, z_i_in, z_f_in = y[0], y[1].copy(), y[2].copy()
+    # The gates' inputs: y, plus the peepholes on c_prev, summed in v_hat's own buffers
+    # (layer norm then normalises them there; without it those buffers are free).
+    z_i_in, z_f_in = y[1], y[2]
     if cell.peephole:
-        z_i_in += run.peep["W_ci"][:, :, pixels] * c_prev
-        z_f_in += run.peep["W_cf"][:, :, pixels] * c_prev
-    for v, out, act, k, name, shift in ((z_in, vh_z, z, 0, "z", 0.0),
-                                        (z_i_in, vh_i, z_i, 1, "z_i", 0.0),
-                                        (z_f_in, vh_f, z_f, 2, "z_f", cell.forget_bias)):
+        z_i_in = np.multiply(run.peep["W_ci"][:, :, pixels], c_prev, out=vh_i)
+        z_i_in += y[1]                                      # z_i + W_ci * c_prev
+        z_f_in = np.multiply(run.peep["W_cf"][:, :, pixels], c_prev, out=vh_f)
+        z_f_in += y[2]                                      # z_f + W_cf * c_prev
+    for v, v_hat, act, k, name, shift in ((y[0], vh_z, z, 0, "z", 0.0),
+                                          (z_i_in, vh_i, z_i, 1, "z_i", 0.0),
+                                          (z_f_in, vh_f, z_f, 2, "z_f", cell.forget_bias)):
+        fn = tanh if name == "z" else sigmoid
         if cell.normalize:
-            normalized_input(v, stats_in[k], chunk, out)
+            normalized_input(v, stats_in[k], chunk, v_hat)
             gamma, beta = run.ln[name]
-            np.multiply(out, gamma, out=act)
-            act += beta
+            activate_affine_by_exp(fn, v_hat, gamma, beta + shift, act)
         else:
-            act[...] = v
-        if shift:
-            act += shift
-        activate_by_exp(tanh if name == "z" else sigmoid, act)
-    np.multiply(c_prev, z_f, out=c_in)
-    c_in += z_i * z
-    z_o_in = y[3].copy()
+            activate_affine_by_exp(fn, v, 1.0, shift, act)
+    np.multiply(c_prev, z_f, out=c_in)                      # c = c_prev * z_f + z_i * z
+    c_in += np.multiply(z_i, z, out=tc)
+    z_o_in = y[3]
     if cell.peephole:
-        z_o_in += run.peep["W_co"][:, :, pixels] * c_in
+        z_o_in = np.multiply(run.peep["W_co"][:, :, pixels], c_in, out=vh_o)
+        z_o_in += y[3]                                      # z_o + W_co * c
     if cell.normalize:
-        for v, out, act, k, name in ((z_o_in, vh_o, z_o, 0, "z_o"), (c_in, vh_c, tc, 1, "c")):
-            normalized_input(v, stats_out[k], chunk, out)
-            np.multiply(out, run.ln[name][0], out=act)
-            act += run.ln[name][1]
+        for v, v_hat, act, k, name, fn in ((z_o_in, vh_o, z_o, 0, "z_o", sigmoid),
+                                           (c_in, vh_c, tc, 1, "c", tanh)):
+            normalized_input(v, stats_out[k], chunk, v_hat)
+            activate_affine_by_exp(fn, v_hat, *run.ln[name], act)
     else:
-        z_o[...] = z_o_in
-        tc[...] = c_in
-    activate_by_exp(sigmoid, z_o)
-    activate_by_exp(tanh, tc)
+        activate_affine_by_exp(sigmoid, z_o_in, 1.0, 0.0, z_o)
+        activate_affine_by_exp(tanh, c_in, 1.0, 0.0, tc)
 
 
 class LSTMBackward:
@@ -359,8 +370,9 @@ class LSTMBackward:
         d_c_prev = layout.state_view(d_c, chunk)
         np.multiply(g_c, z_f, out=d_c_prev)
         # The three gradients below the activations go into buffers whose values are no
-        # longer needed: tanh(c)'s, c_in's (its peephole part is done) and z_i's (read last).
-        d_z_f, d_z_i, d_z = tc, c_in, z_i
+        # longer needed (z_o's, tanh(c)'s, c_in's: its peephole part is done), the three
+        # before g_o (d_z_o), so that work[8:12] is d_y = [d_z, d_z_i, d_z_f, d_z_o], no copy.
+        d_z, d_z_i, d_z_f = z_o, tc, c_in
         np.multiply(g_c, c_prev, out=d_z_f)                 # c = c_prev * z_f + ...
         d_z_f *= z_f * (1 - z_f)                            # z_f = sigmoid(z_f_hat + forget_bias)
         np.multiply(g_c, z, out=d_z_i)                      # ... + z_i * z
@@ -378,7 +390,7 @@ class LSTMBackward:
         run, cell, layout = self.run, self.cell, self.layout
         w = self._work(i, chunk)
         vh_z, vh_i, vh_f, vh_o, vh_c, z, z_i, z_f, z_o, tc, c_in, g_o, g_c = w
-        d_z, d_z_i, d_z_f, d_z_o = z_i, c_in, tc, g_o       # where pass B left them
+        d_z, d_z_i, d_z_f, d_z_o = z_o, tc, c_in, g_o       # where pass B left them
         c_prev = layout.state_view(record["c_prev"], chunk)
         pixels = layout.pixels_of(chunk)
         if cell.normalize:
@@ -396,10 +408,7 @@ class LSTMBackward:
         rows = slice(self.inside[0].start + r0, self.inside[0].start + r1)
         g0 = self._group_start
         view = self.dy[(slice(b0 - g0, b1 - g0), slice(None), rows, *self.inside[1:])]
-        d_y = run.scratch("d_y", (4, *d_z.shape))
-        for k, d in enumerate((d_z, d_z_i, d_z_f, d_z_o)):
-            d_y[k] = d
-        d_y = d_y.reshape(4 * run.filters, -1)
+        d_y = w[8:12].reshape(4 * run.filters, -1)         # [d_z, d_z_i, d_z_f, d_z_o]
         view[...] = d_y.reshape(4 * run.filters, b1 - b0, *view.shape[2:]).swapaxes(0, 1)
         if not cell.normalize:
             grads["bias"] = d_y.sum(axis=1)

@@ -109,8 +109,8 @@ def supports_backward(cell, lengths):
     return lstm.backward_covers(cell, lengths) or gru.backward_covers(cell, lengths)
 
 
-def grad(cell, params, x_bt, d_out_bt, state, d_state, **sizes):
+def grad(cell, params, x_bt, d_out_bt, state, d_state, **options):
     """Gradients of a run on the fast path, forward and backward: :func:`refconv.fast.lstm_grad`
-    or :func:`refconv.fast.gru_grad` (arguments and results as theirs)."""
+    or :func:`refconv.fast.gru_grad` (arguments, ``options`` and results as theirs)."""
     fn = lstm.lstm_grad if isinstance(cell, ConvLSTMCell) else gru.gru_grad
-    return fn(cell, params, x_bt, d_out_bt, state, d_state, **sizes)
+    return fn(cell, params, x_bt, d_out_bt, state, d_state, **options)

@@ -15,7 +15,7 @@ from .layout import CHUNK_BYTES, GROUP_BYTES, Layout
 from .norm_stats import chunk_stats, combine, normalize
 from .pool import Scratch, parallel_map
 
-__all__ = ["Runner", "activate", "activate_by_exp", "column"]
+__all__ = ["Runner", "activate", "activate_affine_by_exp", "column"]
 
 
 def column(vector):
@@ -51,28 +51,35 @@ def _sigmoid_of_negated(v):
     np.divide(1.0, v, out=v)
 
 
-def activate_by_exp(fn, v):
-    """In place: ``v = fn(v)`` for ``fn`` sigmoid or tanh, through ``exp``: what the backward
-    uses to redo the forward's activations.
+def activate_affine_by_exp(fn, v, scale, offset, out):
+    """``out = fn(v * scale + offset)`` for ``fn`` sigmoid or tanh, through ``exp``: what the
+    backward uses to redo the forward's activations, from layer norm's ``v_hat`` (``scale``,
+    ``offset``: gamma and beta + shift, ``[F, 1, 1]``) or from a gate's input (1, the shift).
 
-    ``sigmoid(v) = 1 / (1 + exp(-v))``, as the forward computes it (the same bits);
-    ``tanh(v) = 1 - 2 / (1 + exp(2 v))``, to rounding: NumPy's float64 ``exp`` is
-    about twice as fast as its ``tanh``. The forward keeps ``np.tanh``: near 0 the
-    subtraction ``1 - ...`` leaves an absolute error of a few 1e-16, not a relative
-    one, which a gradient does not notice but an output compared element by element
-    would. Where ``exp`` overflows to inf the results are the limits, 0 and 1 (or -1).
+    ``sigmoid(a) = 1 / (1 + exp(-a))``, as the forward computes it (the same bits: the sign
+    folded into the affine pass is exact); ``tanh(a) = 1 - 2 / (1 + exp(2 a))``, to rounding:
+    NumPy's float64 ``exp`` is about twice as fast as its ``tanh``. The activation's constant
+    (-1, 2) is folded into the affine pass, which saves one. The forward keeps ``np.tanh``:
+    near 0 the subtraction ``1 - ...`` leaves an absolute error of a few 1e-16, not a
+    relative one, which a gradient does not notice but an output compared element by
+    element would. Where ``exp`` overflows to inf the results are the limits, 0 and 1 (or -1).
     """
+    if fn is sigmoid:
+        k = -1.0                          # sigmoid(a) = 1 / (1 + exp(-a))
+    elif fn is tanh or fn is np.tanh:
+        k = 2.0                           # tanh(a) = 1 - 2 / (1 + exp(2 a))
+    else:
+        raise ValueError(f"fn: expected sigmoid or tanh, got {fn!r}")
+    np.multiply(v, np.asarray(k * scale, out.dtype), out=out)
+    out += np.asarray(k * offset, out.dtype)
+    if fn is sigmoid:
+        _sigmoid_of_negated(out)
+        return
     with np.errstate(over="ignore"):
-        if fn is sigmoid:
-            activate(sigmoid, v)
-        elif fn is tanh or fn is np.tanh:
-            v *= 2
-            np.exp(v, out=v)
-            v += 1
-            np.divide(-2.0, v, out=v)
-            v += 1
-        else:
-            raise ValueError(f"fn: expected sigmoid or tanh, got {fn!r}")
+        np.exp(out, out=out)
+    out += 1
+    np.divide(-2.0, out, out=out)
+    out += 1
 
 
 class Runner:
@@ -167,6 +174,12 @@ class Runner:
 
     def _record(self, x):
         """Keep what a backward needs of this step (nothing, unless a subclass records)."""
+
+    def _recorded(self, a):
+        """A copy of ``a`` for this step's record, in memory from ``self.workspace``."""
+        copy = self.workspace.empty(a.shape, a.dtype)
+        copy[...] = a
+        return copy
 
     def _write_x(self, x_first):
         self.layout.frame_view(self.xh, slice(0, self.in_channels))[...] = x_first

@@ -1,0 +1,70 @@
+"""Memory that backpropagation through time hands from one call to the next.
+
+:func:`refconv.fast.lstm_grad` and :func:`refconv.fast.gru_grad` record each step
+of the forward (its previous state and its convolutions' outputs: six state-sized
+arrays a step for the LSTM, four for the GRU) and drop each record once the
+backward has used it. Memory the process has just been given is not free to
+write: each page's first write costs a page fault, and on a virtual machine (this
+project's) the host backs the page then too. Measured on the seed's 2-D LSTM,
+float64, batch 4 (``python benchmarks/bench_gradients.py``): the forward that
+records took 1.3x the plain forward, its copies writing 0.5-1 GB/s into fresh
+memory against 4-7 GB/s into memory written before.
+
+A loop that computes gradients again and again at the same sizes (training) can
+pass one :class:`Workspace` to every call (``refconv.dynamic_rnn_grad(...,
+workspace=ws)``): the records the backward is done with are kept in it, and the
+next call's forward writes its records there. The memory stays held between calls,
+as the workspace's ``nbytes`` says, until :meth:`Workspace.clear` or until the
+workspace itself is dropped.
+"""
+
+import threading
+
+import numpy as np
+
+__all__ = ["Workspace"]
+
+
+class Workspace:
+    """A store of 1-D arrays, by dtype and size, for the records of backpropagation through time.
+
+    Safe to share between threads (one lock); the arrays' contents are whatever the
+    last user left in them: every user overwrites the whole array.
+    """
+
+    def __init__(self):
+        self._free = {}        # (dtype, size) -> arrays no call is using
+        self._lock = threading.Lock()
+
+    def empty(self, shape, dtype):
+        """An array of ``shape`` and ``dtype``: a kept one of that size if there is one,
+        else a new one (:func:`numpy.empty`); contents undefined."""
+        dtype = np.dtype(dtype)
+        size = int(np.prod(shape, dtype=np.int64))
+        with self._lock:
+            kept = self._free.get((dtype, size))
+            flat = kept.pop() if kept else None
+        if flat is None:
+            flat = np.empty(size, dtype)
+        return flat.reshape(shape)
+
+    def give(self, *arrays):
+        """Keep ``arrays`` (each from :meth:`empty`, no longer used by the caller) for later."""
+        with self._lock:
+            for a in arrays:
+                flat = a.reshape(-1)
+                self._free.setdefault((flat.dtype, flat.size), []).append(flat)
+
+    @property
+    def nbytes(self):
+        """Bytes held for later calls."""
+        with self._lock:
+            return sum(a.nbytes for kept in self._free.values() for a in kept)
+
+    def clear(self):
+        """Let go of every kept array."""
+        with self._lock:
+            self._free.clear()
+
+    def __repr__(self):
+        return f"Workspace({self.nbytes / 2**20:.1f} MiB kept)"
