@@ -343,6 +343,30 @@ def test_a_workspace_changes_no_bit_and_is_reused(kind, data_format):
                                                      workspace=ws), both)
 
 
+@pytest.mark.parametrize("normalize", [False, True])
+def test_fast_lstm_backward_where_the_output_gate_underflows_to_zero(normalize):
+    """The backward takes tanh(c) as h / z_o: where the sigmoid has underflowed to z_o = 0
+    (an output-gate input near -800, half the pixels) the gradients stay finite and equal
+    the readable backward's (the oracle), which computes tanh(c) itself."""
+    rng = np.random.default_rng(8)
+    cell = ConvLSTMCell([6, 5], 2, [3, 3], normalize=normalize, peephole=True)
+    cell.build(2, seed=1)
+    randomise(cell, rng)
+    inputs = frames(cell, 2, 3, 2, rng)
+    if normalize:   # LN(z_o) ~ N(0, 1) * gamma + beta: a beta of -800 puts it there
+        cell.params["z_o/beta"] = np.full(2, -800.0)
+    else:           # the kernel's z_o block (the last F output channels) and its bias
+        cell.params["bias"][-2:] = -800.0
+    d_outputs = rng.standard_normal((2, 3, *cell.output_size))
+    d_state = random_state(cell, 2, rng)
+    outputs, _ = dynamic_rnn(cell, inputs)
+    assert np.all(outputs == 0)   # every z_o is 0: h = 0 * tanh(c)
+    fast_grads = refconv.dynamic_rnn_grad(cell, inputs, d_outputs, d_state)
+    assert all(np.all(np.isfinite(a)) for a in leaves(fast_grads))
+    assert_close(fast_grads, refconv.dynamic_rnn_grad(cell, inputs, d_outputs, d_state,
+                                                      reference=True))
+
+
 def test_a_workspace_of_another_type_is_refused():
     cell = ConvLSTMCell([4, 4], 2, [3, 3])
     cell.build(1, seed=0)

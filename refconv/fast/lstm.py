@@ -12,7 +12,8 @@ records, per step, the input, the previous state, the convolution's output ``y``
 (in the chunk layout) and the layer norms' statistics; each backward step then
 makes four passes over the chunks:
 
-    A: redo the step's gates from y; d_z_o and d_c through h = z_o * tanh(c);
+    A: redo the step's gates from y, tanh(c) as the step's output h / z_o (the
+       next record's h_prev); d_z_o and d_c through h = z_o * tanh(c);
        layer norm's frame sums for z_o and c                              (barrier)
     B: finish those layer norms; d_z_f, d_z_i, d_z through
        c = c_prev * z_f + z_i * z; frame sums for z, z_i, z_f              (barrier)
@@ -200,22 +201,28 @@ def lstm_grad(cell, params, x_bt, d_out_bt, state, d_state, *, chunk_bytes=CHUNK
     d_inputs = np.empty(x_bt.shape, x_bt.dtype)
     d_c = run.layout.to_gate_major(d_state.c)
     d_h = run.layout.to_gate_major(d_state.h)
+    h, later = run._h_out, None   # the last step's output; the record after this one
     for t in reversed(range(steps)):
         record = run.records.pop()
-        back.step(record, d_out_bt[:, t], d_c, d_h, d_inputs[:, t])
-        if workspace is not None:  # else the record's memory is freed here
-            workspace.give(record["h_prev"], record["c_prev"], record["y"])
+        back.step(record, h, d_out_bt[:, t], d_c, d_h, d_inputs[:, t])
+        h = record["h_prev"]      # the output of step t - 1
+        if workspace is not None and later is not None:  # else freed here, as later goes
+            workspace.give(later["h_prev"], later["c_prev"], later["y"])
+        later = record
+    if workspace is not None and later is not None:
+        workspace.give(later["h_prev"], later["c_prev"], later["y"])
     frame = cell.output_size
     d_initial = LSTMStateTuple(run.layout.from_gate_major(d_c, frame),
                                run.layout.from_gate_major(d_h, frame))
     return d_inputs, d_initial, back.parameter_gradients()
 
 
-def _redo_gates(run, y, c_prev, pixels, stats, chunk, work):
+def _redo_gates(run, y, c_prev, h, pixels, stats, chunk, work):
     """Pass A's forward again, from the recorded ``y``, into ``work`` (v_hat: layer norm's
     normalised input): v_hat of z, z_i, z_f, z_o, c; z, z_i, z_f, z_o; tanh(c); c_in.
     The activations through ``exp``, their constants folded into layer norm's scale and
-    shift (:func:`refconv.fast.runner.activate_affine_by_exp`)."""
+    shift (:func:`refconv.fast.runner.activate_affine_by_exp`); tanh(c) as the step's
+    output ``h`` (``[F, nb, m]``) divided by z_o."""
     cell = run.cell
     vh_z, vh_i, vh_f, vh_o, vh_c, z, z_i, z_f, z_o, tc, c_in = work[:11]
     stats_in, stats_out = stats
@@ -244,13 +251,17 @@ def _redo_gates(run, y, c_prev, pixels, stats, chunk, work):
         z_o_in = np.multiply(run.peep["W_co"][:, :, pixels], c_in, out=vh_o)
         z_o_in += y[3]                                      # z_o + W_co * c
     if cell.normalize:
-        for v, v_hat, act, k, name, fn in ((z_o_in, vh_o, z_o, 0, "z_o", sigmoid),
-                                           (c_in, vh_c, tc, 1, "c", tanh)):
-            normalized_input(v, stats_out[k], chunk, v_hat)
-            activate_affine_by_exp(fn, v_hat, *run.ln[name], act)
+        normalized_input(z_o_in, stats_out[0], chunk, vh_o)
+        activate_affine_by_exp(sigmoid, vh_o, *run.ln["z_o"], z_o)
+        normalized_input(c_in, stats_out[1], chunk, vh_c)
     else:
         activate_affine_by_exp(sigmoid, z_o_in, 1.0, 0.0, z_o)
-        activate_affine_by_exp(tanh, c_in, 1.0, 0.0, tc)
+    # tanh(c) without a tanh: h = z_o * tanh(c), so tanh(c) = h / z_o, to a few units in the
+    # last place. The tiny number added keeps 0 / 0 out where the sigmoid has underflowed to
+    # z_o = 0 (h = 0 there, and tanh(c) is not needed: d_z_o and d_c both carry a factor z_o);
+    # it changes no z_o above 2**-969.
+    np.add(z_o, np.finfo(z_o.dtype).tiny, out=tc)
+    np.divide(h, tc, out=tc)
 
 
 class LSTMBackward:
@@ -305,8 +316,9 @@ class LSTMBackward:
         finish_gradient(g, v_hat, stats, sums, chunk, self.run.filters * self.run.pixels)
 
     # --- one step -------------------------------------------------------------
-    def step(self, record, d_out, d_c, d_h, d_x):
-        """Backpropagate one recorded step; update d_c and d_h (runner layout) in place, fill d_x."""
+    def step(self, record, h, d_out, d_c, d_h, d_x):
+        """Backpropagate one recorded step, whose output was ``h`` (the cell's layout); update
+        d_c and d_h (runner layout) in place, fill d_x."""
         run, layout = self.run, self.layout
         x_first = record["x"] if run.channels_first else np.moveaxis(record["x"], -1, 1)
         h_first = (record["h_prev"] if run.channels_first
@@ -318,8 +330,8 @@ class LSTMBackward:
             self._group_start = group[0][0]
             stats = record["stats"][index] if self.cell.normalize else (None, None)
             items = list(enumerate(group))
-            parts = parallel_map(lambda item: self._pass_a(*item, record, stats, d_out, d_c, d_h),
-                                 items)
+            parts = parallel_map(
+                lambda item: self._pass_a(*item, record, h, stats, d_out, d_c, d_h), items)
             sums_a = [combine_sums(group, parts, k) for k in range(2)]
             self._accumulate(group, parts)
             parts = parallel_map(lambda item: self._pass_b(*item, record, stats, sums_a, d_c),
@@ -331,14 +343,15 @@ class LSTMBackward:
             self._accumulate(group, parts)
             parallel_map(lambda item: self._pass_d(*item, d_h, d_x), items)
 
-    def _pass_a(self, i, chunk, record, stats, d_out, d_c, d_h):
+    def _pass_a(self, i, chunk, record, h, stats, d_out, d_c, d_h):
         """Redo the gates; backward through h = z_o * tanh(c) and LN(z_o), LN(c); frame sums."""
         run, layout = self.run, self.layout
         w = self._work(i, chunk)
         vh_z, vh_i, vh_f, vh_o, vh_c, z, z_i, z_f, z_o, tc, c_in, g_o, g_c = w
         y = layout.state_view(record["y"], chunk, 4).reshape(4, run.filters, *w.shape[2:])
         c_prev = layout.state_view(record["c_prev"], chunk)
-        _redo_gates(run, y, c_prev, layout.pixels_of(chunk), stats, chunk, w)
+        _redo_gates(run, y, c_prev, layout.take(h, chunk, run.filters), layout.pixels_of(chunk),
+                    stats, chunk, w)
         # h = z_o * tanh(c): d_h is the output's gradient plus the next step's.
         d_h_total = layout.state_view(d_h, chunk) + layout.take(d_out, chunk, run.filters)
         np.multiply(d_h_total, tc, out=g_o)                 # d_z_o (after the sigmoid)
