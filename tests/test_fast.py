@@ -321,12 +321,14 @@ def test_a_workspace_changes_no_bit_and_is_reused(kind, data_format):
     bit_equal(first, fresh)
     kept = {a.ctypes.data: a for arrays in ws._free.values() for a in arrays}  # by address
     per_step = 3   # LSTM: h_prev, c_prev, y; GRU: h_prev, y_gates, y_candidate
-    assert len(kept) == 4 * per_step and ws.nbytes > 0
+    assert len(kept) > 4 * per_step   # the records and the runner's and backward's buffers
+    nbytes = ws.nbytes
     for a in kept.values():
         a.fill(np.nan)                                        # what a previous user left
     again = grad(cell, params, inputs, d_outputs, state, d_state, workspace=ws, **sizes)
     bit_equal(again, fresh)
     assert {a.ctypes.data for arrays in ws._free.values() for a in arrays} == set(kept)
+    assert ws.nbytes == nbytes
     ws.clear()
     assert ws.nbytes == 0
 

@@ -43,7 +43,6 @@ from .layout import CHUNK_BYTES, GROUP_BYTES
 from .norm_stats import combine_sums, finish_gradient, gradient_sums, normalized_input
 from .pool import parallel_map
 from .runner import Runner, activate, activate_affine_by_exp, column
-from .workspace import Workspace
 
 __all__ = ["GRURunner", "backward_covers", "gru_grad"]
 
@@ -56,16 +55,21 @@ class GRURunner(Runner):
     blocks = GRU_BLOCKS
     norms = GRU_NORMS
 
-    def __init__(self, cell, params, batch, dtype, state, **sizes):
-        super().__init__(cell, params, batch, dtype, state, **sizes)
+    def __init__(self, cell, params, batch, dtype, state, **options):
+        super().__init__(cell, params, batch, dtype, state, **options)
         self.conv_candidate = ChunkConvolution(params["candidate/kernel"])  # of concat([x, r * h])
         self.bias = None if cell.normalize else column(params["gates/bias"])
         self.bias_candidate = None if cell.normalize else column(params["candidate/bias"])
-        self.xrh = np.zeros_like(self.xh)  # concat([x, r * h]), the candidate's input
-        self.y_candidate = [np.empty(self.filters * n, self.dtype) for n in self.layout.sizes]
+        # concat([x, r * h]), the candidate's input, padded with zeros
+        self.xrh = self.workspace.zeros(self.xh.shape, self.dtype)
+        self.y_candidate = [self.workspace.empty(self.filters * n, self.dtype)
+                            for n in self.layout.sizes]
         self.records = None  # a list to record each step in, for gru_grad
-        self.workspace = Workspace()  # where the records' memory comes from
         self.set_state(state)
+
+    def release(self):
+        super().release()
+        self.workspace.give(self.xrh, *self.y_candidate)
 
     def set_state(self, h):
         """Start from ``h`` (the cell's data format)."""
@@ -184,10 +188,8 @@ def gru_grad(cell, params, x_bt, d_out_bt, state, d_state, *, chunk_bytes=CHUNK_
     """
     batch, steps = x_bt.shape[:2]
     run = GRURunner(cell, params, batch, x_bt.dtype, state, chunk_bytes=chunk_bytes,
-                    group_bytes=group_bytes)
+                    group_bytes=group_bytes, workspace=workspace)
     run.records = []
-    if workspace is not None:
-        run.workspace = workspace
     for t in range(steps):
         run.step(x_bt[:, t])
     back = GRUBackward(run, params)
@@ -198,7 +200,11 @@ def gru_grad(cell, params, x_bt, d_out_bt, state, d_state, *, chunk_bytes=CHUNK_
         back.step(record, d_out_bt[:, t], d_h, d_inputs[:, t])
         if workspace is not None:  # else the record's memory is freed here
             workspace.give(record["h_prev"], record["y_gates"], record["y_candidate"])
-    return d_inputs, run.layout.from_gate_major(d_h, cell.output_size), back.parameter_gradients()
+    d_h0, d_params = run.layout.from_gate_major(d_h, cell.output_size), back.parameter_gradients()
+    if workspace is not None:
+        back.release()
+        run.release()
+    return d_inputs, d_h0, d_params
 
 
 class GRUBackward:
@@ -216,16 +222,22 @@ class GRUBackward:
         # one group's frames at a time, reused by every group and step.
         self.inside = tuple(slice(after, after + size)
                             for size, (_, after) in zip(layout.spatial, layout.pads))
-        self.dy = {"gates": np.zeros((layout.group_frames, 2 * f, *layout.padded), dtype),
-                   "candidate": np.zeros((layout.group_frames, f, *layout.padded), dtype)}
+        self.dy = {"gates": run.workspace.zeros((layout.group_frames, 2 * f, *layout.padded),
+                                                dtype),
+                   "candidate": run.workspace.zeros((layout.group_frames, f, *layout.padded),
+                                                    dtype)}
         self.input_gradients = {scope: InputGradient(params[scope + "/kernel"]) for scope in self.dy}
         self.params = params
         self.sums = {name: np.zeros(value.shape) for name, value in params.items()}
         for scope, blocks in (("gates", 2), ("candidate", 1)):
             self.sums[scope + "/kernel"] = np.zeros((run.taps, blocks * f))
         k = len(self.WORK)
-        self.work = [np.empty(k * f * size, dtype) for size in layout.sizes]
+        self.work = [run.workspace.empty(k * f * size, dtype) for size in layout.sizes]
         self._group_start = 0
+
+    def release(self):
+        """Give the large buffers back to the runner's workspace."""
+        self.run.workspace.give(*self.dy.values(), *self.work)
 
     def _work(self, i, chunk):
         n, k = self.layout.size(chunk), len(self.WORK)

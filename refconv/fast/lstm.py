@@ -41,7 +41,6 @@ from .norm_stats import (combine_sums, finish_gradient, gradient_sums, normalize
                          normalized_input)
 from .pool import parallel_map
 from .runner import Runner, activate, activate_affine_by_exp, column
-from .workspace import Workspace
 
 __all__ = ["LSTMRunner", "backward_covers", "lstm_grad"]
 
@@ -54,8 +53,8 @@ class LSTMRunner(Runner):
     blocks = LSTM_BLOCKS
     norms = LSTM_NORMS
 
-    def __init__(self, cell, params, batch, dtype, state, **sizes):
-        super().__init__(cell, params, batch, dtype, state, **sizes)
+    def __init__(self, cell, params, batch, dtype, state, **options):
+        super().__init__(cell, params, batch, dtype, state, **options)
         f = self.filters
         self.bias = None if cell.normalize else column(params["bias"])
         self.peep = {}
@@ -66,7 +65,6 @@ class LSTMRunner(Runner):
                      else w.reshape(self.pixels, f).T)
                 self.peep[name] = np.ascontiguousarray(w).reshape(f, 1, self.pixels)
         self.records = None  # a list to record each step in, for lstm_grad
-        self.workspace = Workspace()  # where the records' memory comes from
         self.set_state(state)
 
     def set_state(self, state):
@@ -183,18 +181,17 @@ def lstm_grad(cell, params, x_bt, d_out_bt, state, d_state, *, chunk_bytes=CHUNK
     Args:
         x_bt: ``[B, T, *frame]``; d_out_bt: ``[B, T, *S]``; state, d_state: LSTMStateTuples.
         chunk_bytes, group_bytes: the chunk plan's sizes.
-        workspace: a :class:`refconv.fast.Workspace` to take the records' memory from and
-            give it back to, step by step; None: new memory, freed step by step.
+        workspace: a :class:`refconv.fast.Workspace` to take the records' memory and the
+            large buffers from, and to give them back to (each record once the backward is
+            past it); None: new memory, each record freed once the backward is past it.
 
     Returns:
         ``(d_inputs [B, T, *frame], LSTMStateTuple(d_c0, d_h0), d_params)``.
     """
     batch, steps = x_bt.shape[:2]
     run = LSTMRunner(cell, params, batch, x_bt.dtype, state, chunk_bytes=chunk_bytes,
-                     group_bytes=group_bytes)
+                     group_bytes=group_bytes, workspace=workspace)
     run.records = []
-    if workspace is not None:
-        run.workspace = workspace
     for t in range(steps):
         run.step(x_bt[:, t])
     back = LSTMBackward(run, params)
@@ -209,12 +206,16 @@ def lstm_grad(cell, params, x_bt, d_out_bt, state, d_state, *, chunk_bytes=CHUNK
         if workspace is not None and later is not None:  # else freed here, as later goes
             workspace.give(later["h_prev"], later["c_prev"], later["y"])
         later = record
-    if workspace is not None and later is not None:
-        workspace.give(later["h_prev"], later["c_prev"], later["y"])
     frame = cell.output_size
     d_initial = LSTMStateTuple(run.layout.from_gate_major(d_c, frame),
                                run.layout.from_gate_major(d_h, frame))
-    return d_inputs, d_initial, back.parameter_gradients()
+    d_params = back.parameter_gradients()
+    if workspace is not None:
+        if later is not None:
+            workspace.give(later["h_prev"], later["c_prev"], later["y"])
+        back.release()
+        run.release()
+    return d_inputs, d_initial, d_params
 
 
 def _redo_gates(run, y, c_prev, h, pixels, stats, chunk, work):
@@ -276,7 +277,7 @@ class LSTMBackward:
                             for size, (_, after) in zip(layout.spatial, layout.pads))
         # One group's frames at a time (a frame, for large ones): the buffer is reused by
         # every group and step, so its pages are touched once (first touches are slow).
-        self.dy = np.zeros((layout.group_frames, 4 * f, *layout.padded), dtype)
+        self.dy = run.workspace.zeros((layout.group_frames, 4 * f, *layout.padded), dtype)
         self.input_gradient = InputGradient(params["kernel"])
         self.params = params
         self.peep = run.peep
@@ -288,9 +289,9 @@ class LSTMBackward:
         else:
             self.sums["bias"] = np.zeros(4 * f)
         for name in self.peep:
-            self.sums[name] = np.zeros((f, run.pixels))
+            self.sums[name] = run.workspace.zeros((f, run.pixels), np.float64)
         # Per chunk position: 13 arrays [F, n] kept from pass to pass (see _pass_a).
-        self.work = [np.empty(13 * f * size, dtype) for size in layout.sizes]
+        self.work = [run.workspace.empty(13 * f * size, dtype) for size in layout.sizes]
 
     def _work(self, i, chunk):
         n = self.layout.size(chunk)
@@ -438,8 +439,12 @@ class LSTMBackward:
         layout.put(d_x, d_xh[:run.in_channels], chunk)
         layout.state_view(d_h, chunk)[...] = d_xh[run.in_channels:]
 
+    def release(self):
+        """Give the large buffers back to the runner's workspace (after parameter_gradients)."""
+        self.run.workspace.give(self.dy, *self.work, *(self.sums[name] for name in self.peep))
+
     def parameter_gradients(self):
-        """The summed gradients, shaped and named as the cell's parameters."""
+        """The summed gradients, shaped and named as the cell's parameters (new arrays)."""
         out = {}
         for name, value in self.params.items():
             total = self.sums[name]

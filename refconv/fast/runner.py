@@ -14,6 +14,7 @@ from .conv_chunk import ChunkConvolution
 from .layout import CHUNK_BYTES, GROUP_BYTES, Layout
 from .norm_stats import chunk_stats, combine, normalize
 from .pool import Scratch, parallel_map
+from .workspace import Workspace
 
 __all__ = ["Runner", "activate", "activate_affine_by_exp", "column"]
 
@@ -91,6 +92,8 @@ class Runner:
         batch: B. dtype: float32 or float64.
         state: the initial state (the cell's structure, checked, of ``dtype``).
         chunk_bytes, group_bytes: the chunk plan's sizes (:class:`refconv.fast.layout.Layout`).
+        workspace: a :class:`refconv.fast.Workspace` to take the large buffers (and a
+            backward's records) from; None: new memory. :meth:`release` gives them back.
     """
 
     kernel_name = None    # the parameter of the first convolution
@@ -98,8 +101,9 @@ class Runner:
     norms = ()            # the layer norms, by name
 
     def __init__(self, cell, params, batch, dtype, state, *, chunk_bytes=CHUNK_BYTES,
-                 group_bytes=GROUP_BYTES):
+                 group_bytes=GROUP_BYTES, workspace=None):
         self.cell = cell
+        self.workspace = Workspace() if workspace is None else workspace
         self.dtype = np.dtype(dtype)
         self.batch = batch
         self.channels_first = cell.data_format == "channels_first"
@@ -112,7 +116,8 @@ class Runner:
                              len(self.blocks) * self.filters, self.dtype, self.channels_first,
                              chunk_bytes, group_bytes)
         self.pixels = self.layout.pixels
-        self.xh = self.layout.padded_buffer(c_total)   # concat([x, h]), padded
+        self.xh = self.workspace.zeros((batch, c_total, *self.layout.padded),
+                                       self.dtype)   # concat([x, h]), padded with zeros
         self.conv_xh = ChunkConvolution(kernel)   # conv(concat([x, h]), kernel) of a chunk
         self.ln = {}
         if cell.normalize:
@@ -120,7 +125,8 @@ class Runner:
                        for name in self.norms}
         sizes = self.layout.sizes
         # One convolution-output buffer per chunk position in a group, reused by every group.
-        self.y = [np.empty(len(self.blocks) * self.filters * n, self.dtype) for n in sizes]
+        self.y = [self.workspace.empty(len(self.blocks) * self.filters * n, self.dtype)
+                  for n in sizes]
         self._ones_buffer = np.ones(self.filters * max(sizes, default=0), self.dtype)
         self.scratch = Scratch(self.dtype)
         self.frozen = {}  # rows past their sequence length: their state when they stopped
@@ -133,7 +139,7 @@ class Runner:
         self.layout.frame_view(self.xh, slice(self.in_channels, None))[...] = h_first
         # One output buffer, rewritten each step (no page faults after the first): the
         # last h, for state(), is this buffer, or the initial state's h (never written).
-        self._h_buffer = np.empty((self.batch, *self.cell.output_size), self.dtype)
+        self._h_buffer = self.workspace.empty((self.batch, *self.cell.output_size), self.dtype)
         self._h_out = h
         self.frozen = {}
 
@@ -174,6 +180,10 @@ class Runner:
 
     def _record(self, x):
         """Keep what a backward needs of this step (nothing, unless a subclass records)."""
+
+    def release(self):
+        """Give the large buffers back to the workspace; the runner is not used after this."""
+        self.workspace.give(self.xh, self._h_buffer, *self.y)
 
     def _recorded(self, a):
         """A copy of ``a`` for this step's record, in memory from ``self.workspace``."""

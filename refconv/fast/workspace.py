@@ -13,7 +13,9 @@ memory against 4-7 GB/s into memory written before.
 A loop that computes gradients again and again at the same sizes (training) can
 pass one :class:`Workspace` to every call (``refconv.dynamic_rnn_grad(...,
 workspace=ws)``): the records the backward is done with are kept in it, and the
-next call's forward writes its records there. The memory stays held between calls,
+next call's forward writes its records there; so are the call's other large
+buffers (the padded inputs of the convolutions, the chunks' outputs and the
+backward's work arrays). The memory stays held between calls,
 as the workspace's ``nbytes`` says, until :meth:`Workspace.clear` or until the
 workspace itself is dropped.
 """
@@ -46,6 +48,19 @@ class Workspace:
             flat = kept.pop() if kept else None
         if flat is None:
             flat = np.empty(size, dtype)
+        return flat.reshape(shape)
+
+    def zeros(self, shape, dtype):
+        """:meth:`empty`, filled with zeros (a new one from :func:`numpy.zeros`, whose pages
+        the system hands over zeroed)."""
+        dtype = np.dtype(dtype)
+        size = int(np.prod(shape, dtype=np.int64))
+        with self._lock:
+            kept = self._free.get((dtype, size))
+            flat = kept.pop() if kept else None
+        if flat is None:
+            return np.zeros(shape, dtype)
+        flat.fill(0)
         return flat.reshape(shape)
 
     def give(self, *arrays):
