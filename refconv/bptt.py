@@ -102,6 +102,7 @@ def bidirectional_dynamic_rnn_grad(cell_fw, cell_bw, inputs, d_outputs, d_states
     """
     check_cell(cell_fw, "cell_fw")
     check_cell(cell_bw, "cell_bw")
+    _check_workspace(workspace)
     inputs = check_float_array(inputs, "inputs")
     if inputs.ndim < 3:
         raise ValueError(f"inputs: expected shape [B, T, *frame] (or [T, B, *frame] when "
@@ -120,7 +121,8 @@ def bidirectional_dynamic_rnn_grad(cell_fw, cell_bw, inputs, d_outputs, d_states
     for cell in (cell_fw, cell_bw):  # the reversed inputs, both directions' input gradients
         _require_memory(cell, inputs.swapaxes(0, 1) if time_major else inputs,
                         "bidirectional_dynamic_rnn_grad", directions=2,
-                        input_copies=4, way_out=GRAD_WAY_OUT, gradients=True)
+                        input_copies=4, way_out=GRAD_WAY_OUT, gradients=True,
+                        held=0 if workspace is None else workspace.nbytes)
 
     def back(a):
         return reverse_sequence(a, lengths, seq_axis, batch_axis)
@@ -143,15 +145,19 @@ def bidirectional_dynamic_rnn_grad(cell_fw, cell_bw, inputs, d_outputs, d_states
                                      bw.initial_state, params_fw, params_bw)
 
 
-def _grad(cell, inputs, d_outputs, d_state, sequence_length, initial_state, time_major,
-          state_argument, d_outputs_argument, d_state_argument, reference, workspace=None):
+def _check_workspace(workspace):
     if workspace is not None and not isinstance(workspace, fast.Workspace):
         raise TypeError(f"workspace: expected a refconv.fast.Workspace or None, "
                         f"got {type(workspace).__name__}")
+
+
+def _grad(cell, inputs, d_outputs, d_state, sequence_length, initial_state, time_major,
+          state_argument, d_outputs_argument, d_state_argument, reference, workspace=None):
+    _check_workspace(workspace)
     inputs, x_bt, params, lengths, state = _start(
         cell, inputs, sequence_length, initial_state, None, time_major, state_argument,
         dict(what="dynamic_rnn_grad", input_copies=1, way_out=GRAD_WAY_OUT,
-             gradients=True))
+             gradients=True, held=0 if workspace is None else workspace.nbytes))
     batch, steps = x_bt.shape[:2]
     d_outputs = check_float_array(d_outputs, d_outputs_argument)
     expected = inputs.shape[:2] + tuple(cell.output_size)

@@ -265,14 +265,15 @@ def _start(cell, inputs, sequence_length, initial_state, dtype, time_major, stat
 
 
 def _require_memory(cell, x_bt, what, *, directions=1, input_copies=0,
-                    way_out=memory.WAY_OUT, **kinds):
+                    way_out=memory.WAY_OUT, held=0, **kinds):
     """Refuse (``MemoryError``) a run of ``cell`` over ``x_bt`` ``[B, T, ...]`` whose
     arrays would not fit in the memory available: ``directions`` runs as
     :func:`refconv.memory.run_bytes` counts them (``kinds``), plus ``input_copies``
-    arrays the size of the inputs (reversed inputs, input gradients)."""
+    arrays the size of the inputs (reversed inputs, input gradients), less the ``held``
+    bytes a :class:`refconv.fast.Workspace` already holds for the run (it reuses them)."""
     batch, steps = x_bt.shape[:2]
     one = memory.run_bytes(cell, batch, steps, x_bt.dtype.itemsize, **kinds)
-    memory.require(directions * one + input_copies * x_bt.nbytes, what, way_out)
+    memory.require(max(0, directions * one + input_copies * x_bt.nbytes - held), what, way_out)
 
 
 def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None,

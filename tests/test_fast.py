@@ -369,6 +369,37 @@ def test_fast_lstm_backward_where_the_output_gate_underflows_to_zero(normalize):
                                                       reference=True))
 
 
+def test_a_workspace_keeps_only_the_last_sizes_and_counts_as_memory(monkeypatch):
+    """After a call, the workspace holds the arrays of the sizes that call asked for, no
+    others (a loop whose batch changes does not pile up memory); the memory check before a
+    call counts what it holds as reusable: a call that needs 1 byte more than is available
+    is refused without a workspace and runs with one that holds its arrays."""
+    from refconv import memory
+
+    rng = np.random.default_rng(5)
+    cell = ConvLSTMCell([6, 5], 2, [3, 3], normalize=True, peephole=True)
+    cell.build(2, seed=0)
+    x3, x2 = frames(cell, 3, 4, 2, rng), frames(cell, 2, 4, 2, rng)
+    d3, d2 = (rng.standard_normal((b, 4, *cell.output_size)) for b in (3, 2))
+    only_two = fast.Workspace()
+    refconv.dynamic_rnn_grad(cell, x2, d2, workspace=only_two)
+    ws = fast.Workspace()
+    refconv.dynamic_rnn_grad(cell, x3, d3, workspace=ws)
+    refconv.dynamic_rnn_grad(cell, x2, d2, workspace=ws)
+    assert ws.nbytes == only_two.nbytes > 0
+
+    needed = []
+    monkeypatch.setattr(memory, "require", lambda n, what, way_out: needed.append(n))
+    refconv.dynamic_rnn_grad(cell, x2, d2)
+    monkeypatch.undo()
+    monkeypatch.setattr(memory, "available_memory", lambda: needed[-1] - 1)
+    with pytest.raises(MemoryError, match=r"dynamic_rnn_grad: needs about"):
+        refconv.dynamic_rnn_grad(cell, x2, d2)
+    refconv.dynamic_rnn_grad(cell, x2, d2, workspace=ws)
+    with pytest.raises(TypeError, match=r"workspace: expected a refconv.fast.Workspace or None"):
+        refconv.bidirectional_dynamic_rnn_grad(cell, cell, x2, (d2, d2), workspace=[])
+
+
 def test_a_workspace_of_another_type_is_refused():
     cell = ConvLSTMCell([4, 4], 2, [3, 3])
     cell.build(1, seed=0)

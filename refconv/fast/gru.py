@@ -204,6 +204,7 @@ def gru_grad(cell, params, x_bt, d_out_bt, state, d_state, *, chunk_bytes=CHUNK_
     if workspace is not None:
         back.release()
         run.release()
+        workspace.trim()
     return d_inputs, d_h0, d_params
 
 

@@ -215,6 +215,7 @@ def lstm_grad(cell, params, x_bt, d_out_bt, state, d_state, *, chunk_bytes=CHUNK
             workspace.give(later["h_prev"], later["c_prev"], later["y"])
         back.release()
         run.release()
+        workspace.trim()
     return d_inputs, d_initial, d_params
 
 

@@ -17,7 +17,11 @@ next call's forward writes its records there; so are the call's other large
 buffers (the padded inputs of the convolutions, the chunks' outputs and the
 backward's work arrays). The memory stays held between calls,
 as the workspace's ``nbytes`` says, until :meth:`Workspace.clear` or until the
-workspace itself is dropped.
+workspace itself is dropped. At the end of each call the workspace keeps only arrays
+of the sizes that call asked for (:meth:`Workspace.trim`): a loop whose sizes change
+does not pile up memory for sizes it no longer uses. The memory check before a call
+(``MemoryError`` when the run would not fit) counts what the workspace holds as
+reusable.
 """
 
 import threading
@@ -36,6 +40,7 @@ class Workspace:
 
     def __init__(self):
         self._free = {}        # (dtype, size) -> arrays no call is using
+        self._asked = set()    # the (dtype, size) keys asked for since the last trim()
         self._lock = threading.Lock()
 
     def empty(self, shape, dtype):
@@ -43,9 +48,7 @@ class Workspace:
         else a new one (:func:`numpy.empty`); contents undefined."""
         dtype = np.dtype(dtype)
         size = int(np.prod(shape, dtype=np.int64))
-        with self._lock:
-            kept = self._free.get((dtype, size))
-            flat = kept.pop() if kept else None
+        flat = self._take(dtype, size)
         if flat is None:
             flat = np.empty(size, dtype)
         return flat.reshape(shape)
@@ -55,13 +58,23 @@ class Workspace:
         the system hands over zeroed)."""
         dtype = np.dtype(dtype)
         size = int(np.prod(shape, dtype=np.int64))
-        with self._lock:
-            kept = self._free.get((dtype, size))
-            flat = kept.pop() if kept else None
+        flat = self._take(dtype, size)
         if flat is None:
             return np.zeros(shape, dtype)
         flat.fill(0)
         return flat.reshape(shape)
+
+    def _take(self, dtype, size):
+        with self._lock:
+            self._asked.add((dtype, size))
+            kept = self._free.get((dtype, size))
+            return kept.pop() if kept else None
+
+    def trim(self):
+        """Let go of the kept arrays of every size not asked for since the last trim."""
+        with self._lock:
+            self._free = {key: kept for key, kept in self._free.items() if key in self._asked}
+            self._asked = set()
 
     def give(self, *arrays):
         """Keep ``arrays`` (each from :meth:`empty`, no longer used by the caller) for later."""
@@ -80,6 +93,7 @@ class Workspace:
         """Let go of every kept array."""
         with self._lock:
             self._free.clear()
+            self._asked = set()
 
     def __repr__(self):
         return f"Workspace({self.nbytes / 2**20:.1f} MiB kept)"
