@@ -58,19 +58,24 @@ def best_of(fn, repeats):
     return min(times)
 
 
-def best_of_both(fns, repeats):
+def best_of_both(fns, repeats, every=None):
     """Each of ``fns`` run ``repeats`` times, interleaved (a, b, a, b, ...), so that a change
     in the machine's load falls on both: per fn, the best wall time and the best CPU time
     (``time.process_time``: every thread of this process; on a loaded machine the wall
-    time is mostly waiting for a core, the CPU time is not)."""
+    time is mostly waiting for a core, the CPU time is not). ``every``: a list to append
+    each turn's wall times to (one list per turn, in the order of ``fns``)."""
     wall = [float("inf")] * len(fns)
     cpu = [float("inf")] * len(fns)
     for _ in range(repeats):
+        turn = []
         for k, fn in enumerate(fns):
             start, start_cpu = time.perf_counter(), time.process_time()
             fn()
-            wall[k] = min(wall[k], time.perf_counter() - start)
+            turn.append(time.perf_counter() - start)
+            wall[k] = min(wall[k], turn[-1])
             cpu[k] = min(cpu[k], time.process_time() - start_cpu)
+        if every is not None:
+            every.append(turn)
     return wall, cpu
 
 
@@ -105,7 +110,7 @@ def main():
     args = parser.parse_args()
 
     cell, inputs, d_outputs = make(args, args.timesteps)
-    recorded = []
+    recorded, turns = [], []
     workspace = fast.Workspace()
     (forward, recording, both, both_ws), (forward_cpu, recording_cpu, both_cpu, both_ws_cpu) = \
         best_of_both([lambda: refconv.dynamic_rnn(cell, inputs),
@@ -113,7 +118,9 @@ def main():
                       lambda: refconv.dynamic_rnn_grad(cell, inputs, d_outputs),
                       lambda: refconv.dynamic_rnn_grad(cell, inputs, d_outputs,
                                                        workspace=workspace)],
-                     max(args.repeats, 2))
+                     max(args.repeats, 2), every=turns)
+    # The workspace against fresh memory, turn by turn (the first turn fills the workspace).
+    paired = sorted(turn[3] / turn[2] for turn in turns[1:])
     kept = workspace.nbytes
     workspace.clear()
 
@@ -135,6 +142,8 @@ def main():
           f"target <= 3): fresh memory in every call")
     print(f"  forward + backward   {both_ws:8.2f} s   ({both_ws / forward:.2f}x the forward): "
           f"one Workspace in every call ({kept / 2**30:.2f} GiB kept between calls)")
+    print(f"  with a Workspace / fresh memory, turn by turn: "
+          f"{', '.join(f'{r:.2f}' for r in paired)} (median {np.median(paired):.2f})")
     print(f"  backward / forward   {(both - forward) / forward:8.2f}")
     print(f"  of which: the forward that records {recording:.2f} s ({recording / forward:.2f}x "
           f"the forward; {recorded[-1] / 2**30:.2f} GiB recorded), "
