@@ -25,17 +25,13 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_step import CASES, refconv_case  # noqa: E402
-from profile_step import PASSES, Timers, patched  # noqa: E402
+from profile_step import PASSES, Timers, fast_runner, patched  # noqa: E402
 
 from refconv import fast  # noqa: E402
 from refconv.fast import conv_back, conv_chunk, norm_stats  # noqa: E402
 from refconv.fast import gru as fast_gru  # noqa: E402
 from refconv.fast import layout as fast_layout  # noqa: E402
 from refconv.fast import lstm as fast_lstm  # noqa: E402
-import importlib  # noqa: E402
-
-# refconv.fast.runner is also a function (exported by refconv.fast): import the module by name.
-fast_runner = importlib.import_module("refconv.fast.runner")
 
 BACKWARD = {"lstm": (fast_lstm.LSTMBackward, ["_pass_a", "_pass_b", "_pass_c", "_pass_d"]),
             "gru": (fast_gru.GRUBackward, ["_pass_a", "_pass_b", "_pass_c", "_pass_d",

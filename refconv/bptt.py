@@ -102,7 +102,6 @@ def bidirectional_dynamic_rnn_grad(cell_fw, cell_bw, inputs, d_outputs, d_states
     """
     check_cell(cell_fw, "cell_fw")
     check_cell(cell_bw, "cell_bw")
-    _check_workspace(workspace)
     inputs = check_float_array(inputs, "inputs")
     if inputs.ndim < 3:
         raise ValueError(f"inputs: expected shape [B, T, *frame] (or [T, B, *frame] when "
@@ -122,7 +121,7 @@ def bidirectional_dynamic_rnn_grad(cell_fw, cell_bw, inputs, d_outputs, d_states
         _require_memory(cell, inputs.swapaxes(0, 1) if time_major else inputs,
                         "bidirectional_dynamic_rnn_grad", directions=2,
                         input_copies=4, way_out=GRAD_WAY_OUT, gradients=True,
-                        held=0 if workspace is None else workspace.nbytes)
+                        held=_reused(workspace, cell, lengths is None, reference))
 
     def back(a):
         return reverse_sequence(a, lengths, seq_axis, batch_axis)
@@ -145,19 +144,27 @@ def bidirectional_dynamic_rnn_grad(cell_fw, cell_bw, inputs, d_outputs, d_states
                                      bw.initial_state, params_fw, params_bw)
 
 
-def _check_workspace(workspace):
-    if workspace is not None and not isinstance(workspace, fast.Workspace):
+def _reused(workspace, cell, full_length, reference):
+    """The bytes of ``workspace`` a gradient run of ``cell`` will reuse (its type checked
+    first): all it holds when the run takes the fast backward, the workspace's only user
+    (:func:`refconv.dispatch.choose` decides; every sequence full length), else 0."""
+    if workspace is None:
+        return 0
+    if not isinstance(workspace, fast.Workspace):
         raise TypeError(f"workspace: expected a refconv.fast.Workspace or None, "
                         f"got {type(workspace).__name__}")
+    if not (full_length and choose(cell, reference=reference, gradients=True).fast_backward):
+        return 0
+    return workspace.nbytes
 
 
 def _grad(cell, inputs, d_outputs, d_state, sequence_length, initial_state, time_major,
           state_argument, d_outputs_argument, d_state_argument, reference, workspace=None):
-    _check_workspace(workspace)
     inputs, x_bt, params, lengths, state = _start(
         cell, inputs, sequence_length, initial_state, None, time_major, state_argument,
         dict(what="dynamic_rnn_grad", input_copies=1, way_out=GRAD_WAY_OUT,
-             gradients=True, held=0 if workspace is None else workspace.nbytes))
+             gradients=True,
+             held=_reused(workspace, cell, sequence_length is None, reference)))
     batch, steps = x_bt.shape[:2]
     d_outputs = check_float_array(d_outputs, d_outputs_argument)
     expected = inputs.shape[:2] + tuple(cell.output_size)

@@ -396,6 +396,8 @@ def test_a_workspace_keeps_only_the_last_sizes_and_counts_as_memory(monkeypatch)
     with pytest.raises(MemoryError, match=r"dynamic_rnn_grad: needs about"):
         refconv.dynamic_rnn_grad(cell, x2, d2)
     refconv.dynamic_rnn_grad(cell, x2, d2, workspace=ws)
+    with pytest.raises(MemoryError):   # the readable steps do not use the workspace
+        refconv.dynamic_rnn_grad(cell, x2, d2, workspace=ws, reference=True)
     with pytest.raises(TypeError, match=r"workspace: expected a refconv.fast.Workspace or None"):
         refconv.bidirectional_dynamic_rnn_grad(cell, cell, x2, (d2, d2), workspace=[])
 

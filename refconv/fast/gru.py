@@ -61,7 +61,7 @@ class GRURunner(Runner):
         self.bias = None if cell.normalize else column(params["gates/bias"])
         self.bias_candidate = None if cell.normalize else column(params["candidate/bias"])
         # concat([x, r * h]), the candidate's input, padded with zeros
-        self.xrh = self.workspace.zeros(self.xh.shape, self.dtype)
+        self.xrh = self.layout.padded_buffer(self.xh.shape[1], self.workspace.zeros)
         self.y_candidate = [self.workspace.empty(self.filters * n, self.dtype)
                             for n in self.layout.sizes]
         self.records = None  # a list to record each step in, for gru_grad

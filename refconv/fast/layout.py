@@ -141,9 +141,9 @@ class Layout:
         return out
 
     # --- padded buffers ---------------------------------------------------------
-    def padded_buffer(self, channels):
-        """A zero ``[B, channels, *padded]`` buffer."""
-        return np.zeros((self.batch, channels, *self.padded), self.dtype)
+    def padded_buffer(self, channels, zeros=np.zeros):
+        """A zero ``[B, channels, *padded]`` buffer, from ``zeros(shape, dtype)``."""
+        return zeros((self.batch, channels, *self.padded), self.dtype)
 
     def frame_view(self, buffer, channels, b0=0, b1=None, r0=0, r1=None):
         """The inside of a padded buffer: ``[nb, channels, nr, *S[1:]]``."""

@@ -116,8 +116,8 @@ class Runner:
                              len(self.blocks) * self.filters, self.dtype, self.channels_first,
                              chunk_bytes, group_bytes)
         self.pixels = self.layout.pixels
-        self.xh = self.workspace.zeros((batch, c_total, *self.layout.padded),
-                                       self.dtype)   # concat([x, h]), padded with zeros
+        # concat([x, h]), padded with zeros
+        self.xh = self.layout.padded_buffer(c_total, self.workspace.zeros)
         self.conv_xh = ChunkConvolution(kernel)   # conv(concat([x, h]), kernel) of a chunk
         self.ln = {}
         if cell.normalize:

@@ -21,7 +21,7 @@ workspace itself is dropped. At the end of each call the workspace keeps only ar
 of the sizes that call asked for (:meth:`Workspace.trim`): a loop whose sizes change
 does not pile up memory for sizes it no longer uses. The memory check before a call
 (``MemoryError`` when the run would not fit) counts what the workspace holds as
-reusable.
+reusable when the call takes the fast backward (the readable steps do not use it).
 """
 
 import threading
@@ -32,7 +32,8 @@ __all__ = ["Workspace"]
 
 
 class Workspace:
-    """A store of 1-D arrays, by dtype and size, for the records of backpropagation through time.
+    """A store of 1-D arrays, by dtype and size, for the records and buffers of
+    backpropagation through time.
 
     Safe to share between threads (one lock); the arrays' contents are whatever the
     last user left in them: every user overwrites the whole array.
@@ -46,29 +47,26 @@ class Workspace:
     def empty(self, shape, dtype):
         """An array of ``shape`` and ``dtype``: a kept one of that size if there is one,
         else a new one (:func:`numpy.empty`); contents undefined."""
-        dtype = np.dtype(dtype)
-        size = int(np.prod(shape, dtype=np.int64))
-        flat = self._take(dtype, size)
-        if flat is None:
-            flat = np.empty(size, dtype)
+        flat, _ = self._take(shape, dtype, np.empty)
         return flat.reshape(shape)
 
     def zeros(self, shape, dtype):
         """:meth:`empty`, filled with zeros (a new one from :func:`numpy.zeros`, whose pages
         the system hands over zeroed)."""
-        dtype = np.dtype(dtype)
-        size = int(np.prod(shape, dtype=np.int64))
-        flat = self._take(dtype, size)
-        if flat is None:
-            return np.zeros(shape, dtype)
-        flat.fill(0)
+        flat, kept = self._take(shape, dtype, np.zeros)
+        if kept:
+            flat.fill(0)
         return flat.reshape(shape)
 
-    def _take(self, dtype, size):
+    def _take(self, shape, dtype, new):
+        """``(flat, kept)``: a kept 1-D array for ``shape`` and ``dtype``, or a ``new`` one."""
+        key = (np.dtype(dtype), int(np.prod(shape, dtype=np.int64)))
         with self._lock:
-            self._asked.add((dtype, size))
-            kept = self._free.get((dtype, size))
-            return kept.pop() if kept else None
+            self._asked.add(key)
+            kept = self._free.get(key)
+            if kept:
+                return kept.pop(), True
+        return new(key[1], key[0]), False
 
     def trim(self):
         """Let go of the kept arrays of every size not asked for since the last trim."""
