@@ -959,10 +959,6 @@ def find_bug(suspect, inputs):
 # %% nbgrader={"grade": true, "grade_id": "check_bug_hunt", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 report = check_bug_hunt(find_bug, seed=1, inputs=hunt_video)
 print(report)
-### BEGIN HIDDEN TESTS
-report = check_bug_hunt(find_bug, seeds=[0, 2, 3, 4, 6])     # suspects the student has not seen
-print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
-### END HIDDEN TESTS
 report.points(3)
 
 # %% [markdown]
