@@ -4,7 +4,9 @@ Write a piece of a cell yourself, hand the function to its checker, and it tells
 you **which quantity**, at **which step**, first differs from refconv, and by how
 much; when the difference is a mistake it knows (swapped gate blocks, Keras's
 block order, a per-channel layer norm, the old c where the new one belongs, u
-and 1 - u swapped, a hard-coded forget bias...), it names it::
+and 1 - u swapped, a hard-coded forget bias...), it names it when asked
+(``report.hint(2)``). When the function raises, the report shows the shapes it
+was given, the shapes it must return and the line that raised::
 
     from refconv.exercises import check_plain_step
 
@@ -14,7 +16,8 @@ and 1 - u swapped, a hard-coded forget bias...), it names it::
 
     report = check_plain_step(plain_step)
     print(report)          # compact: the first failure, a nudge
-    report.hint(2)         # the formula, when the nudge was not enough
+    report.hint(2)         # the mistake by name, when the checker recognises it
+    report.hint(3)         # the formula
     print(report.details())  # one line per case, and the table per quantity and step
 
 The ladder, notebook by notebook:
@@ -31,7 +34,10 @@ The ladder, notebook by notebook:
  3   :func:`check_gru_step`                  ``(x, h, params, normalize) -> r, u, candidate, h``
  4   :func:`check_mask_step`                 ``(t, sequence_length, h_new, state_new, state_old)``
  4   :func:`check_reverse_within_length`     ``(x, sequence_length) -> reversed``
- 5   :func:`check_lstm_step_backward`        ``(d_h, d_c, cache, params, ...) -> gradients``
+ 5   :func:`check_plain_step_backward`       ``(d_h, d_c_next, cache, params) -> gradients``
+ 5   :func:`check_peephole_step_backward`    the same, with ``W_ci``, ``W_cf``, ``W_co``
+ 5   :func:`check_layer_norm_step_backward`  the same, with peepholes and layer norm
+ 5   :func:`check_lstm_step_backward`        ``(d_h, d_c_next, cache, params, ...)``, the switches
  5   :func:`check_bptt`                      ``(cell, params, caches, d_outputs, d_final_state)``
  6   :func:`check_bug_hunt`                  ``{"gate": ..., "step": ...}`` for a :class:`Suspect`
 ===  ======================================  ==============================================
@@ -50,13 +56,16 @@ A checker returns a :class:`Report`: ``print`` it (or let Jupyter show it), test
 into points with ``report.points(out_of)`` (the share of cases passed), which is
 what the notebooks' graded cells do.
 
-The package: :mod:`.report` (the report), :mod:`.hints` (two tiers of hints),
+The package: :mod:`.report` (the report), :mod:`.hints` (the hints per quantity),
+:mod:`.crash` (what a report says when the function raised),
 :mod:`.mistakes` (the recognisable mistakes), :mod:`.runs` (cases and
 comparison), and one module per subject: :mod:`.convolution`, :mod:`.cells`,
 :mod:`.sequences`, :mod:`.backward`, :mod:`.bug_hunt`.
 """
 
-from .backward import LSTM_BACKWARD_ORDER, check_bptt, check_lstm_step_backward
+from .backward import (LSTM_BACKWARD_ORDER, check_bptt, check_layer_norm_step_backward,
+                       check_lstm_step_backward, check_peephole_step_backward,
+                       check_plain_step_backward)
 from .bug_hunt import Suspect, check_bug_hunt
 from .cells import (GRU_ORDER, LSTM_ORDER, check_gru_step, check_layer_norm_step,
                     check_lstm_step, check_peephole_step, check_plain_step)
@@ -69,4 +78,5 @@ __all__ = ["check_lstm_step", "check_gru_step", "check_lstm_step_backward", "Rep
            "CaseResult", "Mismatch", "LSTM_ORDER", "GRU_ORDER", "LSTM_BACKWARD_ORDER",
            "check_same_padding", "check_conv1d", "check_plain_step", "check_peephole_step",
            "check_layer_norm_step", "check_mask_step", "check_reverse_within_length",
-           "check_bptt", "check_bug_hunt", "Suspect", "HINTS"]
+           "check_bptt", "check_bug_hunt", "Suspect", "HINTS", "check_plain_step_backward",
+           "check_peephole_step_backward", "check_layer_norm_step_backward"]
