@@ -65,7 +65,9 @@ assert gru.params["candidate/kernel"].shape == (*K, C + F, F)
 # ## 3.1 One step by hand
 #
 # As in notebook 2, let refconv run three frames, then take step `t = 3` ourselves, one
-# line at a time, with shape checks.
+# line at a time, with shape checks. Mind the order: the first convolution gives `r` and
+# `u`; the second, the candidate's, reads `r * h`, so it can only start once the first one
+# and its sigmoid are done. (The LSTM's one convolution gives all four blocks at once.)
 
 # %%
 t = 3

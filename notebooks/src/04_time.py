@@ -83,6 +83,9 @@ strips([video[b, :, :, 0] for b in range(B)], [f"row {b}" for b in range(B)], (0
 # `sequence_length`, row `b` is processed for its first `len[b]` steps only. After that,
 # as in TensorFlow, its **output is zero** and its **state is carried through unchanged**,
 # so the final state of a row is its state after its own last step, not after the padding.
+# The final state matters: it is what a model built on the cell reads next (an encoder hands
+# it to a decoder, a classifier reads its label from it), and it should describe the row's
+# real frames, not zeros and not the padding.
 
 # %%
 lengths = np.array([8, 5, 2])
