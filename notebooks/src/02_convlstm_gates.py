@@ -261,15 +261,16 @@ print(f"the lines above agree with refconv on all six of {NAMES} at t = {t}")
 #   gate open, so `c` keeps much of what it had.
 
 # %%
+h_seen = np.abs(gates["h"][0, :, :, :, 0] - np.median(gates["h"][0, :, :, :, 0], axis=(1, 2),
+                                                        keepdims=True)) > 1e-3
+print(f"pixels of h (of {SHAPE[0] * SHAPE[1]}) that differ from the background, steps 0 to 3:",
+      [int(h_seen[t].sum()) for t in range(4)])
+print(f"share of z_f above 0.5: {(gates['z_f'] > 0.5).mean():.0%}")
+assert all(h_seen[t].sum() < h_seen[t + 1].sum() for t in range(3))    # the region grows
+assert (gates["z_f"] > 0.5).mean() > 0.8
 viz.to_png(viz.gate_grid(gates, ["z_f", "h"], frames=video, steps=[0, 1, 2, 4, 9],
                          title="forget gate and output over time (untrained weights; sample 0, "
                                "channel 0 of 4)"), dpi=110)
-h_seen = np.abs(gates["h"][0, :, :, :, 0] - np.median(gates["h"][0, :, :, :, 0], axis=(1, 2),
-                                                        keepdims=True)) > 1e-3
-print("pixels of h that differ from the background, per step:",
-      [int(h_seen[t].sum()) for t in range(4)])
-assert all(h_seen[t].sum() < h_seen[t + 1].sum() for t in range(3))    # the region grows
-assert (gates["z_f"] > 0.5).mean() > 0.8
 
 # %% [markdown]
 # ### Each channel's mean over time
