@@ -147,7 +147,9 @@ def test_a_crash_in_the_backward_rung_shows_the_gradients_given():
     text = str(report)
     assert "it was given: d_h [2, 9, 8, 3], d_c_next [2, 9, 8, 3], cache {x [2, 9, 8, 2]" in text
     assert "it must return: d_z_o [2, 9, 8, 3], d_c [2, 9, 8, 3]" in text
-    assert "d_kernel [" in text and "d_bias [12]" in text
+    expected = dict(report.mismatch.crash["expected"])          # the whole list, in order
+    assert expected["d_kernel"] == "[3, 3, 5, 12]" and expected["d_bias"] == "[12]"
+    assert "and 6 more (the exercise's text lists them)" in text
 
 
 def bptt(cell, params, caches, d_outputs, d_final_state, bug=None):
@@ -191,3 +193,16 @@ def test_the_report_wording():
     assert "computed before it at that time step, and right: d_z_o, d_c, d_z_o_in, d_c_in, " \
            "d_z_f" in str(report)
     assert "t=0" in report.details()
+
+
+def test_an_unwritten_exercise_says_so_and_lists_what_to_return():
+    def plain_step_backward(d_h, d_c_next, cache, params):
+        raise NotImplementedError()
+
+    report = check_plain_step_backward(plain_step_backward)
+    text = str(report)
+    assert "not written yet" in text and "more help" not in text and "which axis" not in text
+    assert "it must return: d_z_o [2, 9, 8, 3]" in text and "and 6 more" in text
+    assert "not written yet" in report.hint(1) and report.hint(3) == report.hint(1)
+    bptt_report = str(check_bptt(lambda *args: 1 / 0))
+    assert "it must return: d_inputs [2, 5, 9, 8, 2], d_initial_c [2, 9, 8, 3]" in bptt_report

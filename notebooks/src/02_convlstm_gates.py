@@ -257,8 +257,10 @@ print(f"the lines above agree with refconv on all six of {NAMES} at t = {t}")
 #   the pixels near the shapes differ from the empty background; from step 1 on, `h` feeds
 #   back through the 5 x 5 kernel, so what a pixel knows spreads by the kernel's half-width
 #   (2 pixels) at each step, and after a few steps the whole frame responds;
-# * **`z_f` is brighter than 0.5 almost everywhere**: the forget bias of 1 holds the forget
-#   gate open, so `c` keeps much of what it had.
+# * **`z_f` is above 0.5 on most of the frame** (the share is printed below): the forget
+#   bias of 1 holds the forget gate open on the background, so `c` keeps much of what it
+#   had there. Where it is dark (on the shapes, here) it is this random kernel's doing, not
+#   something learned.
 
 # %%
 h_seen = np.abs(gates["h"][0, :, :, :, 0] - np.median(gates["h"][0, :, :, :, 0], axis=(1, 2),

@@ -261,7 +261,8 @@ def _bptt_steps(student_fn, options, setup, shape, channels, filters, batch_size
                "d_final": d_final, "rtol": rtol, "atol": atol,
                "given": {"caches": f"a list of {timesteps} LSTMCache, one per step",
                          "params": params, "d_outputs": d_outputs,
-                         "d_final_state": d_final._asdict()}}
+                         "d_final_state": d_final._asdict()},
+               "returns": {"d_inputs": grads.inputs, **finals}}
 
     def steps():
         for t in reversed(range(timesteps)):

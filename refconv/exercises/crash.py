@@ -84,16 +84,18 @@ def _line_values(tb):
 def crash_details(error, context, reference):
     """What a report shows of a crash: a dict (plain values only), never raising itself.
 
-    ``context`` may hold ``"given"``: the arguments the function got, by name;
-    ``reference`` the quantities it must return, by name.
+    ``context`` may hold ``"given"``: the arguments the function got, by name,
+    and ``"returns"``: what it must return, by name, where that is not
+    ``reference`` (the quantities compared at this step).
     """
     details = {"error": f"{type(error).__name__}: {error}", "given": [], "expected": [],
-               "line": None, "arrays": []}
+               "line": None, "arrays": [], "unwritten": isinstance(error, NotImplementedError)}
     try:
-        given = (context or {}).get("given") or {}
+        context = context or {}
+        given = context.get("given") or {}
         details["given"] = [(name, shape_text(value)) for name, value in given.items()]
-        details["expected"] = [(name, _expected_text(value))
-                               for name, value in (reference or {}).items()]
+        returns = context.get("returns") or reference or {}
+        details["expected"] = [(name, _expected_text(value)) for name, value in returns.items()]
         tb = _learners_frame(error)
         if tb is not None:
             line, arrays = _line_values(tb)
@@ -110,15 +112,25 @@ def _expected_text(value):
     return "a number" if value.ndim == 0 else shape_text(value)
 
 
+def _listed(pairs, most=10):
+    shown = [f"{name} {text}" for name, text in pairs]
+    if len(shown) > most:
+        shown = shown[:most - 1] + [f"and {len(shown) - most + 1} more (the exercise's text "
+                                    f"lists them)"]
+    return ", ".join(shown)
+
+
 def crash_lines(details):
     """The lines a report shows under "your function raised"."""
     lines = []
+    if details.get("unwritten"):
+        lines.append("not written yet: replace `raise NotImplementedError()` with your code")
     if details["given"]:
-        lines.append("it was given: " + ", ".join(f"{name} {text}" for name, text in
-                                                  details["given"]))
+        lines.append("it was given: " + _listed(details["given"]))
     if details["expected"]:
-        lines.append("it must return: " + ", ".join(f"{name} {text}" for name, text in
-                                                    details["expected"]))
+        lines.append("it must return: " + _listed(details["expected"]))
+    if details.get("unwritten"):
+        return lines
     if details["line"]:
         lines.append("it raised at " + details["line"])
         if details["arrays"]:
@@ -192,6 +204,9 @@ _RULE = ("the broadcasting rule: NumPy compares two shapes from the LAST axis ba
 
 def crash_hint(details, level):
     """Hint ``level`` for a crash: 1 which line, 2 which axis, 3 the broadcasting rule."""
+    if details.get("unwritten"):
+        return ("the function is not written yet: the exercise's text above says what it gets "
+                "and what it must return; the report lists their shapes.")
     level = min(max(int(level), 1), 3)
     if level == 1:
         if details.get("line"):

@@ -146,6 +146,8 @@ class Report:
             if m.crash is None:
                 return ["your function did not return what it must: read the report's first "
                         "lines."]
+            if m.crash.get("unwritten"):
+                return [crash_hint(m.crash, 1)]
             return [crash_hint(m.crash, level) for level in (1, 2, 3)]
         nudge, formula = hint_text(m.name, 1, self.kind), hint_text(m.name, 2, self.kind)
         tiers = [nudge or f"look at the line that computes {m.name}."]
