@@ -133,7 +133,7 @@ def test_the_report_says_where_and_by_how_much():
     assert case.wrong_at_first_step == ["z_o", "h"]
     assert case.errors.shape == (len(LSTM_ORDER), 4)
     text = str(report) + "\n" + report.details()
-    assert "right before it at that time step: z, z_i, z_f, c" in text
+    assert "computed before it at that time step, and right: z, z_i, z_f, c" in text
     assert "also wrong at that time step (maybe only because of z_o): h" in text
     assert f"max |yours - reference| = {m.error:.3g}" in text
     assert "t=3" in text
@@ -240,7 +240,7 @@ def test_a_wrong_gru_step_is_pinned_to_its_gate(bug, gate):
     row = GRU_ORDER.index(gate)
     assert np.all(report.failed_case.errors[:row] == 0)
     if gate == "h":
-        assert "u keeps the OLD h" in (str(report) + report.details())
+        assert "u keeps the OLD h" in report.hint(2)
 
 
 # ------------------------------------------------------------------ the backward step
@@ -373,8 +373,8 @@ def test_the_backward_report_says_where_and_by_how_much():
     assert m.error == pytest.approx(abs(m.yours - m.reference)) and m.yours == 0
     assert m.count == m.size == 2 * 9 * 8 * 3          # every value of d_c_prev is wrong
     text = str(report) + "\n" + report.details()
-    assert "right before it at that time step: d_z_o, d_c, d_z_o_in, d_c_in, d_z_f" in text
-    assert "the memory's highway" in text               # the hint for d_c_prev
+    assert "computed before it at that time step, and right: d_z_o, d_c, d_z_o_in, d_c_in, d_z_f" in text
+    assert "the memory's highway" in report.hint(2)     # the formula for d_c_prev
     assert "at [batch, *position, channel] = [" in text
     report = check_lstm_step_backward(with_bug(lstm_backward_solution, "W_co gradient from the normalised c"),
                                       cases={})
@@ -537,7 +537,9 @@ def test_plain_step_mistakes_are_named(bug, gate, named):
     from refconv.exercises import check_plain_step
     report = check_plain_step(with_bug(plain_solution, bug))
     assert report.points(2) == 0 and report.gate == gate and report.step == 0
-    assert named in report.mistake and named in str(report)
+    assert named in report.mistake and named in report.hint(2)
+    unasked = (str(report) + report.details()).replace(report.function_name, "")
+    assert named not in unasked                                   # named only when asked for
     assert len(str(report).splitlines()) <= 10                  # compact: no 59-line report
 
 
@@ -567,10 +569,22 @@ def test_backward_d_W_co_with_the_normalised_c_is_named():
 
 
 def test_tiered_hints():
+    """Hints in order: the nudge in the report, then the mistake by name, then the formula."""
     report = check_gru_step(with_bug(gru_solution, "update swapped"))
-    nudge, formula = report.hint(1), report.hint(2)
-    assert nudge != formula and "u * h_old" in formula
-    assert nudge in str(report) and formula not in str(report) and formula in report.details()
+    nudge, named, formula = report.hint(1), report.hint(2), report.hint(3)
+    assert "which of u and 1 - u keeps the old h?" in nudge and "report.hint(2)" in nudge
+    assert named.startswith("the checker recognises this mistake: u and 1 - u swapped")
+    assert formula == "h = u * h_old + (1 - u) * candidate: u keeps the OLD h."
+    assert report.hint(9) == formula and repr(formula) == str(formula)   # Jupyter shows text
+    text = (str(report) + report.details()).replace(report.function_name, "")
+    assert "which of u and 1 - u keeps the old h?" in text and "more help: report.hint(2)" in text
+    assert "swapped" not in text and formula not in text
+    # the level is the teacher's: 0 shows no hint, 3 every tier, without asking
+    silent = check_gru_step(with_bug(gru_solution, "update swapped"), hints=0)
+    assert "hint:" not in str(silent) and "more help: report.hint(1)" in str(silent)
+    everything = str(check_gru_step(with_bug(gru_solution, "update swapped"), hints=3))
+    assert "u and 1 - u swapped" in everything and formula in everything
+    assert "more help" not in everything
 
 
 def mask_solution(t, sequence_length, h_new, state_new, state_old, bug=None):

@@ -24,8 +24,27 @@
 # %% [markdown]
 # **You will learn** to compute a convolution layer as a sum of shifted slices, TensorFlow's
 # SAME padding (and why an even kernel pads one more zero after), strides and dilation, and
-# im2col. **Before:** NumPy slicing and broadcasting, matrix products. **Time:** about 45
-# minutes, 15 of them for the exercises at the end.
+# im2col. **Before:** NumPy slicing and broadcasting, matrix products.
+#
+# **Time: about 1 h 15 min** for a learner who knows Python and basic NumPy (a reasoned
+# estimate, part by part): reading and running sections 1.1 to 1.6, 40 min; exercise
+# `same_padding` 10 min; exercise `conv1d` 15 min; the two questions 10 min.
+
+# %% [markdown]
+# ### Words used here (and in every later notebook)
+#
+# | word | what it means here |
+# |---|---|
+# | **the seed** | the TensorFlow 1 code this project reproduces number for number: a `ConvLSTMCell` and a `ConvGRUCell` (LSTM and GRU cells with convolutions in place of matrix products) and a test script, published in a blog article on ConvLSTMs. "The seed's cell" is its default setting: peephole and layer norm on, forget bias 1. |
+# | **the article** | that blog article: it names the LSTM's quantities `z`, `z_i`, `z_f`, `z_o`, `c`, `h` (notebook 2), and so does refconv. |
+# | **a random seed** | something else: the whole number that starts a random number generator, `np.random.default_rng(0)` or `seed=3`. The same seed gives the same numbers, so every figure here comes out the same on every run; "video seed 3" is the video drawn from seed 3. |
+# | **refconv** | this package: the seed's cells rewritten in plain NumPy, so that every number can be looked at. "The reference" is refconv's answer, which a checker compares yours with. |
+# | **frame, batch, channel** | an input array `[B, H, W, C]` holds `B` samples (a batch), each a frame of `H x W` pixels with `C` numbers (channels) per pixel: "channels_last". "channels_first" puts `C` before `H, W`. A video adds a time axis: `[B, T, H, W, C]`. |
+# | **kernel, filters** | a convolution's weights, `[kh, kw, C_in, C_out]`; a cell's `filters` is its number of output channels, `F`. |
+# | **SAME, VALID padding** | SAME adds zeros around the input so that the output has as many positions as the input (at stride 1), the odd zero *after* for an even kernel (TensorFlow's rule, section 1.2); VALID adds none. |
+# | **cell, step, state** | a cell is the function a recurrent network applies at every time step: it reads a frame and its state (what it kept from earlier steps: `c` and `h` for an LSTM, `h` for a GRU) and returns the new state. |
+# | **gate** | a number between 0 and 1, made by a sigmoid, that multiplies another quantity: near 0 it shuts it out, near 1 it lets it through (notebook 2). |
+# | **checker, report, hint** | an exercise's function is handed to its checker, which runs it beside refconv on random cases and returns a report: which quantity first differs, at which step, by how much. `report.hint(2)`, `report.hint(3)` give more help, one step at a time. |
 
 # %%
 import math
@@ -191,8 +210,8 @@ viz.to_png(viz.heatmaps(
 # * **dilation** `d`: the kernel's taps are `d` apart, seeing further with the same weights.
 # * **VALID**: no padding; `floor((n - (k - 1) d - 1) / s) + 1` outputs.
 #
-# The ConvLSTM of the seed uses SAME, stride 1, dilation 1. The others are there for Keras,
-# which convolves the *input* with them (see SPEC.md).
+# The ConvLSTM of the seed uses SAME, stride 1, dilation 1. refconv has the others too,
+# because Keras's ConvLSTM can convolve its *input* with them.
 
 # %%
 def as_matrix(n, w, **options):

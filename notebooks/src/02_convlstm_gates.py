@@ -46,7 +46,12 @@
 # **You will learn** to read one ConvLSTM step as six equations (`z`, `z_i`, `z_f`, `c`, `z_o`,
 # `h`), see what each one does to a picture, and write the step yourself in three rungs: plain,
 # with peepholes, with layer norm. **Before:** notebook 1 (SAME convolution), NumPy broadcasting,
-# what a sigmoid is. **Time:** about 60 minutes, 30 of them for the exercises.
+# what a sigmoid is.
+#
+# **Time: about 1 h 25 min** for a learner who has seen one lecture on the plain LSTM (a
+# reasoned estimate, part by part): reading and running sections 2.1 to 2.4, 30 min; rung 1,
+# `plain_step`, 15 min; rung 2, peepholes, 10 min; rung 3, layer norm in both data formats,
+# 20 min; the three questions 10 min.
 
 # %%
 import numpy as np
@@ -127,14 +132,10 @@ pictures([x, h, z, z_i, z_f, z_o],
 # %% [markdown]
 # **Peephole: `z_i += W_ci * c`, `z_f += W_cf * c`.** The input and forget gates also look
 # at the *old* memory, through a weight per pixel and channel (a Hadamard product, not a
-# convolution). Untrained, the weights are small: Glorot-uniform, within
-# `±sqrt(6 / (fan_in + fan_out))`, where for a weight shaped like one frame of `c`,
-# `[H, W, F]`, the fans are `fan_in = H * W` and `fan_out = F * H` (Glorot's rule reads the
-# last two axes as in and out channels and the first as a kernel). So the bound **shrinks
-# with the frame**: ±0.07 here at 32 x 32, ±0.0044 at 640 x 480 (both with F = 4). The
-# memory is not small: with layer norm on, `c` has spread 1 over the frame and reaches
-# several units where the shapes are. So the peephole term is small but not negligible:
-# compare the two means printed below.
+# convolution). Untrained, these weights are small random numbers (within ±0.07 here; the
+# larger the frame, the smaller they start). The memory is not small: with layer norm on,
+# `c` has spread 1 over the frame and reaches several units where the shapes are. So the
+# peephole term is small but not negligible: compare the two means printed below.
 
 # %%
 peep_i, peep_f = p["W_ci"] * c, p["W_cf"] * c
@@ -153,7 +154,9 @@ pictures([c, p["W_ci"][None], peep_i],
 # so that, per sample, its values over the whole frame *and* all channels have mean 0 and
 # variance 1, then multiplied by `gamma` and shifted by `beta` (one of each per channel;
 # 1 and 0 before training). Whatever the weights and the input, the gates then start from
-# the same well-behaved range.
+# the same well-behaved range. Because the mean is subtracted, a number added to *every*
+# value of a sample before the layer norm has no effect at all; the cell printed below shows
+# it with `LN(z + 1)`.
 
 # %%
 def ln(v, name):
@@ -164,6 +167,9 @@ z, z_i, z_f = ln(z, "z"), ln(z_i, "z_i"), ln(z_f, "z_f")
 per_sample = (1, 2, 3)                                    # every axis but the batch
 print("mean per sample:", z_f.mean(axis=per_sample), "  variance per sample:", z_f.var(axis=per_sample))
 assert np.allclose(z_f.mean(axis=per_sample), 0) and np.allclose(z_f.var(axis=per_sample), 1)
+shifted = ln(y[..., :F] + 1.0, "z") - ln(y[..., :F], "z")        # block z, before and after adding 1
+print(f"largest |LN(z + 1) - LN(z)|: {np.abs(shifted).max():.1e}: the constant is gone")
+assert np.abs(shifted).max() < 1e-9
 
 # %% [markdown]
 # **The gates: `z_f = sigmoid(z_f + forget_bias)`, `z_i = sigmoid(z_i)`, and the content
@@ -188,13 +194,11 @@ pictures([z, z_i, z_f], [viz.LABELS[n] for n in ("z", "z_i", "z_f")],
 # forget gate scales the old memory pixel by pixel (what to **keep**); the input gate
 # scales the new content (what to **write**); the two are added. Where `z_f` is near 1 and
 # `z_i` near 0 the classic LSTM's memory passes through untouched (and so does its
-# gradient, back through time: `d c_old = z_f * d c`), which is how an LSTM carries
-# information over many steps. **In the seed's cell, not quite**: with layer norm on, the
-# state handed to the next step is `LN(c)`, re-centred and re-scaled over the frame at
-# every step, so even with `z_f = 1` and `z_i = 0` the memory is normalised again (a
-# pattern survives, its scale does not), and the gradient goes back through layer norm's
-# Jacobian, which mixes all pixels of the frame, at every step. With `normalize=False` the
-# cell is the classic one (notebook 7 trains such a cell to hold a memory).
+# gradient, back through time, notebook 5), which is how an LSTM carries information over
+# many steps. **In the seed's cell, not quite**: with layer norm on, the state handed to the
+# next step is `LN(c)`, re-centred and re-scaled over the frame at every step, so even with
+# `z_f = 1` and `z_i = 0` the memory is normalised again (a pattern survives, its scale does
+# not). With `normalize=False` the cell is the classic one.
 
 # %%
 kept, written = c * z_f, z_i * z
@@ -242,35 +246,33 @@ print(f"the lines above agree with refconv on all six of {NAMES} at t = {t}")
 # ## 2.3 Every gate over time
 #
 # `dynamic_rnn(cell, video, return_gates=True)` returns each of the six quantities at
-# every step. Below, one column per time step and one row per quantity (batch row 0, state
-# channel 0). Each row has a **fixed colour range**, the same in every column and every
-# figure of these notebooks: a gate is dark when shut and bright when open, and `z`, `c`,
-# `h` are blue below 0, white at 0, red above.
+# every step. The weights are random, so the pictures cannot show what a *trained* gate
+# does (notebook 5 trains a cell and shows its gates); they show two things the equations do
+# with any weights. Below: the input frame, the forget gate `z_f` and the output `h`, at
+# steps 0, 1, 2, 4 and 9 (sample 0, state channel 0), each row with a **fixed colour range**
+# (a gate is dark when shut and bright when open; `h` is blue below 0, white at 0, red
+# above). Look for:
 #
-# What to look for:
-#
-# * at t = 0 (zero state) the gates respond where the shapes are and the empty background
-#   gets one uniform answer; from t = 1 on `h` is non-zero and spreads, so the background
-#   is no longer uniform (and a ring grows at the border, where the padding's `h = 0`
-#   meets the background's non-zero `h`: notebook 7 explains it);
-# * the region that responds **grows by two pixels a step**: `h` feeds back through the
-#   5 x 5 kernel, so what a pixel knows spreads by the kernel's half-width each step, and
-#   after a few steps the cell "sees" far beyond one kernel;
-# * `z_f` is brighter than the other gates (the forget bias), so `c` keeps much of what it
-#   had. Do not expect a clean trace of where the shapes *were*: with random weights,
-#   what is kept is mixed with what spreads, and the layer norm of `c` re-scales it every
-#   step (the trained memory cell of notebook 7 keeps a shape on purpose);
-# * the diagonal stripes that grow from the shapes are the random 5 x 5 kernel applied
-#   to `h` again and again: each step multiplies `h`'s pattern by the same random filter,
-#   so the spatial frequencies that filter amplifies most win, here stripes;
-# * `h` is `c` squashed and filtered by `z_o`.
-#
-# Only the steps 0, 1, 2, 4, 6 and 9 are shown, so the pictures are large enough to read.
+# * **the region that responds grows by two pixels a step**: at step 0 (zero state) only
+#   the pixels near the shapes differ from the empty background; from step 1 on, `h` feeds
+#   back through the 5 x 5 kernel, so what a pixel knows spreads by the kernel's half-width
+#   (2 pixels) at each step, and after a few steps the whole frame responds;
+# * **`z_f` is above 0.5 on most of the frame** (the share is printed below): the forget
+#   bias of 1 holds the forget gate open on the background, so `c` keeps much of what it
+#   had there. Where it is dark (on the shapes, here) it is this random kernel's doing, not
+#   something learned.
 
 # %%
-viz.to_png(viz.gate_grid(gates, NAMES, frames=video, steps=[0, 1, 2, 4, 6, 9],
-                         title="ConvLSTM gates over time (untrained weights, seed 0; video seed 3; "
-                               "sample 0, channel 0 of 4)"), dpi=110)
+h_seen = np.abs(gates["h"][0, :, :, :, 0] - np.median(gates["h"][0, :, :, :, 0], axis=(1, 2),
+                                                        keepdims=True)) > 1e-3
+print(f"pixels of h (of {SHAPE[0] * SHAPE[1]}) that differ from the background, steps 0 to 3:",
+      [int(h_seen[t].sum()) for t in range(4)])
+print(f"share of z_f above 0.5: {(gates['z_f'] > 0.5).mean():.0%}")
+assert all(h_seen[t].sum() < h_seen[t + 1].sum() for t in range(3))    # the region grows
+assert (gates["z_f"] > 0.5).mean() > 0.8
+viz.to_png(viz.gate_grid(gates, ["z_f", "h"], frames=video, steps=[0, 1, 2, 4, 9],
+                         title="forget gate and output over time (untrained weights; sample 0, "
+                               "channel 0 of 4)"), dpi=110)
 
 # %% [markdown]
 # ### Each channel's mean over time
@@ -364,41 +366,33 @@ viz.to_png(viz.gate_grid(rows, list(rows), steps=steps,
                          title="the memory c with peephole and layer norm on and off (sample 0, channel 0)"))
 
 # %%
-def over_time(runs, title):
-    """Four numbers per step and setting: spread of c, mean forget gate, saturated share, and
-    how much the peephole changes h (against the same setting without it)."""
-    fig = Figure(figsize=(13, 2.9), layout="constrained")
-    axes = fig.subplots(1, 4)
+def what_the_switches_change(runs, title):
+    """Two panels, one message each: layer norm sets the scale of c; the peephole matters
+    only where c is large (how much it changes h, with and without layer norm)."""
+    fig = Figure(figsize=(10, 3.2), layout="constrained")
+    left, right = fig.subplots(1, 2)
     time = np.arange(T)
-    for label, g in runs.items():
-        per_step = lambda a: np.moveaxis(a, 1, 0).reshape(T, -1)      # [T, everything else]
-        saturated = np.mean([((per_step(g[n]) < 0.1) | (per_step(g[n]) > 0.9)).mean(axis=1)
-                             for n in ["z_i", "z_f", "z_o"]], axis=0)
-        style = dict(marker="o" if settings[label][0] else "x", markersize=4,
-                     linestyle="-" if settings[label][0] else "--", label=label)
-        axes[0].plot(time, per_step(g["c"]).std(axis=1), **style)
-        axes[1].plot(time, per_step(g["z_f"]).mean(axis=1), **style)
-        axes[2].plot(time, saturated, **style)
+    for label, colour in [("LN only", "C0"), ("neither", "C2")]:
+        spread = np.moveaxis(runs[label]["c"], 1, 0).reshape(T, -1).std(axis=1)
+        left.semilogy(time, spread, "o-", markersize=4, color=colour,
+                      label="with layer norm" if label == "LN only" else "without layer norm")
+    left.set_ylabel("spread (std) of c over the frame")
+    left.set_title("layer norm sets the memory's scale", fontsize=10)
     for with_peephole, without, colour in [("peephole + LN", "LN only", "C0"), ("peephole only", "neither", "C2")]:
         change = np.abs(runs[with_peephole]["h"] - runs[without]["h"]).mean(axis=(0, 2, 3, 4))
-        axes[3].semilogy(time, change, "o-", markersize=4, color=colour,
-                         label=f"{with_peephole} vs {without}")
-    axes[3].legend(fontsize=7)
-    for ax, ylabel in zip(axes, ["std of c over the frame", "mean forget gate z_f",
-                                 "share of z_i, z_f, z_o\nbelow 0.1 or above 0.9",
-                                 "mean |h with peephole\n- h without|"]):
+        right.semilogy(time, change, "o-", markersize=4, color=colour,
+                       label="with layer norm" if "LN" in with_peephole else "without layer norm")
+    right.set_ylabel("mean |h with peephole - h without|")
+    right.set_title("the peephole matters where c is large", fontsize=10)
+    for ax in (left, right):
         ax.set_xlabel("time step t")
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-    axes[1].set_ylim(0, 1)
-    axes[2].set_ylim(0, 0.1)
-    axes[0].legend(fontsize=8)
-    fig.suptitle(title)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
     return viz.to_png(fig)
 
 
-over_time(runs, "what the switches change, step by step (untrained cells, same kernel; "
-                "dashed: no peephole; right: the peephole's own effect)")
+what_the_switches_change(runs, "what the switches change, step by step (untrained cells, same kernel; log scales)")
 
 # %%
 def h_change(a, b):
@@ -430,13 +424,10 @@ assert abs(runs["LN only"]["z_f"].mean() - bent) < 0.01 and abs(runs["neither"][
 #   inputs would saturate them instead).
 # * **The peephole** matters only where `c` is large. With layer norm, `c` is of order 1
 #   and the peephole changes `h` visibly; without it, `c` is so small that `W * c` is
-#   nearly nothing and the two runs agree to a few parts in ten thousand (right panel, a
-#   log scale). The first three panels cannot show the peephole: its weights are within
-#   ±0.07 and of random sign, so it moves single pixels of `h` up and down while the
-#   frame's spread of `c`, mean `z_f` and saturated share stay the same (solid and dashed
-#   curves lie on each other). Training changes
-#   both the weights and the scale of `c`; the peephole also costs three frames' worth of
-#   parameters, one per pixel (notebook 3 counts them).
+#   nearly nothing and the two runs agree to a few parts in ten thousand (right panel: the
+#   two curves are orders of magnitude apart). Training changes both the weights and the
+#   scale of `c`; the peephole also costs three frames' worth of parameters, one per pixel
+#   (notebook 3 counts them).
 #
 # ## 2.5 Exercises: write the step, one rung at a time
 #
@@ -451,13 +442,17 @@ assert abs(runs["LN only"]["z_f"].mean() - bent) < 0.01 and abs(runs["neither"][
 # biases, `gamma` and `beta`, kernels of even and odd sizes, in float64 and float32, and
 # prints a short report: which quantity, at which step, first differs, and by how much. When
 # it recognises a mistake (swapped gate blocks, Keras's order, a per-channel layer norm, the
-# old `c` where the new one belongs...) it names it. `report.hint(2)` gives the formula when
-# the nudge is not enough; `print(report.details())` every case and a table. Until you write a
-# rung, its checker reports the `NotImplementedError`.
+# old `c` where the new one belongs...) it names it when you ask, `report.hint(2)`;
+# `report.hint(3)` gives the formula; `print(report.details())` every case and a table. If
+# your function raises, the report shows the shapes it was given and must return and the
+# line that raised. Until you write a rung, its checker reports the `NotImplementedError`.
 #
 # **Rung 1, the plain step**: `plain_step(x, c, h, params, forget_bias)` with `params`
 # holding `kernel` `[kh, kw, C + F, 4F]` (blocks z, z_i, z_f, z_o) and `bias` `[4F]`; no
-# peephole, no layer norm.
+# peephole, no layer norm. The bias is added to the convolution's output, before the split:
+# `y = conv(concat([x, h]), kernel) + bias` (one number per output channel, the same at every
+# pixel), so each of the four blocks gets its quarter of it. `forget_bias` is added to `z_f`'s
+# block just before its sigmoid, as in the equations at the top.
 
 # %% nbgrader={"grade": false, "grade_id": "plain_step", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def plain_step(x, c, h, params, forget_bias):
@@ -604,12 +599,13 @@ assert report.gate == "z" and report.step == 0 and "Keras" in report.mistake
 # default, and gradients flow back through many steps from the first update on
 # (Gers et al. 2000; Jozefowicz et al. 2015).
 
-# %% [markdown]
+# %% [markdown] tags=["instructor-only"]
 # **For teachers.** `refconv course build --out DIR` writes this notebook for students (the
 # three functions reduced to stubs, the answers removed, the graded cells locked) and for
 # you; `refconv course grade submission.ipynb` runs a submission and prints its score
 # (`notebooks/COURSE.md`). `check_lstm_step` checks a step with the switches as arguments;
 # `check_gru_step` does the same for the GRU (notebook 3).
-#
+
+# %% [markdown]
 # **Next:** notebook 3 pictures the ConvGRU the same way and weighs the seed's claim that
 # it "is more memory efficient" than the LSTM.

@@ -36,7 +36,10 @@
 # %% [markdown]
 # **You will learn** the ConvGRU's reset gate `r`, update gate `u` and candidate, to write its
 # step yourself, and to weigh "more memory efficient" with numbers. **Before:** notebook 2.
-# **Time:** about 45 minutes, 15 of them for the exercise in 3.1.
+#
+# **Time: about 1 h** (a reasoned estimate, part by part): reading and running section 3.1,
+# 15 min; the exercise `gru_step_by_hand` 20 min; the two questions 10 min; reading and
+# running sections 3.2 and 3.3 (the gates over time, the memory), 15 min.
 
 # %%
 import tracemalloc
@@ -65,7 +68,9 @@ assert gru.params["candidate/kernel"].shape == (*K, C + F, F)
 # ## 3.1 One step by hand
 #
 # As in notebook 2, let refconv run three frames, then take step `t = 3` ourselves, one
-# line at a time, with shape checks.
+# line at a time, with shape checks. Mind the order: the first convolution gives `r` and
+# `u`; the second, the candidate's, reads `r * h`, so it can only start once the first one
+# and its sigmoid are done. (The LSTM's one convolution gives all four blocks at once.)
 
 # %%
 t = 3
@@ -248,8 +253,8 @@ assert lstm_gates["z_f"].mean() > gru_gates["u"].mean()
 #
 # ### Parameters
 #
-# Counting from the table of parameters (SPEC.md), with `k = prod(kernel)` and `S` the
-# number of pixels of a frame:
+# Counting from the parameters' shapes (printed at the top of this notebook for the GRU, in notebook 2's
+# section 2.1 for the LSTM), with `k = prod(kernel)` and `S` the number of pixels of a frame:
 #
 # * LSTM: kernel `k (C + F) 4F`, plus `4F` biases or `10F` layer-norm numbers, plus
 #   **`3 S F` peephole weights**, one per pixel and channel;

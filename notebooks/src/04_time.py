@@ -21,8 +21,11 @@
 # %% [markdown]
 # **You will learn** what `sequence_length` does to outputs and states, how the backward
 # direction reads each row reversed within its own length, what sharing one cell between
-# directions means, and to write both rules yourself. **Before:** notebook 2. **Time:**
-# about 40 minutes, 15 of them for the exercises at the end.
+# directions means, and to write both rules yourself. **Before:** notebook 2.
+#
+# **Time: about 1 h 5 min** (a reasoned estimate, part by part): reading and running
+# sections 4.1 to 4.4, 30 min; exercise `mask_step` 10 min; exercise `reverse_within_length`
+# 15 min (rows of length 0 and full length are the traps); the two questions 10 min.
 
 # %%
 import numpy as np
@@ -83,6 +86,9 @@ strips([video[b, :, :, 0] for b in range(B)], [f"row {b}" for b in range(B)], (0
 # `sequence_length`, row `b` is processed for its first `len[b]` steps only. After that,
 # as in TensorFlow, its **output is zero** and its **state is carried through unchanged**,
 # so the final state of a row is its state after its own last step, not after the padding.
+# The final state matters: it is what a model built on the cell reads next (an encoder hands
+# it to a decoder, a classifier reads its label from it), and it should describe the row's
+# real frames, not zeros and not the padding.
 
 # %%
 lengths = np.array([8, 5, 2])

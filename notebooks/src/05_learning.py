@@ -12,41 +12,54 @@
 #
 # The plan:
 #
-# 1. **One step back.** The backward of one ConvLSTM step, written by hand: each line of
-#    the forward step undone in reverse order, checked against `refconv.lstm_step_backward`.
+# 1. **One step back.** The backward of one ConvLSTM step, written by hand in three rungs,
+#    like the forward in notebook 2: the plain step, then with peepholes, then with layer
+#    norm (exercise 5.1, three graded rungs).
 # 2. **Back through time.** `refconv.dynamic_rnn_grad` is a loop of those steps, last step
-#    first. We watch a gradient travel back through eight frames, and see what the
-#    convolution and layer norm do to it.
+#    first (exercise 5.2 writes the loop). We watch a gradient travel back through eight
+#    frames, and see what the convolution and layer norm do to it.
 # 3. **Checking gradients** against finite differences, the way to trust a backward pass.
 # 4. **Training** a small ConvLSTM to predict the next frame of a moving-shapes video,
 #    with Adam written out in a few lines.
 # 5. **The gates before and after training**: what did learning change?
-# 6. **Wrong answers**: what the checker says about a broken backward. (The exercises are in
-#    sections 5.1, a step's backward, and 5.2, the loop through time.)
+# 6. **Wrong answers**: what the checker says about a broken backward.
 #
-# Notation: for any quantity `v`, `d_v` is the gradient of the loss with respect to `v`,
-# an array shaped like `v`. One forward step, in the article's names (notebook 2), with the
-# names refconv's cache gives the values in between (`*_in`: before layer norm):
+# **Notation.** For any quantity `v`, `d_v` is the gradient of the loss with respect to `v`,
+# an array shaped like `v`: one name, one quantity, everywhere in this notebook. One forward
+# step of the seed's cell, in the article's names (notebook 2), numbered, with the names
+# refconv's **cache** gives the values in between (`*_in`: what enters the layer norm, so
+# *after* the peephole was added and *before* the layer norm):
 #
 # ```
-# y   = conv(concat([x, h_prev]), kernel)               # 4F channels (+ bias without layer norm)
-# z_in, z_i_in, z_f_in, z_o_in = split(y, 4)
-# z_i_in += W_ci * c_prev ;  z_f_in += W_cf * c_prev    # peephole: the old memory
-# z   = tanh(LN(z_in))
-# z_i = sigmoid(LN(z_i_in))
-# z_f = sigmoid(LN(z_f_in) + forget_bias)
-# c_in = c_prev * z_f + z_i * z                         # the memory update
-# z_o_in += W_co * c_in                                 # peephole: the new memory
-# z_o = sigmoid(LN(z_o_in)) ;  c = LN(c_in)
-# h   = z_o * tanh(c)
+#  1  xh   = concat([x, h_prev])                     # channels: C of x, then F of h_prev
+#  2  y    = conv(xh, kernel)  (+ bias)              # 4F channels; a bias only without layer norm
+#  3  z_in, z_i_in, z_f_in, z_o_in = split(y, 4)     # F channels each, in this order
+#  4  z_i_in += W_ci * c_prev ;  z_f_in += W_cf * c_prev    # peephole: the old memory
+#  5  z    = tanh(LN(z_in))
+#  6  z_i  = sigmoid(LN(z_i_in))
+#  7  z_f  = sigmoid(LN(z_f_in) + forget_bias)
+#  8  c_in = c_prev * z_f + z_i * z                  # the memory update
+#  9  z_o_in += W_co * c_in                          # peephole: the new memory
+# 10  z_o  = sigmoid(LN(z_o_in))
+# 11  c    = LN(c_in)                                # the new state
+# 12  h    = z_o * tanh(c)
 # ```
+#
+# The switches: without peephole, lines 4 and 9 are not there; without layer norm every
+# `LN(v)` is just `v` (so `c = c_in`), and line 2 adds the bias.
 
 # %% [markdown]
 # **You will learn** to undo a ConvLSTM step line by line (the chain rule, one forward line at
 # a time), to chain the steps back through time, to check a gradient against finite
 # differences, and to train a cell with a few lines of NumPy. **Before:** notebooks 2 and 4;
-# derivatives of a product, of `sigmoid` and `tanh`. **Time:** about 90 minutes, 40 of them
-# for the two exercises (5.1 and 5.2).
+# the derivative of a product, of `sigmoid` and of `tanh` (the chain rule, used line by
+# line, is taught here).
+#
+# **Time: about 2 h 45 min for a learner new to backpropagation** (a reasoned estimate,
+# exercise by exercise): reading 5.1 and its rule table 20 min;
+# rung 1, the plain step's backward, 35 min; rung 2, peepholes, 15 min; rung 3, layer norm,
+# 25 min; exercise 5.2, the loop, 25 min; sections 5.2 to 5.6, reading and running (the
+# training takes about a minute), 35 min; the two questions 10 min.
 
 # %%
 import matplotlib
@@ -56,7 +69,8 @@ from matplotlib.figure import Figure
 import refconv
 from refconv import LSTMStateTuple, conv_nd_backward, layer_norm_backward, sigmoid, viz
 from refconv.data import moving_shapes
-from refconv.exercises import check_bptt, check_lstm_step_backward
+from refconv.exercises import (check_bptt, check_layer_norm_step_backward, check_lstm_step_backward,
+                               check_peephole_step_backward, check_plain_step_backward)
 
 np.set_printoptions(precision=3, suppress=True)
 B, T, SHAPE, C, F, K = 6, 8, (16, 16), 1, 8, (3, 3)   # batch, steps, frame, channels in, filters, kernel
@@ -88,52 +102,155 @@ print("cached:", ", ".join(cache._fields))
 assert np.array_equal(new_state.h, h) and cache.c.shape == (B, *SHAPE, F)
 
 # %% [markdown]
+# **What arrives at a step from the future.** Two gradients, both `[B, H, W, F]`:
+#
+# * `d_h`: the gradient with respect to this step's new `h`, **all of it**: the loss's own
+#   gradient for this step's output plus what step `t + 1` sent back for its `h_prev`
+#   (already added together, by whoever calls the step's backward);
+# * `d_c_next`: what step `t + 1` sent back for its `c_prev`, which is this step's new `c`.
+#   (At the last step of a sequence both come from the loss alone.)
+#
+# The step's backward returns the gradient of everything it read: `d_x`, `d_h_prev`,
+# `d_c_prev` (sent on to step `t - 1`) and one `d_` per parameter.
+#
 # **The backward step is the forward read from the bottom up.** Each forward line
 # `out = f(a, b)` becomes lines that take `d_out` and add its share to `d_a` and `d_b`,
-# by the chain rule. Five rules cover the whole step:
+# by the chain rule. A value that is read by two lines collects a gradient from each
+# reader (`+=`). Every line of the forward, with its backward, in the order a backward step
+# computes them (the order the checkers compare them in); the last column says which rung
+# needs the line:
 #
-# | forward | backward |
-# |---|---|
-# | `h = z_o * tanh(c)` (a product) | `d_z_o = d_h * tanh(c)`; `d_c += d_h * z_o * (1 - tanh(c)**2)` |
-# | `z_f = sigmoid(v)`, `z = tanh(v)` | `d_v = d_z_f * z_f * (1 - z_f)`; `d_v = d_z * (1 - z**2)` |
-# | `c_in = c_prev * z_f + z_i * z` | `d_c_prev = d_c_in * z_f`, `d_z_f = d_c_in * c_prev`, `d_z_i = d_c_in * z`, `d_z = d_c_in * z_i` |
-# | `y = conv(xh, kernel)` | `d_xh, d_kernel = conv_nd_backward(xh, kernel, d_y)` |
-# | `out = LN(v)` | `d_v, d_gamma, d_beta = layer_norm_backward(v, gamma, d_out)` |
+# | forward (line) | backward | rung |
+# |---|---|---|
+# | `h = z_o * tanh(c)` (12) | `d_z_o = d_h * tanh(c)`; `d_c = d_c_next + d_h * z_o * (1 - tanh(c)**2)`: two readers of `c`, `h` and step `t + 1` | 1 |
+# | `z_o = sigmoid(LN(z_o_in))` (10) | `d_z_o_in = d_z_o * z_o * (1 - z_o)`, then back through the layer norm (row "LN" below) | 1, LN: 3 |
+# | `c = LN(c_in)` (11) | without layer norm `d_c_in = d_c`; with it, back through the layer norm | 1, LN: 3 |
+# | `z_o_in += W_co * c_in` (9) | `d_c_in += d_z_o_in * W_co` (`c_in`'s second reader); `d_W_co = (d_z_o_in * c_in).sum(axis=0)` | 2 |
+# | `c_in = c_prev * z_f + z_i * z` (8) | `d_z_f = d_c_in * c_prev`; `d_z_i = d_c_in * z`; `d_z = d_c_in * z_i`; `d_c_prev = d_c_in * z_f` | 1 |
+# | `z_f = sigmoid(LN(z_f_in) + forget_bias)` (7) | `d_z_f_in = d_z_f * z_f * (1 - z_f)` (the constant `forget_bias` gets no gradient), then LN | 1, LN: 3 |
+# | `z_i = sigmoid(LN(z_i_in))` (6) | `d_z_i_in = d_z_i * z_i * (1 - z_i)`, then LN | 1, LN: 3 |
+# | `z = tanh(LN(z_in))` (5) | `d_z_in = d_z * (1 - z**2)`, then LN | 1, LN: 3 |
+# | `z_i_in += W_ci * c_prev`, `z_f_in += W_cf * c_prev` (4) | `d_c_prev += d_z_i_in * W_ci + d_z_f_in * W_cf` (`c_prev` has three readers); `d_W_ci = (d_z_i_in * c_prev).sum(axis=0)`, `d_W_cf` alike | 2 |
+# | `z_in, z_i_in, z_f_in, z_o_in = split(y, 4)` (3) | `d_y = concat([d_z_in, d_z_i_in, d_z_f_in, d_z_o_in], axis=-1)`: a split's backward is a concat | 1 |
+# | `y = conv(xh, kernel) + bias` (2) | `d_xh, d_kernel = conv_nd_backward(xh, kernel, d_y)`; `d_bias = d_y.sum(axis=(0, 1, 2))` (no bias with LN) | 1 |
+# | `xh = concat([x, h_prev])` (1) | `d_x, d_h_prev = d_xh[..., :C], d_xh[..., C:]`: a concat's backward is a split | 1 |
+# | LN: `out = LN(v)` with `gamma`, `beta` of name `n` | `d_v, d_n/gamma, d_n/beta = layer_norm_backward(v, params[n + "/gamma"], d_out)` | 3 |
 #
-# Two gradients arrive at a step from the future: `d_h` (the loss's own gradient for this
-# output, plus what the next step sent back for its `h_prev`) and `d_c` (what the next step
-# sent back for its `c_prev`). A value that is read twice collects a gradient from each
-# reader: `c_in` is read by its layer norm *and* by the output gate's peephole, so
-# `d_c_in` is the sum of both.
+# Three rules hide in the table. **A product** `out = a * b`: `d_a = d_out * b`, `d_b =
+# d_out * a`. **An activation** `out = sigmoid(v)`: `d_v = d_out * out * (1 - out)`; `out =
+# tanh(v)`: `d_v = d_out * (1 - out**2)`. **A weight shared by the batch**, like a peephole
+# weight `[H, W, F]` multiplying `[B, H, W, F]`: every sample added to its effect, so its
+# gradient is summed over the batch axis; the bias, added at every sample and pixel, sums
+# over the batch and both spatial axes.
 #
-# **Exercise 5.1: write the whole step backward**, one line per rule, in the forward's
-# names, as `step_backward_by_hand(d_h, d_c, cache, params, peephole, normalize,
-# forget_bias)`:
+# **Exercise 5.1: the step backward, in three rungs.** Each rung is a function
+# `(d_h, d_c_next, cache, params)`, with `cache` a dict of the forward step's arrays named
+# as above (`x`, `c_prev`, `h_prev`, `y`, `z_in` ... `z_o_in`, `z`, `z_i`, `z_f`, `z_o` after
+# their activations, `c_in`, `c`, `h`) and `params` the cell's parameters. It returns a dict
+# with, in the table's order, `d_z_o`, `d_c`, `d_z_o_in`, `d_c_in`, `d_z_f`, `d_z_i`, `d_z`,
+# `d_z_f_in`, `d_z_i_in`, `d_z_in`, `d_c_prev`, `d_x`, `d_h_prev`, and `"d_" + name` for
+# **every** parameter in `params`. Each `d_` is the *whole* gradient of its quantity (every
+# reader's share added). Use `refconv.conv_nd_backward` and (rung 3)
+# `refconv.layer_norm_backward`.
 #
-# * `d_h`, `d_c` (`[B, H, W, F]`): the gradients with respect to the step's new `h` (all of
-#   it, the output's and the next step's, already added) and new `c`;
-# * `cache`: a dict of the forward step's arrays, named as `refconv.LSTMCache`: `x`,
-#   `c_prev`, `h_prev`, `z_in`, `z_i_in`, `z_f_in`, `z_o_in` (before layer norm, after the
-#   peephole), `z`, `z_i`, `z_f`, `z_o` (after their activations), `c_in`, `c`, `h`;
-# * return a dict with `d_z_o`, `d_c` (through `h` and the next step), `d_z_o_in`,
-#   `d_c_in` (every reader of `c_in`), `d_z_f`, `d_z_i`, `d_z`, `d_z_f_in`, `d_z_i_in`,
-#   `d_z_in`, `d_c_prev`, `d_x`, `d_h_prev`, and `"d_" + name` for **every** parameter in
-#   `params` (`d_bias` only without layer norm, `d_W_c*` only with peepholes, `d_*/gamma`,
-#   `d_*/beta` only with layer norm). A peephole weight is shared by the batch: sum over it.
-#
-# Use `refconv.conv_nd_backward` and `refconv.layer_norm_backward`. The checker compares
-# your gradients with refconv's **in the order a backward step computes them**: the first
-# that differs is where your bug is. The rest of the notebook uses refconv's own
+# The checker compares your gradients with refconv's **in that order**, at every time step
+# of random cases (random forget bias, kernels of even and odd sizes, float64 and float32):
+# the first that differs is where your bug is. The rest of the notebook uses refconv's own
 # `lstm_step_backward`, so it runs whether or not you have finished.
+#
+# **Rung 1, the plain step** (no peephole, no layer norm: the rows marked 1, with `LN(v) =
+# v`): `params` holds `kernel` `[kh, kw, C + F, 4F]` and `bias` `[4F]`; return
+# `d_kernel` and `d_bias` with the thirteen above.
 
-# %% nbgrader={"grade": false, "grade_id": "step_backward_by_hand", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def step_backward_by_hand(d_h, d_c, cache, params, peephole=True, normalize=True, forget_bias=1.0):
-    """One ConvLSTM step backward (channels_last, tanh, sigmoid).
+# %% nbgrader={"grade": false, "grade_id": "plain_step_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def plain_step_backward(d_h, d_c_next, cache, params):
+    """The backward of one ConvLSTM step without peephole or layer norm (channels_last).
 
-    d_h, d_c: [B, H, W, F], gradients with respect to the step's new h and c.
-    cache: dict of the forward's arrays (LSTMCache._asdict()). params: the cell's.
-    Returns a dict: "d_" + name for the intermediates, the step's inputs and every parameter.
+    d_h, d_c_next: [B, H, W, F]. cache: dict of the forward's arrays. params: kernel, bias.
+    Returns a dict of gradients: "d_" + the name of each quantity and parameter.
     """
+    ### BEGIN SOLUTION
+    k, g = cache, {}
+    # 12: h = z_o * tanh(c)
+    g["d_z_o"] = d_h * np.tanh(k["c"])
+    g["d_c"] = d_c_next + d_h * k["z_o"] * (1 - np.tanh(k["c"]) ** 2)
+    # 10: z_o = sigmoid(z_o_in); 11: c = c_in
+    g["d_z_o_in"] = g["d_z_o"] * k["z_o"] * (1 - k["z_o"])
+    g["d_c_in"] = g["d_c"]
+    # 8: c_in = c_prev * z_f + z_i * z
+    g["d_z_f"] = g["d_c_in"] * k["c_prev"]
+    g["d_z_i"] = g["d_c_in"] * k["z"]
+    g["d_z"] = g["d_c_in"] * k["z_i"]
+    # 7, 6, 5: the gates' sigmoids, the content's tanh
+    g["d_z_f_in"] = g["d_z_f"] * k["z_f"] * (1 - k["z_f"])
+    g["d_z_i_in"] = g["d_z_i"] * k["z_i"] * (1 - k["z_i"])
+    g["d_z_in"] = g["d_z"] * (1 - k["z"] ** 2)
+    g["d_c_prev"] = g["d_c_in"] * k["z_f"]
+    # 3: split; 2: conv + bias; 1: concat
+    d_y = np.concatenate([g["d_z_in"], g["d_z_i_in"], g["d_z_f_in"], g["d_z_o_in"]], axis=-1)
+    g["d_bias"] = d_y.sum(axis=(0, 1, 2))
+    xh = np.concatenate([k["x"], k["h_prev"]], axis=-1)
+    d_xh, g["d_kernel"] = conv_nd_backward(xh, params["kernel"], d_y)
+    g["d_x"], g["d_h_prev"] = np.split(d_xh, [k["x"].shape[-1]], axis=-1)
+    return g
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "check_plain_step_backward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+report = check_plain_step_backward(plain_step_backward)
+print(report)
+report.points(2)
+
+# %% [markdown]
+# **Rung 2, peepholes** (the rows marked 1 and 2, still `LN(v) = v`): `params` also holds
+# `W_ci`, `W_cf`, `W_co` (each `[H, W, F]`); return `d_W_ci`, `d_W_cf`, `d_W_co` too. Mind which
+# `c` each peephole read in the forward, and that `d_c_in` and `d_c_prev` now collect a
+# share from a peephole as well.
+
+# %% nbgrader={"grade": false, "grade_id": "peephole_step_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def peephole_step_backward(d_h, d_c_next, cache, params):
+    """The backward of one ConvLSTM step with peepholes, without layer norm (channels_last)."""
+    ### BEGIN SOLUTION
+    k, g = cache, {}
+    g["d_z_o"] = d_h * np.tanh(k["c"])
+    g["d_c"] = d_c_next + d_h * k["z_o"] * (1 - np.tanh(k["c"]) ** 2)
+    g["d_z_o_in"] = g["d_z_o"] * k["z_o"] * (1 - k["z_o"])
+    # 9: z_o_in += W_co * c_in: c_in's second reader
+    g["d_c_in"] = g["d_c"] + g["d_z_o_in"] * params["W_co"]
+    g["d_W_co"] = (g["d_z_o_in"] * k["c_in"]).sum(axis=0)        # shared by the batch
+    g["d_z_f"] = g["d_c_in"] * k["c_prev"]
+    g["d_z_i"] = g["d_c_in"] * k["z"]
+    g["d_z"] = g["d_c_in"] * k["z_i"]
+    g["d_z_f_in"] = g["d_z_f"] * k["z_f"] * (1 - k["z_f"])
+    g["d_z_i_in"] = g["d_z_i"] * k["z_i"] * (1 - k["z_i"])
+    g["d_z_in"] = g["d_z"] * (1 - k["z"] ** 2)
+    # 8 and 4: c_prev has three readers
+    g["d_c_prev"] = g["d_c_in"] * k["z_f"] + g["d_z_i_in"] * params["W_ci"] + g["d_z_f_in"] * params["W_cf"]
+    g["d_W_ci"] = (g["d_z_i_in"] * k["c_prev"]).sum(axis=0)
+    g["d_W_cf"] = (g["d_z_f_in"] * k["c_prev"]).sum(axis=0)
+    d_y = np.concatenate([g["d_z_in"], g["d_z_i_in"], g["d_z_f_in"], g["d_z_o_in"]], axis=-1)
+    g["d_bias"] = d_y.sum(axis=(0, 1, 2))
+    xh = np.concatenate([k["x"], k["h_prev"]], axis=-1)
+    d_xh, g["d_kernel"] = conv_nd_backward(xh, params["kernel"], d_y)
+    g["d_x"], g["d_h_prev"] = np.split(d_xh, [k["x"].shape[-1]], axis=-1)
+    return g
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "check_peephole_step_backward", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+report = check_peephole_step_backward(peephole_step_backward)
+print(report)
+report.points(1)
+
+# %% [markdown]
+# **Rung 3, layer norm: the seed's step** (every row): peepholes, no bias, and the five
+# layer norms, each with its own `gamma`, `beta` (`[F]`) in `params` (`z/gamma`, `z/beta`, ...
+# `c/gamma`, `c/beta`); return `"d_" + name` for each of them (`d_z/gamma`, ...) and no
+# `d_bias`. Each `LN` line's backward is one call,
+# `layer_norm_backward(v, params[n + "/gamma"], d_out)`, with `v` the value that entered the
+# layer norm (`z_in`, ..., `c_in` from the cache): it returns `d_v`, `d_gamma` and `d_beta`.
+
+# %% nbgrader={"grade": false, "grade_id": "layer_norm_step_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def layer_norm_step_backward(d_h, d_c_next, cache, params):
+    """The backward of the seed's ConvLSTM step: peepholes and layer norm (channels_last)."""
     ### BEGIN SOLUTION
     k, g = cache, {}
 
@@ -141,63 +258,45 @@ def step_backward_by_hand(d_h, d_c, cache, params, peephole=True, normalize=True
         d_v, g[f"d_{name}/gamma"], g[f"d_{name}/beta"] = layer_norm_backward(v, params[name + "/gamma"], d_out)
         return d_v
 
-    # h = z_o * tanh(c)
     g["d_z_o"] = d_h * np.tanh(k["c"])
-    g["d_c"] = d_c + d_h * k["z_o"] * (1 - np.tanh(k["c"]) ** 2)
-    # z_o = sigmoid(LN(z_o_in)), c = LN(c_in)
-    d_z_o_in = g["d_z_o"] * k["z_o"] * (1 - k["z_o"])
-    d_c_in = g["d_c"]
-    if normalize:
-        d_z_o_in = ln_backward("z_o", k["z_o_in"], d_z_o_in)
-        d_c_in = ln_backward("c", k["c_in"], d_c_in)
-    # z_o_in = z_o + W_co * c_in: c_in has a second reader
-    if peephole:
-        g["d_W_co"] = (d_z_o_in * k["c_in"]).sum(axis=0)      # one weight per pixel, shared by the batch
-        d_c_in = d_c_in + d_z_o_in * params["W_co"]
-    g["d_z_o_in"], g["d_c_in"] = d_z_o_in, d_c_in
-    # c_in = c_prev * z_f + z_i * z
-    g["d_z_f"] = d_c_in * k["c_prev"]
-    g["d_z_i"] = d_c_in * k["z"]
-    g["d_z"] = d_c_in * k["z_i"]
-    g["d_c_prev"] = d_c_in * k["z_f"]
-    # z_f = sigmoid(LN(z_f_in) + forget_bias), z_i = sigmoid(LN(z_i_in)), z = tanh(LN(z_in))
-    d_z_f_in = g["d_z_f"] * k["z_f"] * (1 - k["z_f"])
-    d_z_i_in = g["d_z_i"] * k["z_i"] * (1 - k["z_i"])
-    d_z_in = g["d_z"] * (1 - k["z"] ** 2)
-    if normalize:
-        d_z_f_in = ln_backward("z_f", k["z_f_in"], d_z_f_in)
-        d_z_i_in = ln_backward("z_i", k["z_i_in"], d_z_i_in)
-        d_z_in = ln_backward("z", k["z_in"], d_z_in)
-    g["d_z_f_in"], g["d_z_i_in"], g["d_z_in"] = d_z_f_in, d_z_i_in, d_z_in
-    # z_i_in += W_ci * c_prev, z_f_in += W_cf * c_prev: c_prev has three readers
-    if peephole:
-        g["d_W_ci"] = (d_z_i_in * k["c_prev"]).sum(axis=0)
-        g["d_W_cf"] = (d_z_f_in * k["c_prev"]).sum(axis=0)
-        g["d_c_prev"] = g["d_c_prev"] + d_z_i_in * params["W_ci"] + d_z_f_in * params["W_cf"]
-    # z, z_i, z_f, z_o = split(y, 4): the backward of a split is a concatenation
-    d_y = np.concatenate([d_z_in, d_z_i_in, d_z_f_in, d_z_o_in], axis=-1)
-    # y = conv(concat([x, h_prev]), kernel) (+ bias)
-    if not normalize:
-        g["d_bias"] = d_y.sum(axis=tuple(range(d_y.ndim - 1)))
-    d_xh, g["d_kernel"] = conv_nd_backward(np.concatenate([k["x"], k["h_prev"]], axis=-1), params["kernel"], d_y)
+    g["d_c"] = d_c_next + d_h * k["z_o"] * (1 - np.tanh(k["c"]) ** 2)
+    g["d_z_o_in"] = ln_backward("z_o", k["z_o_in"], g["d_z_o"] * k["z_o"] * (1 - k["z_o"]))
+    g["d_c_in"] = ln_backward("c", k["c_in"], g["d_c"]) + g["d_z_o_in"] * params["W_co"]
+    g["d_W_co"] = (g["d_z_o_in"] * k["c_in"]).sum(axis=0)
+    g["d_z_f"] = g["d_c_in"] * k["c_prev"]
+    g["d_z_i"] = g["d_c_in"] * k["z"]
+    g["d_z"] = g["d_c_in"] * k["z_i"]
+    g["d_z_f_in"] = ln_backward("z_f", k["z_f_in"], g["d_z_f"] * k["z_f"] * (1 - k["z_f"]))
+    g["d_z_i_in"] = ln_backward("z_i", k["z_i_in"], g["d_z_i"] * k["z_i"] * (1 - k["z_i"]))
+    g["d_z_in"] = ln_backward("z", k["z_in"], g["d_z"] * (1 - k["z"] ** 2))
+    g["d_c_prev"] = g["d_c_in"] * k["z_f"] + g["d_z_i_in"] * params["W_ci"] + g["d_z_f_in"] * params["W_cf"]
+    g["d_W_ci"] = (g["d_z_i_in"] * k["c_prev"]).sum(axis=0)
+    g["d_W_cf"] = (g["d_z_f_in"] * k["c_prev"]).sum(axis=0)
+    d_y = np.concatenate([g["d_z_in"], g["d_z_i_in"], g["d_z_f_in"], g["d_z_o_in"]], axis=-1)
+    xh = np.concatenate([k["x"], k["h_prev"]], axis=-1)
+    d_xh, g["d_kernel"] = conv_nd_backward(xh, params["kernel"], d_y)
     g["d_x"], g["d_h_prev"] = np.split(d_xh, [k["x"].shape[-1]], axis=-1)
     return g
     ### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "check_step_backward", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-report = check_lstm_step_backward(step_backward_by_hand)
+# %% nbgrader={"grade": true, "grade_id": "check_layer_norm_step_backward", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+report = check_layer_norm_step_backward(layer_norm_step_backward)
 print(report)
-### BEGIN HIDDEN TESTS
-report = check_lstm_step_backward(step_backward_by_hand, seed=2029, count=6)
-print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
-### END HIDDEN TESTS
-report.points(4)
+report.points(1)
+
+# %% [markdown]
+# When a report is not enough: `report.hint(2)` names the mistake when the checker recognises
+# it (or gives the formula), `report.hint(3)` the formula, `print(report.details())` every case
+# and a table of the error per gradient and time step. If your function raises, the report
+# shows the shapes it was given and must return and the line that raised, and the hints go
+# from that line to the axis to NumPy's broadcasting rule.
 
 # %% [markdown]
 # To see where a gradient goes, ask for the simplest loss there is: **the value of `h` at
 # one pixel** (sample 0, the centre of the frame, channel 0). Its gradient `d_h` is 1 there
-# and 0 everywhere else, and `d_c = 0`. refconv's step backward,
-# `lstm_step_backward(d_h, d_state, cache, params, cell, intermediates=True)`, returns the
+# and 0 everywhere else, and nothing comes from a next step (`d_c_next = 0`). refconv's step
+# backward, `lstm_step_backward(d_h, d_state, cache, params, cell, intermediates=True)`, takes
+# `d_c_next` as `d_state.c` (and adds `d_state.h` to `d_h`: zero here); it returns the
 # step's inputs' and parameters' gradients and, with `intermediates=True`, the ones on the
 # way (`d_c`, `d_z_f`, ...), named as in the exercise.
 
@@ -214,11 +313,21 @@ print("gradients on the way:", ", ".join(mine), f"and all {len(d_params)} parame
 
 # %%
 def show(arrays, titles, title, sample=0, channel=0):
-    """One picture per array (sample 0, channel 0), each with its own range, symmetric about 0 (white)."""
-    frames = [a[sample, ..., channel] for a in arrays]
-    ranges = [(-np.abs(f).max(), np.abs(f).max()) for f in frames]
-    return viz.to_png(viz.heatmaps(frames, titles, ranges=ranges, cmaps=["RdBu_r"] * len(frames),
-                                   annotate=False, width=13, title=title))
+    """One picture per array (sample 0, channel 0), each with its own range, symmetric about 0
+    (white), and its colour bar right under it, so that no bar sits beside another picture."""
+    fig = Figure(figsize=(1.85 * len(arrays), 2.7), layout="constrained")
+    for ax, array, name in zip(fig.subplots(1, len(arrays)), arrays, titles):
+        frame = array[sample, ..., channel]
+        top = np.abs(frame).max() or 1.0
+        image = ax.imshow(frame, cmap="RdBu_r", vmin=-top, vmax=top, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(name, fontsize=10)
+        bar = fig.colorbar(image, ax=ax, location="bottom", shrink=0.9, pad=0.03, ticks=[-top, 0, top])
+        bar.ax.tick_params(labelsize=7)
+        bar.ax.set_xticklabels([f"{-top:.1g}", "0", f"{top:.1g}"])
+    fig.suptitle(title, fontsize=10)
+    return viz.to_png(fig)
 
 
 show([d_h, mine["d_c"], mine["d_z_f"], mine["d_z_f_in"], mine["d_c_prev"], d_x, d_prev.h],
@@ -251,11 +360,13 @@ assert inside > 0.99 and np.count_nonzero(d_x[0]) == d_x[0].size       # all of 
 #
 # Over a sequence the loss is a sum over steps, and every step uses the same weights.
 # Backpropagation through time runs the forward once, keeping each step's cache, then
-# walks back from the last step to the first. At step `t` the gradients arriving are
-# `d_h = d_outputs[t] + (d_h_prev sent back by step t + 1)` and `d_c = d_c_prev` sent back
-# by step `t + 1`; the weights' gradient is the **sum** over the steps. That is all of
-# `refconv.dynamic_rnn_grad`, two short loops you write in exercise 5.2 (refconv also handles
-# `sequence_length`, time-major input and stacks, and keeps less memory).
+# walks back from the last step to the first. At step `t` the gradients arriving are the
+# two of section 5.1: `d_h` = the loss's gradient for step `t`'s output plus the `d_h_prev`
+# sent back by step `t + 1`, and `d_c_next` = the `d_c_prev` sent back by step `t + 1`. The
+# weights' gradient is the **sum** over the steps, since every step used the same weights.
+# That is all of `refconv.dynamic_rnn_grad`: the forward loop and the backward loop you
+# write in exercise 5.2 (refconv also handles `sequence_length`, time-major input and
+# stacks, and keeps less memory).
 #
 # The loss: `h` at our pixel, at the **last** step only. So `d_outputs` is zero except
 # there.
@@ -272,11 +383,42 @@ for t in range(T):                                           # forward, keeping 
 
 # %% [markdown]
 # **Exercise 5.2: the backward loop.** Write `bptt(cell, params, caches, d_outputs,
-# d_final_state)`: walk the steps from the last to the first with
-# `refconv.lstm_step_backward(d_h, d_state, caches[t], params, cell)`, and return a dict
-# with `d_inputs` (`[B, T, H, W, C]`), `d_initial_c`, `d_initial_h` and `"d_" + name` for
-# every parameter (summed over the steps). The checker compares yours with
-# `refconv.dynamic_rnn_grad`, from the last step back.
+# d_final_state)`, with refconv's own step backward (no need to use yours), where:
+#
+# * `caches`: the list of the forward's `T` caches, `caches[t]` step `t`'s (as above);
+# * `d_outputs` `[B, T, H, W, F]`: `d_outputs[:, t]` is the loss's gradient for step `t`'s
+#   output `h` **only**, not what later steps send back;
+# * `d_final_state`: an `LSTMStateTuple(c, h)` of two `[B, H, W, F]` arrays, the loss's
+#   gradient for the final state the forward returned (all zeros when the loss reads only
+#   the outputs, as in this section; the checker passes random ones; never None);
+# * `refconv.lstm_step_backward(d_h, d_state, caches[t], params, cell)` is one step back:
+#   `d_h` is step `t`'s **own** output gradient `d_outputs[:, t]`; `d_state` an
+#   `LSTMStateTuple(c, h)` of what step `t + 1` sent back (`d_final_state` at the last
+#   step). It adds `d_state.h` to `d_h` itself and takes `d_state.c` as `d_c_next`, so each
+#   is passed once. It returns `d_x` (`[B, H, W, C]`), the `d_state` to hand to step `t - 1`,
+#   and this step's `d_params` (a dict by parameter name).
+#
+# Return a dict with `d_inputs` `[B, T, H, W, C]` (`d_inputs[:, t]` is step `t`'s `d_x`),
+# `d_initial_c` and `d_initial_h` (the `d_state` that step 0 hands back: the initial state's
+# gradient) and `"d_" + name` for every parameter, **summed** over the steps.
+#
+# What flows back, for `T = 3` (each box is one call of `lstm_step_backward`; `+` is the sum
+# you keep):
+#
+# ```
+#         d_outputs[:, 0]        d_outputs[:, 1]        d_outputs[:, 2]
+#               |                      |                      |
+#               v                      v                      v
+#  d_initial <-[ step 0 ]<- d_state --[ step 1 ]<- d_state --[ step 2 ]<- d_final_state
+#   (c, h)      |     |     (c, h)     |     |     (c, h)     |     |
+#               v     v                v     v                v     v
+#      d_inputs[:, 0] d_params    d_inputs[:, 1] d_params   d_inputs[:, 2] d_params
+#                       \________________+__\________________+___/
+#                                      the sum over the steps
+# ```
+#
+# The loop walks right to left: `t = 2, 1, 0`. The checker compares yours with
+# `refconv.dynamic_rnn_grad`, from the last step back: `d_inputs` at `t = T - 1` first.
 
 # %% nbgrader={"grade": false, "grade_id": "bptt", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def bptt(cell, params, caches, d_outputs, d_final_state):
@@ -739,30 +881,32 @@ plot_norms(norms_trained, "gradient reaching each frame from h at one pixel of t
 # ## 5.6 What a wrong backward looks like
 #
 # A slip is pinned to the gradient it breaks. Below, refconv's own step backward is wrapped
-# in the exercise's signature and then broken on purpose, the way students break it. The
+# with the switches as arguments (for `check_lstm_step_backward`, the checker that takes
+# every setting of the switches at once) and then broken on purpose, the way students break
+# it. The
 # most tempting slip: forgetting that the old memory reaches the new one through the forget
 # gate, `d_c_prev = d_c_in * z_f`, and sending back only the peephole terms. In the classic
 # LSTM that one product is the highway for gradients through time: the memory's gradient goes
 # back step after step multiplied only by `z_f`. In the seed's cell the state is `LN(c)`, so
-# between two such products the gradient also passes through layer norm's Jacobian (which
+# between two such products the gradient also passes through layer norm's backward (which
 # mixes every pixel of the frame and removes the gradient's mean); still, without `* z_f` the
 # memory's gradient could only leak through the peepholes.
 
 # %%
-def refconv_backward(d_h, d_c, cache, params, peephole=True, normalize=True, forget_bias=1.0):
-    """refconv's lstm_step_backward, in the exercise's signature."""
+def refconv_backward(d_h, d_c_next, cache, params, peephole=True, normalize=True, forget_bias=1.0):
+    """refconv's lstm_step_backward, with the switches as arguments (check_lstm_step_backward's call)."""
     shape, filters = list(cache["x"].shape[1:-1]), cache["h"].shape[-1]
     step_cell = refconv.ConvLSTMCell(shape, filters, list(params["kernel"].shape[:-2]),
                                      forget_bias=forget_bias, peephole=peephole, normalize=normalize)
     _, _, d_params, g = refconv.lstm_step_backward(
-        d_h, LSTMStateTuple(d_c, np.zeros_like(d_h)), refconv.LSTMCache(**cache), params, step_cell,
+        d_h, LSTMStateTuple(d_c_next, np.zeros_like(d_h)), refconv.LSTMCache(**cache), params, step_cell,
         intermediates=True)
     return {**g, **{"d_" + name: value for name, value in d_params.items()}}
 
 
-def no_highway(d_h, d_c, cache, params, **options):
+def no_highway(d_h, d_c_next, cache, params, **options):
     """refconv's backward with one mistake: d_c_prev lacks d_c_in * z_f."""
-    g = refconv_backward(d_h, d_c, cache, params, **options)
+    g = refconv_backward(d_h, d_c_next, cache, params, **options)
     g["d_c_prev"] = g["d_c_prev"] - g["d_c_in"] * cache["z_f"]
     return g
 
@@ -777,11 +921,12 @@ assert np.all(report.failed_case.errors[:report.failed_case.names.index("d_c_pre
 # The report names `d_c_prev` as the first gradient to differ, at the first step, and
 # every gradient before it as right, so the mistake is in the one line that computes
 # `d_c_prev`. A second classic, `d_W_co` from the *normalised* `c` (the peephole reads
-# `c_in`, before its layer norm), is recognised by name:
+# `c_in`, before its layer norm), is recognised by name: the report says which gradient
+# differs, and `report.hint(2)` names the mistake:
 
 # %%
-def w_co_from_normalised_c(d_h, d_c, cache, params, **options):
-    g = refconv_backward(d_h, d_c, cache, params, **options)
+def w_co_from_normalised_c(d_h, d_c_next, cache, params, **options):
+    g = refconv_backward(d_h, d_c_next, cache, params, **options)
     if "d_W_co" in g:
         g["d_W_co"] = (g["d_z_o_in"] * cache["c"]).sum(axis=0)
     return g
@@ -789,7 +934,8 @@ def w_co_from_normalised_c(d_h, d_c, cache, params, **options):
 
 report = check_lstm_step_backward(w_co_from_normalised_c)
 print(report)
-assert report.gate == "d_W_co" and "normalised c" in report.mistake
+print(report.hint(2))
+assert report.gate == "d_W_co" and "normalised c" in report.hint(2)
 
 # %% [markdown]
 # ### Questions
@@ -815,7 +961,9 @@ assert report.gate == "d_W_co" and "normalised c" in report.mistake
 # element-wise or a 3 x 3 convolution, so a pixel only reaches the kernel's footprint per
 # step: the gradient stays inside the cone and is exactly zero outside.
 
-# %% [markdown]
+# %% [markdown] tags=["instructor-only"]
 # **For teachers.** `refconv course build --out DIR` writes the student version of this
-# notebook (`step_backward_by_hand` and `bptt` reduced to stubs, the answers removed) and
-# yours; `refconv course grade` scores a submission (`notebooks/COURSE.md`).
+# notebook (`plain_step_backward`, `peephole_step_backward`, `layer_norm_step_backward` and
+# `bptt` reduced to stubs, the answers removed) and yours; `refconv course grade` scores a
+# submission (`notebooks/COURSE.md`). A student who writes only the plain rung gets its 2
+# points and 0 for the other two rungs: every case of a rung has its part switched on.

@@ -4,7 +4,9 @@ Write a piece of a cell yourself, hand the function to its checker, and it tells
 you **which quantity**, at **which step**, first differs from refconv, and by how
 much; when the difference is a mistake it knows (swapped gate blocks, Keras's
 block order, a per-channel layer norm, the old c where the new one belongs, u
-and 1 - u swapped, a hard-coded forget bias...), it names it::
+and 1 - u swapped, a hard-coded forget bias...), it names it when asked
+(``report.hint(2)``). When the function raises, the report shows the shapes it
+was given, the shapes it must return and the line that raised::
 
     from refconv.exercises import check_plain_step
 
@@ -14,7 +16,8 @@ and 1 - u swapped, a hard-coded forget bias...), it names it::
 
     report = check_plain_step(plain_step)
     print(report)          # compact: the first failure, a nudge
-    report.hint(2)         # the formula, when the nudge was not enough
+    report.hint(2)         # the mistake by name, when the checker recognises it
+    report.hint(3)         # the formula
     print(report.details())  # one line per case, and the table per quantity and step
 
 The ladder, notebook by notebook:
@@ -31,7 +34,10 @@ The ladder, notebook by notebook:
  3   :func:`check_gru_step`                  ``(x, h, params, normalize) -> r, u, candidate, h``
  4   :func:`check_mask_step`                 ``(t, sequence_length, h_new, state_new, state_old)``
  4   :func:`check_reverse_within_length`     ``(x, sequence_length) -> reversed``
- 5   :func:`check_lstm_step_backward`        ``(d_h, d_c, cache, params, ...) -> gradients``
+ 5   :func:`check_plain_step_backward`       ``(d_h, d_c_next, cache, params) -> gradients``
+ 5   :func:`check_peephole_step_backward`    the same, with ``W_ci``, ``W_cf``, ``W_co``
+ 5   :func:`check_layer_norm_step_backward`  the same, with peepholes and layer norm
+ 5   :func:`check_lstm_step_backward`        ``(d_h, d_c_next, cache, params, ...)``, the switches
  5   :func:`check_bptt`                      ``(cell, params, caches, d_outputs, d_final_state)``
  6   :func:`check_bug_hunt`                  ``{"gate": ..., "step": ...}`` for a :class:`Suspect`
 ===  ======================================  ==============================================
@@ -50,7 +56,8 @@ A checker returns a :class:`Report`: ``print`` it (or let Jupyter show it), test
 into points with ``report.points(out_of)`` (the share of cases passed), which is
 what the notebooks' graded cells do.
 
-The package: :mod:`.report` (the report), :mod:`.hints` (two tiers of hints),
+The package: :mod:`.report` (the report), :mod:`.hints` (the hints per quantity),
+:mod:`.crash` (what a report says when the function raised),
 :mod:`.mistakes` (the recognisable mistakes), :mod:`.runs` (cases and
 comparison), and one module per subject: :mod:`.convolution`, :mod:`.cells`,
 :mod:`.sequences`, :mod:`.backward`, :mod:`.bug_hunt`.
@@ -75,6 +82,9 @@ check_lstm_step = recordable(cells.check_lstm_step)
 check_gru_step = recordable(cells.check_gru_step)
 check_mask_step = recordable(sequences.check_mask_step)
 check_reverse_within_length = recordable(sequences.check_reverse_within_length)
+check_plain_step_backward = recordable(backward.check_plain_step_backward)
+check_peephole_step_backward = recordable(backward.check_peephole_step_backward)
+check_layer_norm_step_backward = recordable(backward.check_layer_norm_step_backward)
 check_lstm_step_backward = recordable(backward.check_lstm_step_backward)
 check_bptt = recordable(backward.check_bptt)
 check_bug_hunt = recordable(bug_hunt.check_bug_hunt)
@@ -84,4 +94,6 @@ __all__ = ["check_lstm_step", "check_gru_step", "check_lstm_step_backward", "Rep
            "CaseResult", "Mismatch", "LSTM_ORDER", "GRU_ORDER", "LSTM_BACKWARD_ORDER",
            "check_same_padding", "check_conv1d", "check_plain_step", "check_peephole_step",
            "check_layer_norm_step", "check_mask_step", "check_reverse_within_length",
-           "check_bptt", "check_bug_hunt", "Suspect", "HINTS", "POLICY"]
+           "check_bptt", "check_bug_hunt", "Suspect", "HINTS", "POLICY",
+           "check_plain_step_backward", "check_peephole_step_backward",
+           "check_layer_norm_step_backward"]

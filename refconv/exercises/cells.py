@@ -130,7 +130,8 @@ def _lstm_steps(student_fn, options, cell_options, setup, shape, channels, filte
         def call(x=x, c=state.c, h=state.h):
             return student_fn(x.copy(), c.copy(), h.copy(), copy_arrays(params), **options)
 
-        context = {"cache": cache, "params": params, "cell": cell, "rtol": rtol, "atol": atol}
+        context = {"cache": cache, "params": params, "cell": cell, "rtol": rtol, "atol": atol,
+                   "given": {"x": x, "c": state.c, "h": state.h, "params": params, **options}}
         yield t, reference, call, context
         state = new_state
 
@@ -292,6 +293,7 @@ def _gru_steps(student_fn, options, setup, shape, channels, filters, batch_size,
         def call(x=x, h=h):
             return student_fn(x.copy(), h.copy(), copy_arrays(params), **options)
 
-        context = {"cache": cache, "params": params, "cell": cell, "rtol": rtol, "atol": atol}
+        context = {"cache": cache, "params": params, "cell": cell, "rtol": rtol, "atol": atol,
+                   "given": {"x": x, "h": h, "params": params, **options}}
         yield t, reference, call, context
         h = new_h

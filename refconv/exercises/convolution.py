@@ -72,7 +72,9 @@ def check_same_padding(student_fn, *, count=4, seed=0, hints=True):
                         return result
                     return {"padding_before": before, "padding_after": after}
 
-                yield i, reference, call, {"n": n, "k": k, "stride": stride, "dilation": dilation}
+                yield i, reference, call, {"n": n, "k": k, "stride": stride, "dilation": dilation,
+                                           "given": {"n": n, "k": k, "stride": stride,
+                                                     "dilation": dilation}}
 
         results.append(run_case(steps(), ("padding_before", "padding_after"), options,
                                 len(examples), 0, 0, what="paddings",
@@ -127,7 +129,8 @@ def check_conv1d(student_fn, *, count=5, seed=0, rtol=1e-9, atol=1e-12, hints=Tr
                 def call(kernel=kernel):
                     return {"y": student_fn(x.copy(), kernel.copy())}
                 yield t, {"y": conv_nd(x, kernel)}, call, {"x": x, "kernel": kernel,
-                                                            "rtol": case_rtol, "atol": case_atol}
+                                                            "rtol": case_rtol, "atol": case_atol,
+                                                            "given": {"x": x, "kernel": kernel}}
 
         shown = {key: value for key, value in setup.items() if key != "seed"}
         results.append(run_case(steps(), ("y",), options, len(kernels), case_rtol, case_atol,

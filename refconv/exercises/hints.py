@@ -96,11 +96,13 @@ HINTS = {
                  "d_gamma and d_beta of a layer norm are the 2nd and 3rd results of "
                  "layer_norm_backward(its input, its gamma, the gradient of its output)."),
     # --- backpropagation through time (notebook 5)
-    "d_inputs": ("at step t the gradient reaching h is the output's d_outputs[t] plus what "
-                 "step t + 1 handed back.",
-                 "for t = T-1 .. 0: d_x, d_prev, d_p = lstm_step_backward(d_outputs[:, t], "
-                 "d_state, caches[t], params, cell); d_inputs[:, t] = d_x; d_state = d_prev; "
-                 "add d_p into d_params."),
+    "d_inputs": ("d_inputs[:, t] is the d_x that step t's lstm_step_backward returns: check "
+                 "what you hand it at each step (d_h: step t's own output gradient; d_state: "
+                 "what step t + 1 sent back) and that t walks from T - 1 down to 0.",
+                 "d_state = d_final_state; for t = T-1 .. 0: d_x, d_state, d_p = "
+                 "lstm_step_backward(d_outputs[:, t], d_state, caches[t], params, cell); "
+                 "d_inputs[:, t] = d_x; add d_p into the totals. lstm_step_backward adds "
+                 "d_state.h to its d_h itself: do not add it again."),
     "d_initial_state": ("what is left of d_state after the loop reaches t = 0?",
                         "the d_state after the last (t = 0) backward step is the gradient "
                         "with respect to the initial state."),
@@ -144,6 +146,8 @@ def hint_text(name, level, kind="LSTM"):
         key = "padding"
     elif name in ("d_initial_c", "d_initial_h"):
         key = "d_initial_state"
+    elif name == "d_x" and kind == "BPTT":
+        key = "d_inputs"                 # the loop's hints, not the convolution's
     elif name.startswith("d_") and name not in HINTS and kind == "BPTT":
         key = "d_params"
     tiers = HINTS.get(key)

@@ -44,6 +44,7 @@ MAX_ARRAY_BYTES = 64 * 2**20         # a larger returned array is recorded as un
 # case runs. Every other public refconv function may be used (COURSE.md says which matter).
 LSTM_FORWARD = ("lstm_step", "lstm_gates", "dynamic_rnn", "bidirectional_dynamic_rnn",
                 "stream_rnn", "stream_bidirectional_rnn")
+LSTM_BACKWARD = ("lstm_step_backward", "dynamic_rnn_grad", "bidirectional_dynamic_rnn_grad")
 POLICY = {
     "check_same_padding": ("conv_padding", "conv_output_size"),
     "check_conv1d": ("conv_nd", "conv_nd_naive"),
@@ -56,8 +57,10 @@ POLICY = {
     "check_mask_step": ("dynamic_rnn", "bidirectional_dynamic_rnn", "stream_rnn",
                         "stream_bidirectional_rnn"),
     "check_reverse_within_length": ("reverse_sequence",),
-    "check_lstm_step_backward": ("lstm_step_backward", "dynamic_rnn_grad",
-                                 "bidirectional_dynamic_rnn_grad"),
+    "check_plain_step_backward": LSTM_BACKWARD,
+    "check_peephole_step_backward": LSTM_BACKWARD,
+    "check_layer_norm_step_backward": LSTM_BACKWARD,
+    "check_lstm_step_backward": LSTM_BACKWARD,
     "check_bptt": ("dynamic_rnn_grad", "bidirectional_dynamic_rnn_grad"),
     "check_bug_hunt": (),
 }

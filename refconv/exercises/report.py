@@ -2,20 +2,43 @@
 
 A :class:`Report` holds one :class:`CaseResult` per case (one set of options and
 one random run). ``print(report)`` shows the first failure in a few lines: which
-quantity, at which step, by how much, a named mistake when the checker recognises
-one, and a nudge. More only when asked: ``report.hint(2)`` gives the formula,
-``report.details()`` one line per failing case and the table of errors per
-quantity and step.
+quantity, at which step, by how much, and a nudge. More only when asked, in
+order: ``report.hint(2)`` names the mistake when the checker recognises it (else
+gives the formula), ``report.hint(3)`` the formula; ``report.details()`` one line
+per failing case and the table of errors per quantity and step. When the
+learner's function raised, the report shows the shapes it was given and must
+return and the line that raised, and the hints go from that line to the axis to
+NumPy's broadcasting rule (:mod:`.crash`).
+
+How much a report shows unasked is its hint level: 1 (the default) the nudge,
+2 also the recognised mistake, 3 also the formula, 0 nothing. A teacher sets it
+for a whole class with the environment variable ``REFCONV_HINT_LEVEL`` (or
+:data:`HINT_LEVEL`); a checker's ``hints=`` argument sets it for one report.
 """
 
 import math
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .crash import crash_hint, crash_lines
 from .hints import hint_text
 
-__all__ = ["Mismatch", "CaseResult", "Report"]
+__all__ = ["Mismatch", "CaseResult", "Report", "Hint", "HINT_LEVEL"]
+
+# What a report shows unasked: 0 nothing, 1 the nudge, 2 + the recognised mistake, 3 + the formula.
+HINT_LEVEL = int(os.environ.get("REFCONV_HINT_LEVEL", "1"))
+
+
+class Hint(str):
+    """A hint: a string that Jupyter shows as text (not as a quoted repr)."""
+
+    def __repr__(self):
+        return str(self)
+
+    def _repr_pretty_(self, printer, cycle):
+        printer.text(str(self))
 
 
 @dataclass(frozen=True)
@@ -33,6 +56,8 @@ class Mismatch:
         problem: a sentence when the quantity could not be compared at all
             (missing, wrong shape, not an array, an exception), else None.
         mistake: the name of a recognised mistake that explains it, or None.
+        crash: when the function raised, what :func:`.crash.crash_details` found
+            (the shapes given and expected, the line), else None.
     """
     step: int
     name: object
@@ -44,6 +69,7 @@ class Mismatch:
     size: int = 0
     problem: object = None
     mistake: object = None
+    crash: object = None
 
 
 @dataclass
@@ -89,6 +115,9 @@ class Report:
     None when passed). ``str(report)`` (or Jupyter's display) is the compact
     report; :meth:`details` the long one; :meth:`hint` the hints, a level at a
     time; :meth:`points` the share of cases passed, as points.
+
+    ``hints``: True for the class's hint level (:data:`HINT_LEVEL`), False for
+    none, or a level 0-3: what the report shows unasked.
     """
 
     def __init__(self, title, function_name, cases, rtol, atol, hints=True, kind="LSTM",
@@ -101,6 +130,32 @@ class Report:
         self.kind = kind
         self.step_word = step_word
         self.notes = []            # lines shown after the report (refconv.exercises.record's)
+
+    @property
+    def hint_level(self):
+        """How many tiers of hints the report shows unasked (0-3)."""
+        if self.hints is True:
+            return HINT_LEVEL
+        return int(self.hints or 0)
+
+    def _tiers(self):
+        """The hints for the first difference, in the order they are given."""
+        m = self.mismatch
+        if m is None:
+            return []
+        if m.name is None:
+            if m.crash is None:
+                return ["your function did not return what it must: read the report's first "
+                        "lines."]
+            if m.crash.get("unwritten"):
+                return [crash_hint(m.crash, 1)]
+            return [crash_hint(m.crash, level) for level in (1, 2, 3)]
+        nudge, formula = hint_text(m.name, 1, self.kind), hint_text(m.name, 2, self.kind)
+        tiers = [nudge or f"look at the line that computes {m.name}."]
+        if m.mistake:
+            tiers.append(f"the checker recognises this mistake: {m.mistake}")
+        tiers.append(formula or f"no formula for {m.name}.")
+        return tiers
 
     @property
     def passed(self):
@@ -144,12 +199,20 @@ class Report:
         return round(out_of * passed / len(self.cases), 2) if self.cases else 0.0
 
     def hint(self, level=1):
-        """The hint for the first difference: 1 a nudge, 2 the formula. A string."""
+        """The hint of tier ``level`` for the first difference, a :class:`Hint` (a string).
+
+        For a wrong quantity: 1 a nudge (where to look), 2 the recognised
+        mistake by name when the checker knows it (else the formula), then the
+        formula. For a crash: 1 which line, 2 which axis, 3 the broadcasting rule.
+        """
         if self.passed:
-            return "nothing to hint at: every case passed."
-        if self.gate is None:
-            return "your function raised an exception: read its last line above."
-        return hint_text(self.gate, level, self.kind) or f"no hint for {self.gate}."
+            return Hint("nothing to hint at: every case passed.")
+        tiers = self._tiers()
+        level = min(max(int(level), 1), len(tiers))
+        text = tiers[level - 1]
+        if level < len(tiers) and self.mismatch.name is not None:
+            text += f" (report.hint({level + 1}): more)"
+        return Hint(text)
 
     def __str__(self):
         return "\n".join([self._text(), *self.notes])
@@ -171,10 +234,15 @@ class Report:
                  f"{len(self.cases)} cases. Case {failing[0]} ({case.describe()}), at "
                  f"{at}: {where}."]
         lines.extend("  " + line for line in _explain(case, self.step_word))
-        if m.name is not None and self.hints:
-            nudge = hint_text(m.name, 1, self.kind)
-            if nudge:
-                lines.append(f"  hint: {nudge} (report.hint(2): the formula)")
+        tiers, level = self._tiers(), self.hint_level
+        first = 1 if m.name is None else 0          # a crash's line is shown above already
+        lines.extend(f"  hint: {text}" for text in tiers[first:level])
+        following = max(level, first) + 1
+        if following <= len(tiers):
+            names = (["which line", "which axis", "the broadcasting rule"] if m.name is None
+                     else ["where to look"] + (["the mistake, by name"] if m.mistake else [])
+                     + ["the formula"])
+            lines.append(f"  more help: report.hint({following}) ({names[following - 1]})")
         passed = [n for n, c in enumerate(self.cases, 1) if c.passed]
         if passed:
             lines.append(f"  passed: case{'s' if len(passed) > 1 else ''} "
@@ -198,7 +266,7 @@ class Report:
                         else "raised " + m.problem.splitlines()[-1])
                 lines.append(f"  case {number}: {case.describe()}: FAILED: {note}")
             else:
-                named = f" ({m.mistake})" if m.mistake else ""
+                named = f" ({m.mistake})" if m.mistake and self.hint_level >= 2 else ""
                 lines.append(f"  case {number}: {case.describe()}: FAILED: {m.name} at "
                              f"{self.step_word} {m.step}, error {_num(m.error)}{named}")
         case = self.failed_case
@@ -207,12 +275,11 @@ class Report:
             lines.append(f"first difference: {m.name} at {self.step_word} {m.step} "
                          f"(case {self.cases.index(case) + 1})")
             lines.extend("  " + line for line in _explain(case, self.step_word))
-            if self.hints and hint_text(m.name, 2, self.kind):
-                lines.append(f"  hint: {hint_text(m.name, 2, self.kind)}")
             lines.append(f"max |yours - reference| per quantity and {self.step_word} "
                          f"(case {self.cases.index(case) + 1}):")
             width = max(10, max(len(name) + 1 for name in case.names))
-            lines.append("  " + " " * width + "".join(f"{f't={t}':>9}" for t in
+            column = "t={}" if self.step_word == "time step" else "#{}"
+            lines.append("  " + " " * width + "".join(f"{column.format(t):>9}" for t in
                                                       range(case.errors.shape[1])))
             for name, row in zip(case.names, case.errors):
                 lines.append(f"  {name:<{width}}" + "".join(f"{_cell_text(e):>9}" for e in row))
@@ -230,22 +297,23 @@ class Report:
 def _explain(case, step_word):
     m = case.first
     if m.name is None:
-        return [f"at {step_word} {m.step} your function raised:", *m.problem.splitlines()]
+        return [f"at {step_word} {m.step} your function raised:", *m.problem.splitlines(),
+                *(crash_lines(m.crash) if m.crash else [])]
     lines = []
     if m.problem:
         lines.append(m.problem)
+    elif not m.index:                               # a single number: no position to name
+        lines.append(f"yours {_num(m.yours)}, reference {_num(m.reference)}")
     else:
         index = ", ".join(map(str, m.index))
         label = case.index_labels.get(m.name, "[batch, *position, channel]")
         lines.append(f"max |yours - reference| = {_num(m.error)} at {label} = [{index}] "
                      f"(yours {_num(m.yours)}, reference {_num(m.reference)}); "
                      f"{m.count} of {m.size} values differ")
-    if m.mistake:
-        lines.append(f"recognised: {m.mistake}")
     before = list(case.names[:case.names.index(m.name)])
     if before:
         shown = before if len(before) <= 8 else before[:6] + [f"and {len(before) - 6} more"]
-        lines.append(f"right before it at that {step_word}: {', '.join(shown)}")
+        lines.append(f"computed before it at that {step_word}, and right: {', '.join(shown)}")
     after = [n for n in case.wrong_at_first_step if n != m.name]
     if after:
         shown = after if len(after) <= 6 else after[:5] + [f"and {len(after) - 5} more"]

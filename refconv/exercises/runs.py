@@ -14,6 +14,7 @@ import traceback
 import numpy as np
 
 from ..data import moving_shapes
+from .crash import crash_details
 from .report import CaseResult, Mismatch
 
 __all__ = ["run_case", "compare", "tolerances", "random_cases", "video_and_rng",
@@ -80,7 +81,8 @@ def run_case(steps, names, options, timesteps, rtol, atol, what="gates", setup=N
         try:
             yours = call()
         except Exception as error:  # a learner's bug: report it, do not crash the check
-            result.first = Mismatch(t, None, math.inf, problem=short_traceback(error))
+            result.first = Mismatch(t, None, math.inf, problem=short_traceback(error),
+                                    crash=crash_details(error, context, reference))
             break
         if not isinstance(yours, dict):
             result.first = Mismatch(t, None, math.inf, problem=(

@@ -77,7 +77,9 @@ def _mask_steps(student_fn, cell, video, lengths, rtol, atol):
             return {"output": output, "state_c": c, "state_h": h}
 
         context = {"t": t, "lengths": lengths, "h_new": h_new, "new": state_new, "old": state,
-                   "rtol": rtol, "atol": atol}
+                   "rtol": rtol, "atol": atol,
+                   "given": {"t": t, "sequence_length": lengths, "h_new": h_new,
+                             "state_new": state_new._asdict(), "state_old": state._asdict()}}
         yield t, reference, call, context
         state = final
 
@@ -133,7 +135,9 @@ def check_reverse_within_length(student_fn, *, count=3, seed=0, hints=True):
         def steps(x=x, lengths=lengths):
             def call():
                 return {"reversed": student_fn(x.copy(), lengths.copy())}
-            yield 0, {"reversed": reverse_sequence(x, lengths)}, call, {"x": x, "lengths": lengths}
+            given = {"x": x, "sequence_length": lengths}
+            yield 0, {"reversed": reverse_sequence(x, lengths)}, call, {"x": x, "lengths": lengths,
+                                                                       "given": given}
 
         shown = {key: value for key, value in setup.items() if key not in ("seed", "T")}
         results.append(run_case(steps(), ("reversed",), options, 1, 0, 0, what="arrays",
