@@ -29,6 +29,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from ..interop._common import gate_names
 from .onnx_torch import _Graph, _row, gate_path, instrument, locate, not_exposed
 
 __all__ = ["read_signature", "read_layout", "output_keys", "conform_file"]
@@ -175,8 +176,6 @@ def conform_file(path, weights, *, gate_order=None, forget_bias=None, rtol, atol
     weights = Weights.read(weights)
     model = _load_onnx(path)
     name, dims = read_signature(model)
-    located = locate(model)
-    unrolled = len({step for _, step in located})
     order, bias = read_layout(model)
     notes = []
     if gate_order is None and weights.kind == "torch":
@@ -193,6 +192,9 @@ def conform_file(path, weights, *, gate_order=None, forget_bias=None, rtol, atol
                              f"not a constant Add); pass --forget-bias (ndrplz: 0)")
         forget_bias = bias
         notes.append(f"forget bias read from the graph: {bias:g}")
+    # the split's blocks are named in the weights' order (the graph's, when read from it)
+    located = locate(model, gate_names(gate_order or "ifog"))
+    unrolled = len({step for _, step in located})
     layout = weights.layout(dims, "--onnx", channels_axes=(2, 4))
     size = dims[3:5] if layout == "channels_first" else dims[2:4]
     cell = weights.cell(size, layout, gate_order=gate_order, forget_bias=forget_bias)

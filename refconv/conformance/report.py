@@ -169,7 +169,9 @@ def _columns(head, body, width, shrink):
     fit ``width`` (a cut cell ends in ``~``)."""
     widths = [max(len(c) for c in column) for column in zip(head, *body)]
     floor = {head.index(name): max(len(name), 6) for name in shrink}
-    while sum(widths) + 2 * (len(widths) - 1) > width:
+    least = sum(min(w, floor.get(i, w)) for i, w in enumerate(widths))
+    gap = 2 if least + 2 * (len(widths) - 1) <= width else 1
+    while sum(widths) + gap * (len(widths) - 1) > width:
         cuttable = [i for i in floor if widths[i] > floor[i]]
         if not cuttable:
             break
@@ -178,7 +180,7 @@ def _columns(head, body, width, shrink):
 
     def cell(text, w):
         return text if len(text) <= w else text[:w - 1] + "~"
-    return ["  ".join(cell(c, w).ljust(w) for c, w in zip(cells, widths)).rstrip()
+    return [(" " * gap).join(cell(c, w).ljust(w) for c, w in zip(cells, widths)).rstrip()
             for cells in (head, *body)]
 
 
