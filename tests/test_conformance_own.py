@@ -398,6 +398,33 @@ def test_an_unrolled_dynamic_length_is_truncated_and_fails_with_strict(ot, tmp_p
     assert main([*argv, "--strict"]) == 1
 
 
+RAN = []
+
+
+def _ran(what):
+    RAN.append(what)
+    return np.zeros(1)
+
+
+class _Sneaky:
+    """An object whose unpickling runs code (here: records that it ran)."""
+
+    def __reduce__(self):
+        return (_ran, ("unpickled",))
+
+
+def test_a_state_dict_file_is_never_unpickled(ot, tmp_path, capsys):
+    """torch.load(weights_only=True): a file whose pickle would run code is refused, and the
+    code never runs."""
+    import torch
+    _files(ot, tmp_path)
+    torch.save({"cell_list.0.conv.weight": _Sneaky()}, tmp_path / "sneaky.pt")
+    assert main(["conformance", "--onnx", str(tmp_path / "m.onnx"), "--torch-state",
+                 str(tmp_path / "sneaky.pt")]) == 2
+    _one_line(capsys, "weights_only=True")
+    assert RAN == []
+
+
 def test_a_state_dict_that_is_not_the_files_is_one_line(ot, tmp_path, capsys):
     import torch
     _files(ot, tmp_path)
