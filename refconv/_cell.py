@@ -150,8 +150,15 @@ class ConvCell:
         spatial = list(frame_shape[:-1] if ca == -1 else frame_shape[1:])
         channels = frame_shape[ca]
         if spatial != self.shape:
+            other = list(frame_shape[1:] if ca == -1 else frame_shape[:-1])
+            hint = ""
+            if other == self.shape:  # the frames fit the other layout: say which
+                flip = CHANNELS_FIRST if ca == -1 else CHANNELS_LAST
+                hint = (f"; these frames look {flip} (channels on axis "
+                        f"{len(lead) if ca == -1 else len(full_shape) - 1}): build the cell with "
+                        f"data_format=\"{flip}\", or move the channel axis")
             raise ValueError(f"{argument}: expected shape {expected} (spatial size {self.shape}, "
-                             f"{self.data_format}), got {got}")
+                             f"{self.data_format}), got {got}{hint}")
         dtype = check_float_dtype(dtype, f"dtype of {argument}")
         params, in_channels = self.params, self.in_channels
         if params is not None and in_channels is not None:  # built: no lock, no change

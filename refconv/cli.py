@@ -90,11 +90,17 @@ def _parser():
         description="Compare CANDIDATE with REFERENCE (golden folders or .npz files). Exit 0: "
                     "PASSED; 1: FAILED (a tensor outside the tolerance, missing, not real "
                     "numbers or of the wrong shape, or nothing compared); 2: an error (a "
-                    "damaged or foreign manifest, a checksum mismatch, a bad argument).")
+                    "damaged or foreign manifest, a checksum mismatch, a bad argument, a "
+                    "--keys entry matching no key).")
     compare.add_argument("reference", metavar="REFERENCE")
     compare.add_argument("candidate", metavar="CANDIDATE")
     compare.add_argument("--rtol", type=_tolerance, default=1e-10, help="default: %(default)g")
     compare.add_argument("--atol", type=_tolerance, default=1e-12, help="default: %(default)g")
+    compare.add_argument("--keys", type=_key_list, metavar="K,K,...",
+                         help="compare only these: groups (outputs, states, gates, params, "
+                              "grads, inputs), keys or patterns ('gates/*'), comma-separated; "
+                              "e.g. outputs,states,gates for a forward-only candidate (default: "
+                              "every key of the reference)")
     compare.add_argument("--verbose", action="store_true", help="list every tensor")
     compare.set_defaults(run=_compare)
     register_course(commands)      # course build, course grade, notebooks
@@ -120,6 +126,15 @@ def _tolerance(text):
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
     return value
+
+
+def _key_list(text):
+    """--keys: comma-separated names, none empty."""
+    keys = [k.strip() for k in text.split(",")]
+    if not all(keys):
+        raise argparse.ArgumentTypeError(f"expected comma-separated groups, keys or patterns "
+                                         f"(outputs,states,gates), got {text!r}")
+    return keys
 
 
 def _int_in(low, high, why=""):
@@ -159,7 +174,8 @@ def _compare(args, parser):
     from refconv.compare import compare
 
     try:
-        result = compare(args.reference, args.candidate, rtol=args.rtol, atol=args.atol)
+        result = compare(args.reference, args.candidate, rtol=args.rtol, atol=args.atol,
+                         keys=args.keys)
     except (OSError, ValueError, TypeError, MemoryError) as error:
         raise CommandError(error) from None
     print(result.report(verbose=args.verbose))

@@ -17,6 +17,7 @@ each one's declared size checked against the reference before it is
 decompressed.
 """
 
+import fnmatch
 import os
 from typing import NamedTuple
 
@@ -27,7 +28,7 @@ from .golden import (CaseFile, GoldenFileNotFoundError, entry_path, load_manifes
 from .memory import available_memory as _available_memory  # one reading of MemAvailable
 from .vocabulary import GRU_QUANTITIES, LSTM_QUANTITIES
 
-__all__ = ["compare", "Comparison", "TensorError"]
+__all__ = ["compare", "Comparison", "TensorError", "KEY_GROUPS"]
 
 # Keys whose second axis is time, so errors are also reported per step.
 _TIME_KEYS = ("outputs", "gates/", "d_outputs")
@@ -135,8 +136,14 @@ def compare(reference, candidate, rtol=1e-10, atol=1e-12, keys=None):
             dict key -> array. A candidate folder needs no manifest: its files
             are matched by the reference's file names.
         rtol, atol: the tolerance, as ``np.allclose``: finite numbers >= 0.
-        keys: compare only these keys (default: every key of the reference
-            that the candidate has, and report the others as missing).
+        keys: compare only these keys (default: every key of the reference,
+            reporting those the candidate lacks as missing). Each is a key, a
+            glob pattern (``"gates/*"``, ``"final_state/*"``) or a group of
+            :data:`KEY_GROUPS` (``"outputs"``, ``"states"``, ``"gates"``: what a
+            forward-only framework produces); patterns and groups also match
+            under a bidirectional case's ``fw/`` and ``bw/``. A reference key
+            asked for and absent from the candidate is missing (a failure); a
+            pattern or group that matches no key of the reference is an error.
 
     Returns:
         :class:`Comparison` (``.passed``, ``.first_failure``, ``str()`` for a
@@ -160,12 +167,10 @@ def compare(reference, candidate, rtol=1e-10, atol=1e-12, keys=None):
     cand_cases = _cases(candidate, "candidate",
                         files={name: source.file for name, source in ref_cases.items()})
     tensors, missing, problems = [], [], []
+    matched = set()
     for case, ref_source in ref_cases.items():
         with ref_source.open() as ref:
-            wanted = ref.keys if keys is None else keys
-            for key in wanted:
-                if key not in ref.keys:
-                    raise ValueError(f"keys: {key!r} is not in the reference's case {case!r}")
+            wanted = ref.keys if keys is None else _wanted(ref.keys, keys, case, matched)
             if case not in cand_cases:
                 missing.extend((case, key) for key in wanted)
                 continue
@@ -185,7 +190,41 @@ def compare(reference, candidate, rtol=1e-10, atol=1e-12, keys=None):
                         missing.append((case, key))
                     else:
                         tensors.append(_compare_key(case, key, ref, cand, rtol, atol))
+    unmatched = [k for k in keys or () if _is_pattern(k) and k not in matched]
+    if unmatched:
+        raise ValueError(f"keys: {unmatched[0]!r} matches no key of the reference (groups: "
+                         f"{', '.join(KEY_GROUPS)}; or a key or a pattern such as 'gates/*')")
     return Comparison(tensors, missing, rtol, atol, problems)
+
+
+# What a forward-only framework produces, and the rest, by group (patterns of golden keys).
+KEY_GROUPS = {"outputs": ("outputs",), "states": ("final_state/*",), "gates": ("gates/*",),
+              "params": ("params/*",), "grads": ("grad/*",),
+              "inputs": ("inputs", "sequence_length", "initial_state/*")}
+
+
+def _is_pattern(key):
+    return key in KEY_GROUPS or any(c in key for c in "*?[")
+
+
+def _wanted(ref_keys, keys, case, matched):
+    """The reference keys of one case that ``keys`` asks for, in the reference's order; a
+    plain key must be in every case (as before patterns); ``matched`` collects the patterns
+    and groups that matched something."""
+    wanted = []
+    for key in keys:
+        if not _is_pattern(key):
+            if key not in ref_keys:
+                raise ValueError(f"keys: {key!r} is not in the reference's case {case!r}")
+            wanted.append(key)
+            continue
+        patterns = KEY_GROUPS.get(key, (key,))
+        for ref_key in ref_keys:
+            plain = ref_key.split("/", 1)[1] if ref_key.startswith(("fw/", "bw/")) else ref_key
+            if any(fnmatch.fnmatchcase(k, p) for k in (ref_key, plain) for p in patterns):
+                matched.add(key)
+                wanted.append(ref_key)
+    return list(dict.fromkeys(wanted))
 
 
 def _compare_key(case, key, ref, cand, rtol, atol):

@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from .checks import check_data_format, check_padding, check_per_axis
+from .checks import check_data_format, check_float_array, check_padding, check_per_axis
 
 __all__ = ["conv_nd", "conv_nd_naive", "conv_nd_backward", "conv_nd_backward_naive",
            "conv_output_size", "conv_padding"]
@@ -273,24 +273,34 @@ def _pad(x, k_shape, strides, dilations, padding):
 
 
 def _check_conv_args(x, kernel, strides, dilations, padding, data_format):
-    x = np.asarray(x)
-    kernel = np.asarray(kernel)
-    for name, a in (("x", x), ("kernel", kernel)):
-        if a.dtype.kind not in "fiu":
-            raise TypeError(f"{name}: expected a real numeric array, got dtype {a.dtype}")
+    # The cells' dtype rule: float32 or float64 only (float16 overflows to inf, integers
+    # would silently compute in float64 or wrap).
+    x = check_float_array(x, "x")
+    kernel = check_float_array(kernel, "kernel")
     check_data_format(data_format)
-    if kernel.ndim < 3:
-        raise ValueError(f"kernel: expected shape [*kernel_size, C_in, C_out] with at least "
-                         f"one spatial axis, got shape {kernel.shape}")
+    channels_first = data_format == "channels_first"
+    c_in = (x.shape[1] if channels_first else x.shape[-1]) if x.ndim >= 3 else None
+    # [*k, C_in] for [*k, C_in, C_out]: the kernel lacks an axis, x is right
+    no_c_out = kernel.ndim == x.ndim - 1 and kernel.shape[-1] == c_in
+    if kernel.ndim < 3 or no_c_out:
+        also = " (or has x an axis too many?)" if kernel.ndim >= 2 and \
+            kernel.shape[-2] == c_in else ""
+        raise ValueError(f"kernel: expected shape [*kernel_size, C_in, C_out] (rank "
+                         f"{max(x.ndim, 3)} for x of shape {x.shape}), got shape {kernel.shape}"
+                         + (f"; its last axis is x's {c_in} input channels: its C_out axis is "
+                            f"missing{also}" if no_c_out else ""))
     n = kernel.ndim - 2
     if x.ndim != n + 2:
         raise ValueError(f"x: expected rank {n + 2} ([B, {n} spatial axes, C]) for a kernel "
                          f"with {n} spatial axes, got shape {x.shape}")
-    channels_first = data_format == "channels_first"
-    c_in = x.shape[1] if channels_first else x.shape[-1]
     if c_in != kernel.shape[-2]:
+        other = x.shape[-1] if channels_first else x.shape[1]
+        hint = (f"; axis {-1 if channels_first else 1} has {other}: is x "
+                f"{'channels_last' if channels_first else 'channels_first'}? pass data_format="
+                f"\"{'channels_last' if channels_first else 'channels_first'}\""
+                if other == kernel.shape[-2] else "")
         raise ValueError(f"x: expected {kernel.shape[-2]} input channels (kernel shape "
-                         f"{kernel.shape}), got {c_in} (x shape {x.shape}, {data_format})")
+                         f"{kernel.shape}), got {c_in} (x shape {x.shape}, {data_format}){hint}")
     if min(kernel.shape) < 1:
         raise ValueError(f"kernel: expected every size >= 1, got shape {kernel.shape}")
     strides = check_per_axis(strides, n, "strides")

@@ -7,6 +7,8 @@ inserting zeros, pads by TensorFlow's rule (checked against worked examples in
 every ``s``-th output.
 """
 
+import re
+
 import numpy as np
 import pytest
 import scipy.signal
@@ -152,3 +154,54 @@ def test_bad_arguments(kwargs, error, words):
     for fn in (conv_nd, conv_nd_naive):
         with pytest.raises(error, match=words):
             fn(**kwargs)
+
+
+# --- issue 26: the cells' dtype rule, and errors that blame the right argument --------------
+
+@pytest.mark.parametrize("fn", [conv_nd, conv_nd_naive])
+@pytest.mark.parametrize("dtype", [np.float16, np.int64, np.int8, np.bool_, np.complex128])
+@pytest.mark.parametrize("which", ["x", "kernel"])
+def test_conv_nd_refuses_what_the_cells_refuse(fn, dtype, which):
+    """float16 overflows (a sum of 1e3 * 1e3 products is inf) and integers would compute
+    silently in another dtype: refused by name, as the cells refuse them."""
+    x = np.ones((1, 5, 5, 2))
+    kernel = np.ones((3, 3, 2, 4))
+    args = {"x": x, "kernel": kernel}
+    args[which] = args[which].astype(dtype)
+    with pytest.raises(TypeError, match=rf"^{which}: expected a real floating-point array "
+                                        rf"\(float32 or float64\), got dtype"):
+        fn(args["x"], args["kernel"])
+
+
+def test_a_kernel_without_its_c_out_axis_is_blamed_not_x():
+    x = np.zeros((2, 6, 5, 3))
+    for kernel in ((3, 3, 3), (5, 2, 3)):
+        with pytest.raises(ValueError, match=rf"^kernel: expected shape \[\*kernel_size, C_in, "
+                                             rf"C_out\].*got shape {re.escape(str(kernel))}"
+                                             rf".*C_out axis is missing"):
+            conv_nd(x, np.zeros(kernel))
+    # x with an axis too many (a time axis) is still x's fault
+    with pytest.raises(ValueError, match=r"^x: expected rank 4"):
+        conv_nd(np.zeros((2, 4, 6, 5, 3)), np.zeros((3, 3, 3, 2)))
+
+
+def test_channels_first_data_for_a_channels_last_conv_suggests_the_data_format():
+    x = np.zeros((2, 3, 6, 5))  # [B, C, H, W]
+    with pytest.raises(ValueError, match=r'data_format="channels_first"'):
+        conv_nd(x, np.zeros((3, 3, 3, 2)))
+    with pytest.raises(ValueError, match=r'data_format="channels_last"'):
+        conv_nd(np.zeros((2, 6, 5, 3)), np.zeros((3, 3, 3, 2)), data_format="channels_first")
+    with pytest.raises(ValueError) as error:  # 4 channels fit neither layout: no suggestion
+        conv_nd(np.zeros((2, 4, 6, 5)), np.zeros((3, 3, 3, 2)))
+    assert "data_format" not in str(error.value)
+
+
+def test_channels_first_frames_for_a_channels_last_cell_suggest_the_data_format():
+    import refconv
+    cell = refconv.ConvLSTMCell([6, 5], 2, [3, 3])
+    x = np.zeros((2, 4, 3, 6, 5))  # [B, T, C, H, W]
+    with pytest.raises(ValueError, match=r'look channels_first.*data_format="channels_first"'):
+        refconv.dynamic_rnn(cell, x)
+    first = refconv.ConvLSTMCell([6, 5], 2, [3, 3], data_format="channels_first")
+    with pytest.raises(ValueError, match=r'look channels_last.*data_format="channels_last"'):
+        refconv.dynamic_rnn(first, np.zeros((2, 4, 6, 5, 3)))

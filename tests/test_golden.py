@@ -170,3 +170,22 @@ def test_cli_golden_and_compare(tmp_path, capsys):
     assert "first failure: lstm_3d_cf_noln_peep: gates/c at time step 1" in text
     assert "missing from the candidate" in text  # the other cases are not in the candidate folder
     assert cli.main(["compare", str(out), str(tmp_path / "nothing")]) == 2
+
+
+def test_golden_files_are_the_same_bytes_with_any_thread_count(tmp_path):
+    """``refconv golden --out`` with REFCONV_THREADS=1 and =2: every file byte-identical (the
+    golden package's split into cases, write and read modules changed no byte either: the
+    anchor test holds the cases' values)."""
+    import subprocess
+    import sys
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    written = {}
+    for threads in ("1", "2"):
+        out = tmp_path / threads
+        env = {**os.environ, "REFCONV_THREADS": threads, "PYTHONPATH": repo}
+        done = subprocess.run([sys.executable, "-m", "refconv", "golden", "--out", str(out)],
+                              env=env, capture_output=True, text=True, cwd=repo)
+        assert done.returncode == 0, done.stderr
+        written[threads] = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+    assert len(written["1"]) == len(golden_cases()) + 1  # and manifest.json
+    assert written["1"] == written["2"]

@@ -22,10 +22,11 @@ import importlib.util
 
 from .check import Candidate, check, reference
 from .environment import describe
+from .own import check_model
 from .report import (ATOL, ERROR, FAILED, OK, REFUSED, RTOL, TRUNCATED, Report, Row, load,
                      merge)
 
-__all__ = ["run", "RUNTIMES", "available", "Report", "Row", "Candidate", "check", "reference",
+__all__ = ["run", "check_model", "RUNTIMES", "available", "install_hint", "Report", "Row", "Candidate", "check", "reference",
            "load", "merge", "describe", "RTOL", "ATOL",
            "OK", "FAILED", "TRUNCATED", "REFUSED", "ERROR"]
 
@@ -35,6 +36,13 @@ RUNTIMES = {
     "onnxruntime": ("refconv.conformance.onnx_torch", ("torch", "onnx", "onnxruntime")),
     "tflite": ("refconv.conformance.tflite_keras", ("tensorflow", "ai_edge_litert")),
 }
+
+
+def install_hint():
+    """What installs every runtime ``refconv conformance`` runs, from a clone of refconv."""
+    return ('pip install -e ".[deploy]" && pip install --no-deps "tf-keras==2.21.*" '
+            '(from a clone of refconv; tf-keras, for the tf_keras rows, pins an older '
+            'TensorFlow unless installed without its dependencies)')
 
 
 def available(runtime):
@@ -69,7 +77,7 @@ def run(runtimes=None, *, rtol=RTOL, atol=ATOL, seed=0, t_export=8, t_other=None
             missing = available(name)
             if missing:
                 raise ImportError(f"runtimes: {name!r} needs {missing}, not installed here: "
-                                  f"pip install \"refconv[deploy]\"")
+                                  f"{install_hint()}")
     if rtol < 0 or atol < 0:
         raise ValueError(f"rtol, atol: expected values >= 0, got {rtol} and {atol}")
     environment = describe()

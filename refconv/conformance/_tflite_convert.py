@@ -85,6 +85,64 @@ def _build(model_spec, spec):
     return keras.Model(inputs, list(x)), layers
 
 
+def read_keras(path, folder):
+    """Write what refconv needs of the ``.keras`` model at ``path`` into ``folder``.
+
+    ``model.json``: the Keras version, each ConvLSTM layer's ``get_config()``, and the
+    Candidate key of each model output (``outputs``, ``h``, ``c``, or null), with the
+    outputs' names; ``weights.npz``: each layer's ``get_weights()``; or ``{"error": ...}``
+    naming what cannot be mapped (a layer that is not a ConvLSTM, an output of another
+    layer than the top one).
+    """
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import numpy as np
+
+    result = {}
+    try:
+        model, version = _load_keras(path)
+        layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+        other = [f"{layer.name} ({type(layer).__name__})" for layer in layers
+                 if not type(layer).__name__.startswith("ConvLSTM")]
+        if other or not layers:
+            raise ValueError(f"cannot map {', '.join(other) or 'a model without layers'}: "
+                             f"refconv maps a stack of ConvLSTM layers (outputs and states)")
+        keys = []
+        for tensor in model.outputs:
+            layer, _, index = tensor._keras_history  # noqa: SLF001  the one way to ask
+            if layer is not layers[-1]:
+                raise ValueError(f"cannot map the output {tensor.name!r}: it is "
+                                 f"{layer.name}'s, not the top layer's ({layers[-1].name})")
+            sequence = layers[-1].return_sequences
+            keys.append((["outputs" if sequence else "h", "h", "c"])[index])
+        result = {"keras_version": version, "output_names": list(model.output_names),
+                  "keys": keys,
+                  "configs": [json.loads(json.dumps(layer.get_config(), default=str))
+                              for layer in layers]}
+        np.savez(os.path.join(folder, "weights.npz"),
+                 **{f"layer{i}/{j}": w for i, layer in enumerate(layers)
+                    for j, w in enumerate(layer.get_weights())})
+    except Exception as error:  # noqa: BLE001  the parent prints it as one line
+        result = {"error": first_line(error)}
+    with open(os.path.join(folder, "model.json"), "w", encoding="utf-8") as f:
+        json.dump(result, f)
+
+
+def _load_keras(path):
+    """The model at ``path`` and its Keras version: Keras 3, else tf_keras (Keras 2)."""
+    import keras
+    try:
+        return keras.models.load_model(path, compile=False), 3
+    except Exception:  # noqa: BLE001  a tf_keras file: try that Keras before giving up
+        try:
+            import tf_keras
+        except ImportError:
+            raise
+        return tf_keras.models.load_model(path, compile=False), 2
+
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "--read":
+        read_keras(sys.argv[2], sys.argv[3])
+    else:
+        main(sys.argv[1])

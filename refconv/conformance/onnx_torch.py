@@ -43,7 +43,8 @@ from ..vocabulary import LSTM_QUANTITIES
 from .check import Candidate, check
 from .report import ATOL, ERROR, REFUSED, RTOL, Row, first_line
 
-__all__ = ["NdrplzConvLSTM", "make_model", "export", "locate", "instrument", "run",
+__all__ = ["NdrplzConvLSTM", "make_model", "export", "locate", "not_exposed", "gate_path",
+           "instrument", "run",
            "float16_weights", "int8_dynamic", "plant_activation", "swap_blocks",
            "OPT_LEVELS", "EXPORTERS", "conform"]
 
@@ -62,15 +63,18 @@ OPSET = 17
 class NdrplzCell(torch.nn.Module):
     """One layer: ``conv(cat([x, h]))`` split into i, f, o, g; padding ``k // 2`` on both sides."""
 
-    def __init__(self, input_dim, hidden_dim, kernel_size):
+    def __init__(self, input_dim, hidden_dim, kernel_size, forget_bias=0.0):
         super().__init__()
         self.hidden_dim = hidden_dim
+        self.forget_bias = forget_bias  # ndrplz has none; some ports add sigmoid(f + 1)
         self.conv = torch.nn.Conv2d(input_dim + hidden_dim, 4 * hidden_dim, kernel_size,
                                     padding=(kernel_size[0] // 2, kernel_size[1] // 2))
 
     def forward(self, x, state):
         h, c = state
         i, f, o, g = torch.split(self.conv(torch.cat([x, h], dim=1)), self.hidden_dim, dim=1)
+        if self.forget_bias:
+            f = f + self.forget_bias
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
         return h, c
@@ -83,11 +87,11 @@ class NdrplzConvLSTM(torch.nn.Module):
     and its final ``h`` and ``c`` ``[B, F, H, W]``.
     """
 
-    def __init__(self, input_dim, hidden_dims, kernel_sizes):
+    def __init__(self, input_dim, hidden_dims, kernel_sizes, forget_bias=0.0):
         super().__init__()
         inputs = [input_dim, *hidden_dims[:-1]]
         self.cell_list = torch.nn.ModuleList(
-            NdrplzCell(c, f, k) for c, f, k in zip(inputs, hidden_dims, kernel_sizes))
+            NdrplzCell(c, f, k, forget_bias) for c, f, k in zip(inputs, hidden_dims, kernel_sizes))
 
     def forward(self, x):
         batch, steps, _, height, width = x.shape
@@ -101,10 +105,11 @@ class NdrplzConvLSTM(torch.nn.Module):
         return x, h, c
 
 
-def make_model(channels=4, filters=(8, 8), kernel=3, seed=0, scale=0.5):
+def make_model(channels=4, filters=(8, 8), kernel=3, seed=0, scale=0.5, forget_bias=0.0):
     """An :class:`NdrplzConvLSTM` in float32, every parameter (biases too) uniform in
-    ``[-scale, scale]``."""
-    model = NdrplzConvLSTM(channels, list(filters), [(kernel, kernel)] * len(filters)).eval()
+    ``[-scale, scale]``; ``forget_bias``: a constant its forward adds to ``f`` (not ndrplz's)."""
+    model = NdrplzConvLSTM(channels, list(filters), [(kernel, kernel)] * len(filters),
+                           forget_bias).eval()
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in model.parameters():
@@ -112,10 +117,10 @@ def make_model(channels=4, filters=(8, 8), kernel=3, seed=0, scale=0.5):
     return model
 
 
-def reference_cell(model, size):
+def reference_cell(model, size, forget_bias=0.0):
     """refconv's cells with the model's weights, through :func:`refconv.interop.from_torch`."""
     state = {k: v.detach().double().numpy() for k, v in model.state_dict().items()}
-    return from_torch(state, list(size))
+    return from_torch(state, list(size), forget_bias=forget_bias)
 
 
 # --- exporting ---------------------------------------------------------------------------
@@ -160,45 +165,119 @@ def _quiet(name):
 
 # --- finding the gates in the graph --------------------------------------------------------
 
+# Ops a gate's block may pass through on its way to the activation, each with constants as
+# its other inputs: a forget bias (Add), a scale (Mul, Div), a dtype change (Cast), a clamp.
+PASS_THROUGH = ("Add", "Sub", "Mul", "Div", "Cast", "Clip", "Identity")
+# What a gate's activation can be in ONNX (a planted or ported model may use any of them).
+ACTIVATIONS = ("Sigmoid", "Tanh", "HardSigmoid", "Relu", "LeakyRelu", "Elu", "Selu",
+               "Softsign", "Softplus", "HardSwish", "Gelu")
+
+
 def locate(model, blocks=NDRPLZ_BLOCKS):
     """Each layer's and step's tensors, by refconv's names: ``{(layer, step): {name: tensor}}``.
 
     A step is a ``Split`` into four of a ``Conv``'s output; the layer is the
     ``Conv``'s weight (numbered in order of first use), the step the order of
     that weight's splits in the graph. ``blocks`` names the split's outputs in
-    order (ndrplz: i, f, o, g = z_i, z_f, z_o, z); each gate is the one node
-    reading its block (the activation, whatever op it is). ``c`` is the ``Add``
-    fed by the products of the gates, ``h`` the ``Mul`` of ``tanh(c)``; where
-    the graph is not of that form they are left out.
+    order (ndrplz: i, f, o, g = z_i, z_f, z_o, z); each gate is the activation
+    its block reaches through elementwise ops with constant operands
+    (:data:`PASS_THROUGH`: a forget bias ``Add``, a ``Mul``, a ``Cast``, a
+    ``Clip``), found by :func:`gate_path`; a block that reaches none is left out
+    (:func:`not_exposed` names it). ``c`` is the ``Add`` fed by the products of
+    the gates, ``h`` the ``Mul`` of ``tanh(c)``; where the graph is not of that
+    form they are left out.
     """
     if sorted(blocks) != sorted(("z", "z_i", "z_f", "z_o")):
         raise ValueError(f"blocks: expected z, z_i, z_f, z_o in some order, got {blocks}")
-    nodes = list(model.graph.node)
-    producer = {out: node for node in nodes for out in node.output}
-    readers = {}
-    for node in nodes:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
-    weights, found = [], {}
-    for node in nodes:
-        if node.op_type != "Split" or len(node.output) != 4:
-            continue
-        conv = producer.get(node.input[0])
-        if conv is None or conv.op_type not in ("Conv", "ConvInteger"):
-            continue
-        weight = _source(conv.input[1], producer)
-        if weight not in weights:
-            weights.append(weight)
-        layer = weights.index(weight)
-        step = sum(key[0] == layer for key in found)
+    graph = _Graph(model)
+    found = {}
+    for layer, step, split in graph.steps():
         names = {}
-        for name, block in zip(blocks, node.output):
-            gate = readers.get(block, [])
-            if len(gate) == 1:
-                names[name] = gate[0].output[0]
-        names.update(_state(names, readers))
+        for name, block in zip(blocks, split.output):
+            path = gate_path(graph, block)
+            if path is not None:
+                names[name] = path[-1].output[0]
+        names.update(_state(names, graph.readers))
         found[(layer, step)] = names
     return found
+
+
+def not_exposed(located):
+    """``["layer0 z_f", ...]``: the gates :func:`locate` found at no step of their layer."""
+    layers = sorted({layer for layer, _ in located})
+    return [f"layer{layer} {name}" for layer in layers for name in ("z", "z_i", "z_f", "z_o")
+            if not any(name in names for (l, _), names in located.items() if l == layer)]
+
+
+class _Graph:
+    """An ONNX graph's nodes by what they produce and read, and its constants."""
+
+    def __init__(self, model):
+        self.nodes = list(model.graph.node)
+        self.producer = {out: node for node in self.nodes for out in node.output}
+        self.readers = {}
+        for node in self.nodes:
+            for name in node.input:
+                self.readers.setdefault(name, []).append(node)
+        self.initializers = {init.name: init for init in model.graph.initializer}
+
+    def constant(self, name):
+        """The value of tensor ``name`` if the graph fixes it (an initializer, a Constant node,
+        through Cast/Identity), else None."""
+        while True:
+            if name in self.initializers:
+                return numpy_helper.to_array(self.initializers[name])
+            node = self.producer.get(name)
+            if node is None:
+                return None
+            if node.op_type == "Constant":
+                return numpy_helper.to_array(node.attribute[0].t) \
+                    if node.attribute and node.attribute[0].name == "value" else None
+            if node.op_type not in ("Cast", "Identity"):
+                return None
+            name = node.input[0]
+
+    def steps(self):
+        """``(layer, step, split node)`` for every ``Conv -> Split(4)`` of the graph."""
+        weights, counts = [], {}
+        for node in self.nodes:
+            if node.op_type != "Split" or len(node.output) != 4:
+                continue
+            conv = self.producer.get(node.input[0])
+            if conv is None or conv.op_type not in ("Conv", "ConvInteger"):
+                continue
+            weight = _source(conv.input[1], self.producer)
+            if weight not in weights:
+                weights.append(weight)
+            layer = weights.index(weight)
+            counts[layer] = counts.get(layer, -1) + 1
+            yield layer, counts[layer], node
+
+
+def gate_path(graph, block):
+    """The nodes from a gate's ``block`` to its activation: ``[op, ..., activation]``, or None.
+
+    Each step follows the one node reading the tensor; an op of :data:`PASS_THROUGH` is
+    followed only when its other inputs are constants (a ``Mul`` by another gate is the
+    cell's product, not part of the gate). None when the block is read by more than one
+    node, or reaches an op that is neither.
+    """
+    path, tensor = [], block
+    while len(path) <= 16:
+        readers = graph.readers.get(tensor, [])
+        if len(readers) != 1:
+            return None
+        node = readers[0]
+        path.append(node)
+        if node.op_type in ACTIVATIONS:
+            return path
+        others = [name for name in node.input[1:] if name] if node.input[0] == tensor else \
+            [name for name in node.input if name and name != tensor]
+        if node.op_type not in PASS_THROUGH or \
+                any(graph.constant(name) is None for name in others):
+            return None
+        tensor = node.output[0]
+    return None
 
 
 def _source(name, producer):
@@ -335,18 +414,20 @@ def session(model, opt="all"):
                                 providers=["CPUExecutionProvider"])
 
 
-def run(model, x, opt="all", probe=None, located=None):
+def run(model, x, opt="all", probe=None, located=None, keys=("outputs", "h", "c")):
     """Run ``model`` on ``x`` in ONNX Runtime: a :class:`Candidate`.
 
-    The outputs, ``h`` and ``c`` come from ``model`` itself; each step's gates
-    (``located``: :func:`locate` of the float32 graph) from ``probe``, the
-    instrumented copy (:func:`instrument`) after the same conversion as ``model``.
-    Without ``probe``, the graph is located and instrumented here.
+    The outputs, ``h`` and ``c`` come from ``model`` itself (``keys``: the
+    Candidate's name of each graph output in order, None for one to leave out);
+    each step's gates (``located``: :func:`locate` of the float32 graph) from
+    ``probe``, the instrumented copy (:func:`instrument`) after the same
+    conversion as ``model``. Without ``probe``, the graph is located and
+    instrumented here.
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
     plain = session(model, opt)
-    outputs, h, c = plain.run(None, {plain.get_inputs()[0].name: x})[:3]
-    candidate = Candidate(outputs=outputs, h=h, c=c)
+    returned = plain.run(None, {plain.get_inputs()[0].name: x})
+    candidate = Candidate({key: value for key, value in zip(keys, returned) if key})
     if probe is None:
         located = locate(model)
         probe = instrument(model, located)
@@ -414,11 +495,11 @@ def conform(*, exporters=EXPORTERS, opt_levels=tuple(OPT_LEVELS), channels=4, fi
     return rows
 
 
-def _row(model, probe, located, cell, x, *, opt, **fields):
+def _row(model, probe, located, cell, x, *, opt, keys=("outputs", "h", "c"), **fields):
     """Run one variant and check it; a run that raises becomes an ERROR (at the export's
     length) or REFUSED (at another) row."""
     try:
-        candidate = run(model, x, opt, probe, located)
+        candidate = run(model, x, opt, probe, located, keys)
     except Exception as error:  # noqa: BLE001  the runtime's refusal is what the row reports
         refused = x.shape[1] != fields["t_export"]
         return Row(fields["runtime"], fields["exporter"], fields["options"], fields["dtype"],

@@ -11,8 +11,10 @@ compares them across machines bit for bit.
 
 import json
 import os
+import textwrap
 from typing import NamedTuple
 
+from .. import __version__
 from ..vocabulary import LSTM_QUANTITIES
 
 __all__ = ["Row", "Report", "load", "merge", "first_line", "RTOL", "ATOL",
@@ -38,6 +40,10 @@ STATUSES = (TRUNCATED, FAILED, ERROR, REFUSED, OK)
 # The table's error columns: the model's outputs and final state, then each gate.
 COLUMNS = ("outputs", "h", "c", "z", "z_i", "z_f", "z_o")
 assert set(COLUMNS[3:]) <= set(LSTM_QUANTITIES)
+
+# The table's width: a terminal's, and a CI log's without wrapping.
+WIDTH = 120
+SHORT = {"outputs": "out"}
 
 
 class Row(NamedTuple):
@@ -75,55 +81,107 @@ class Report(NamedTuple):
                    if row.dtype == "float32" and row.t_export in (None, row.t_run)
                    ) and bool(self.rows)
 
+    def verdict(self, strict=False):
+        """``"PASSED"`` or ``"FAILED"``: :attr:`passed`, and with ``strict`` no row TRUNCATED
+        (a runtime that silently returns fewer steps than it was fed fails a pipeline)."""
+        truncated = strict and any(row.status == TRUNCATED for row in self.rows)
+        return "PASSED" if self.passed and not truncated else "FAILED"
+
     def __str__(self):
         return self.table()
 
-    def table(self):
-        """Each run's header, then one table of every row."""
+    def table(self, verbose=False, strict=False, width=WIDTH):
+        """Each run's header, then one table of every row, in ``width`` columns.
+
+        ``verbose``: each run's CPU features and every row's errors to three
+        digits and its full labels (the table rounds errors to one digit and
+        shortens labels to fit).
+        """
         lines = []
         for i, env in enumerate(self.runs):
-            lines.append(f"run {i}: " + _header(env))
-            lines.extend(f"  not run: {reason}" for reason in env.get("skipped", []))
-        lines.append(f"tolerance: |runtime - refconv| <= {self.atol:g} + {self.rtol:g} |refconv| "
-                     f"element-wise; errors below are max |d| / max |refconv| "
-                     f"(worst layer and step)")
-        head = (["run"] if len(self.runs) > 1 else []) + [
-            "runtime", "exporter", "options", "dtype", "T exp/run", *COLUMNS,
-            "first outside tol", "status"]
+            for text in [f"run {i}: " + _header(env, verbose),
+                         *(f"  read: {note}" for note in env.get("read", [])),
+                         *(f"  not run: {reason}" for reason in env.get("skipped", []))]:
+                lines.extend(_wrap(text, width))
+        lines.extend(_wrap(f"tolerance: |runtime - refconv| <= {self.atol:g} + {self.rtol:g} "
+                           f"|refconv| element-wise; errors below are max |d| / max |refconv| "
+                           f"(worst layer and step)", width))
+        many = len(self.runs) > 1
+        head = ["#", *(["run"] if many else []), "runtime", "exporter", "options", "dtype", "T",
+                *(SHORT.get(k, k) for k in COLUMNS), "first failure", "status"]
         body = []
-        for row in self.rows:
+        for n, row in enumerate(self.rows, start=1):
             t_export = "dyn" if row.t_export is None else str(row.t_export)
-            cells = ([str(row.run)] if len(self.runs) > 1 else []) + [
-                row.runtime, row.exporter, row.options, row.dtype, f"{t_export}/{row.t_run}",
-                *(f"{row.errors[k]:.1e}" if k in row.errors else "-" for k in COLUMNS),
-                row.first_failure or "-", row.status]
-            body.append(cells)
-        widths = [max(len(str(c)) for c in column) for column in zip(head, *body)]
-        lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip())
-        for cells in body:
-            lines.append("  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip())
+            body.append([str(n), *([str(row.run)] if many else []), row.runtime.split()[0],
+                         row.exporter, row.options, row.dtype, f"{t_export}/{row.t_run}",
+                         *(f"{row.errors[k]:.0e}" if k in row.errors else "-" for k in COLUMNS),
+                         row.first_failure or "-", row.status])
+        lines.extend(_columns(head, body, width, shrink=("exporter", "options", "dtype",
+                                                          "runtime")))
         notes = [(i, row) for i, row in enumerate(self.rows) if row.note]
         if notes:
             lines.append("notes:")
-            width = len(str(len(self.rows)))
             for i, row in notes:
-                lines.append(f"  row {i + 1:>{width}} ({row.exporter}, {row.options}, "
-                             f"{row.dtype}, T={row.t_run}): {row.status}: {row.note}")
+                lines.extend(_wrap(f"  row {i + 1}: {row.status}: {row.note}", width))
+        if verbose:
+            lines.append("details:")
+            for i, row in enumerate(self.rows, start=1):
+                errors = ", ".join(f"{k} {row.errors[k]:.3e}" for k in COLUMNS
+                                   if k in row.errors)
+                lines.extend(_wrap(f"  row {i}: {row.runtime}; {row.exporter}; {row.options}; "
+                                   f"{row.dtype}; T {row.t_export}/{row.t_run}; "
+                                   f"{errors or 'nothing compared'}", width))
         bad = sum(row.status in (TRUNCATED, FAILED, ERROR) for row in self.rows)
-        lines.append(f"{len(self.rows)} rows, {bad} outside the tolerance, truncated or failing; "
-                     f"float32 at the export's length: {'PASSED' if self.passed else 'FAILED'}")
+        lines.extend(_wrap(
+            f"{len(self.rows)} rows, {bad} outside the tolerance, truncated or failing; "
+            f"float32 at the export's length{' and no truncation (--strict)' if strict else ''}: "
+            f"{self.verdict(strict)}", width))
         return "\n".join(lines)
 
-    def to_json(self):
-        """A JSON-ready dict (what ``--json`` writes and :func:`load` reads)."""
+    def to_json(self, strict=False, started=None, seconds=None):
+        """A JSON-ready dict (what ``--json`` writes and :func:`load` reads): the rows, each
+        run's environment, and the overall verdict, when and how long, refconv's and the
+        runtimes' versions."""
+        versions = {}
+        for env in self.runs:
+            versions.update(env.get("versions", {}))
         return {"format": FORMAT, "version": FORMAT_VERSION, "rtol": self.rtol,
-                "atol": self.atol, "runs": list(self.runs),
+                "atol": self.atol, "verdict": self.verdict(strict), "strict": bool(strict),
+                "started": started, "seconds": seconds, "refconv_version": __version__,
+                "versions": versions, "runs": list(self.runs),
                 "rows": [row._asdict() for row in self.rows]}
 
-    def save(self, path):
+    def save(self, path, **meta):
+        """Write :meth:`to_json` (``meta``: its ``strict``, ``started``, ``seconds``) to ``path``."""
         with open(path, "w", encoding="utf-8") as f:
-            json.dump(self.to_json(), f, indent=1, sort_keys=True)
+            json.dump(self.to_json(**meta), f, indent=1, sort_keys=True)
             f.write("\n")
+
+
+def _wrap(text, width):
+    """``text`` as lines of at most ``width`` characters, continued lines indented."""
+    return textwrap.wrap(text, width, subsequent_indent="      ", break_long_words=True,
+                         break_on_hyphens=False) or [""]
+
+
+def _columns(head, body, width, shrink):
+    """Aligned columns; the ``shrink`` columns (by header) cut, widest first, until the lines
+    fit ``width`` (a cut cell ends in ``~``)."""
+    widths = [max(len(c) for c in column) for column in zip(head, *body)]
+    floor = {head.index(name): max(len(name), 6) for name in shrink}
+    least = sum(min(w, floor.get(i, w)) for i, w in enumerate(widths))
+    gap = 2 if least + 2 * (len(widths) - 1) <= width else 1
+    while sum(widths) + gap * (len(widths) - 1) > width:
+        cuttable = [i for i in floor if widths[i] > floor[i]]
+        if not cuttable:
+            break
+        widest = max(cuttable, key=lambda i: widths[i])
+        widths[widest] -= 1
+
+    def cell(text, w):
+        return text if len(text) <= w else text[:w - 1] + "~"
+    return [(" " * gap).join(cell(c, w).ljust(w) for c, w in zip(cells, widths)).rstrip()
+            for cells in (head, *body)]
 
 
 def first_line(error):
@@ -132,12 +190,12 @@ def first_line(error):
     return f"{type(error).__name__}: {text[:200]}{'...' if len(text) > 200 else ''}"
 
 
-def _header(env):
+def _header(env, verbose=True):
     versions = ", ".join(f"{name} {version}" for name, version in env.get("versions", {}).items())
     cpu = env.get("cpu", {})
+    features = f"; {' '.join(cpu.get('features', [])) or 'features ?'}" if verbose else ""
     return (f"{env.get('platform', '?')}; CPU {cpu.get('model', '?')} "
-            f"({cpu.get('cores', '?')} cores; {' '.join(cpu.get('features', [])) or 'features ?'})"
-            f"; {versions}")
+            f"({cpu.get('cores', '?')} cores{features}); {versions}")
 
 
 def load(path):
@@ -173,6 +231,11 @@ def merge(reports):
     Every report must have the same tolerance: a table whose rows were judged
     by different tolerances would mislead.
     """
+    paths = [os.path.realpath(r) for r in reports if isinstance(r, (str, os.PathLike))]
+    twice = sorted({p for p in paths if paths.count(p) > 1})
+    if twice:
+        raise ValueError(f"reports: expected different files, got {twice[0]} twice (a run "
+                         f"merged with itself would count its rows twice)")
     reports = [load(r) if isinstance(r, (str, os.PathLike)) else r for r in reports]
     if not reports:
         raise ValueError("reports: expected at least one report, got none")

@@ -161,7 +161,8 @@ def locate(it):
     return found
 
 
-def run(path, x, resolver="xnnpack", gates=False, output_names=None):
+def run(path, x, resolver="xnnpack", gates=False, output_names=None,
+        keys=("outputs", "h", "c")):
     """Run the TFLite file at ``path`` on ``x [B, T, H, W, C]``: a :class:`Candidate`.
 
     The input is resized to ``x``'s length (a fixed-length model refuses with an
@@ -169,7 +170,8 @@ def run(path, x, resolver="xnnpack", gates=False, output_names=None):
     step is read (a gate missing at some first steps is compared from the first
     step that has it: ``candidate.first_step``). ``output_names``: the model's
     outputs (outputs, h, c) as its signature names them, where they are not
-    ``output_0, output_1, output_2``.
+    ``output_0, output_1, output_2``; ``keys``: the Candidate's name of each output
+    (None: not compared).
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
     it = interpreter(path, resolver, preserve=gates)
@@ -177,11 +179,10 @@ def run(path, x, resolver="xnnpack", gates=False, output_names=None):
     (name,) = runner.get_input_details()
     out = runner(**{name: x})
     # Keras 3's signature numbers its outputs; tf_keras's names them after the model's outputs.
-    keys = [f"output_{i}" for i in range(3)]
-    if not all(k in out for k in keys) and output_names:
-        keys = output_names
-    outputs, h, c = (out[k] for k in keys)
-    candidate = Candidate(outputs=outputs, h=h, c=c)
+    names = [f"output_{i}" for i in range(len(keys))]
+    if not all(k in out for k in names) and output_names:
+        names = output_names
+    candidate = Candidate({key: out[n] for key, n in zip(keys, names) if key})
     if gates:
         located = locate(it)
         for layer in sorted({layer for layer, _ in located}):
@@ -270,7 +271,8 @@ def _row(result, cell, x, resolver, gates, baseline=None, **fields):
     conversion's outputs on the same inputs, to tell a conversion that reduced nothing."""
     try:
         candidate = run(result["path"], x, resolver, gates=gates,
-                        output_names=result.get("output_names"))
+                        output_names=result.get("output_names"),
+                        keys=result.get("keys", ("outputs", "h", "c")))
     except Exception as error:  # noqa: BLE001  the interpreter's refusal is what the row reports
         refused = fields["t_export"] is not None and x.shape[1] != fields["t_export"]
         return Row(fields["runtime"], fields["exporter"], fields["options"], fields["dtype"],
