@@ -8,6 +8,7 @@ must lose exactly the points of the exercises it gets wrong, with feedback namin
 the quantity.
 """
 
+import importlib.util
 import json
 import pathlib
 import re
@@ -25,8 +26,21 @@ from refconv.course.grade import format_grades, grade_notebook
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
+_spec = importlib.util.spec_from_file_location("course_notebooks_run", REPO / "notebooks" / "run.py")
+notebooks_run = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(notebooks_run)
+
+
+def needs_nbgrader():
+    """The course's builds and grades run nbgrader's preprocessors (the ``course`` extra):
+    skipped, naming it, where it is missing (README's tests without the frameworks)."""
+    pytest.importorskip("nbgrader", reason="refconv course needs nbgrader: "
+                                           "pip install -e \".[course]\"")
+
+
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory):
+    needs_nbgrader()
     out = tmp_path_factory.mktemp("course")
     written = build(out)
     return out, written
@@ -163,13 +177,12 @@ def graded_students(builds):
 
 
 def _missing_frameworks(path):
-    """Notebook 6 needs the crosscheck frameworks: skipped without them, unless CI requires them."""
-    import importlib.util
+    """The frameworks a notebook imports (notebooks/run.py's NEEDS: 06's crosscheck, 08's
+    deploy) that are missing: that notebook is left out, unless CI requires them."""
     import os
-    missing = path.name.startswith("06") and any(
-        importlib.util.find_spec(name) is None for name in ("torch", "keras"))
+    missing = notebooks_run.missing_frameworks(path)
     if missing and os.environ.get("REFCONV_REQUIRE_CROSSCHECK") == "1":
-        pytest.fail("REFCONV_REQUIRE_CROSSCHECK=1 but notebook 6's frameworks are missing")
+        pytest.fail(f"REFCONV_REQUIRE_CROSSCHECK=1 but {path.name} needs {missing}")
     return missing
 
 
@@ -190,6 +203,7 @@ def test_every_student_notebook_runs_top_to_bottom_and_grades_0(graded_students)
 
 
 def test_the_command_line_says_when_it_cannot_grade(tmp_path):
+    needs_nbgrader()
     bad = subprocess.run([sys.executable, "-m", "refconv", "course", "grade", str(REPO / "README.md")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "not a readable notebook" in bad.stderr
@@ -237,6 +251,7 @@ def test_a_wheel_ships_the_notebooks_and_the_course_commands(tmp_path):
     assert where.returncode == 0, where.stderr
     names = sorted(p.name for p in (tmp_path / "nb").glob("*.ipynb"))
     assert names == [p.name for p in notebook_paths()]
+    needs_nbgrader()   # the rest builds the course
     course = subprocess.run([str(venv / "bin" / "refconv"), "course", "build", "--out", "course"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
     assert course.returncode == 0, course.stderr
