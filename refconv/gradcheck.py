@@ -159,7 +159,10 @@ def _tensors(cell, inputs, initial_state, grads):
                 in zip(_named_leaves(initial_state), _named_leaves(grads.initial_state))]
     stack = isinstance(cell, MultiRNNCell)
     layers = cell.cells if stack else [cell]
-    layer_grads = grads.params if stack else [grads.params]
+    layer_grads = list(grads.params) if stack else [grads.params]
+    if len(layer_grads) != len(layers):  # zip would drop a layer's check without a word
+        raise AssertionError(f"dynamic_rnn_grad returned parameter gradients for "
+                             f"{len(layer_grads)} layers of a {len(layers)}-layer stack")
     for i, (layer, g) in enumerate(zip(layers, layer_grads)):
         prefix = f"layer{i}/" if stack else ""
         tensors += [(prefix + name, layer.params[name], g[name]) for name in layer.params]

@@ -120,3 +120,33 @@ def test_numpy_integers_are_accepted():
     video = moving_shapes(batch_size=np.int64(1), timesteps=np.int32(2),
                           shape=np.array([16, 16]), seed=np.uint8(3))
     assert video.shape == (1, 2, 16, 16, 1)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_every_shape_has_its_own_colour(seed):
+    """Two shapes, three channels: the lit pixels point in (at least) two colour directions,
+    each shape's own; a pixel's colour is its shape's colour times its coverage."""
+    video = moving_shapes(batch_size=1, timesteps=6, channels=3, n_shapes=2, seed=seed)
+    lit = video.reshape(-1, 3)
+    lit = lit[lit.max(axis=1) > 0.2]
+    directions = {tuple(v) for v in (lit / lit.max(axis=1, keepdims=True)).round(3)}
+    assert len(directions) >= 2, directions
+
+
+def test_every_shape_lies_within_its_radius_of_its_centre():
+    """A shape's half-width r is at most 0.24 of the frame's smallest side, and no point of it
+    lies farther than sqrt(2) r from its centre (a square's corner; a triangle's vertices are
+    at r, a disc's edge at r), plus the one-pixel ramp. Measured on single-shape videos at
+    the frame of largest mass (not cut by a wall), the centre being the centroid."""
+    side = 48
+    bound = np.sqrt(2) * 0.24 * side + 1.0
+    for seed in range(6):
+        video = moving_shapes(batch_size=8, timesteps=6, shape=(side, side), n_shapes=1,
+                              seed=seed)[..., 0]
+        for b in range(8):
+            frame = video[b, int(np.argmax(video[b].reshape(6, -1).sum(axis=1)))]
+            ys, xs = np.nonzero(frame > 0)
+            weight = frame[ys, xs]
+            cy, cx = (weight * ys).sum() / weight.sum(), (weight * xs).sum() / weight.sum()
+            farthest = np.sqrt((ys - cy) ** 2 + (xs - cx) ** 2).max()
+            assert farthest <= bound, (seed, b, farthest, bound)

@@ -38,3 +38,46 @@ def test_the_diagram_follows_the_options(peephole, normalize):
 def test_the_diagram_names_bad_options():
     with pytest.raises(TypeError, match="peephole, normalize: expected True or False"):
         diagram.step_diagram(peephole="yes")
+
+
+@pytest.mark.parametrize("forget_bias", [0.0, 0.5, 2.25])
+def test_the_forget_bias_drawn_is_the_one_asked_for(forget_bias):
+    words = texts(diagram.step_diagram(forget_bias=forget_bias))
+    gates = [w for w in words if w.startswith("σ(")]
+    assert gates == [f"σ( · + {forget_bias:g})"], gates        # only z_f's, with its value
+    assert sum(w == "σ" for w in words) == 2                      # z_i and z_o: plain sigmoids
+    assert any(f"forget_bias={forget_bias:g}" in w for w in [diagram.step_diagram(
+        forget_bias=forget_bias).axes[0].get_title()])
+
+
+def _box_of(fig, label):
+    """The (x, y) centre of the box whose text is ``label``."""
+    (text,) = [t for t in fig.axes[0].texts if t.get_text() == label]
+    return text.get_position()
+
+
+def _arrows_from(fig, x, y, half_width=1.0, half_height=0.7):
+    """The arrows whose tail lies on the box centred at (x, y)."""
+    from matplotlib.patches import FancyArrowPatch
+    tails = []
+    for patch in fig.axes[0].patches:
+        if isinstance(patch, FancyArrowPatch) and patch._posA_posB is not None:
+            (xa, ya), head = patch._posA_posB
+            if abs(xa - x) <= half_width and abs(ya - y) <= half_height:
+                tails.append(head)
+    return tails
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_the_state_carried_on_and_read_by_h_is_the_normalised_c_with_layer_norm(normalize):
+    """With layer norm, the arrows to h_t and to step t+1 leave the LN(c_t) box, not c_t's."""
+    fig = diagram.step_diagram(normalize=normalize)
+    new_c = _box_of(fig, "$c_t = z_f ∘ c_{t-1}$\n$+\\ z_i ∘ \\tanh(z)$")
+    h = _box_of(fig, "$h_t = z_o ∘ \\tanh(%s)$" % ("LN(c_t)" if normalize else "c_t"))
+    carried = _box_of(fig, "LN($c_t$)") if normalize else new_c
+    heads = _arrows_from(fig, *carried)
+    assert any(abs(hx - h[0]) < 1.7 and abs(hy - h[1]) < 0.6 for hx, hy in heads), heads
+    assert any(hy > 9.5 for _, hy in heads), heads                # up, to step t+1
+    if normalize:   # c_t itself goes only into its layer norm, to its right
+        (head,) = _arrows_from(fig, *new_c, half_width=1.5)
+        assert head == pytest.approx((carried[0] - 0.8, carried[1]))

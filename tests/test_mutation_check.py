@@ -71,3 +71,32 @@ def test_a_survivor_and_a_stale_entry_fail_the_check(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert re.search(r"\| survivor \|.*\| SURVIVED \|", out), out
     assert "STALE stale: its original text occurs 0 times in refconv/lstm.py" in err
+
+
+def test_the_coverage_rule_reads_the_tree_and_names_each_gap(tmp_path, capsys):
+    """A module with a function and no entry is a gap, named; re-exports and links are not."""
+    package = tmp_path / "refconv"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text('"""Re-exports."""\nfrom .held import f\n__all__ = ["f"]\n')
+    (package / "held.py").write_text("def f():\n    return 1\n")
+    (package / "new.py").write_text("class Landed:\n    pass\n")
+    (package / "sub" / "__init__.py").write_text("def helper():\n    return 2\n")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "run.py").write_text("def main():\n    pass\n")
+    (package / "_linked").symlink_to(tmp_path / "elsewhere")
+    assert tool.modules(tmp_path) == ["refconv/held.py", "refconv/new.py",
+                                      "refconv/sub/__init__.py"]
+    counts = tool.coverage([{"file": "refconv/held.py"}, {"file": "refconv/held.py"}], tmp_path)
+    assert counts == {"refconv/held.py": 2, "refconv/new.py": 0, "refconv/sub/__init__.py": 0}
+    assert tool.report_gaps(counts) == 2
+    err = capsys.readouterr().err
+    assert "MISSING refconv/new.py" in err and "MISSING refconv/sub/__init__.py" in err
+    assert "held.py" not in err
+
+
+def test_the_real_tree_is_read_and_every_entry_counts_for_its_module():
+    counts = tool.coverage(MUTATIONS)
+    assert "refconv/lstm.py" in counts and "refconv/__init__.py" not in counts
+    assert not any(module.startswith("refconv/_notebooks/") for module in counts)
+    held = {m["file"] for m in MUTATIONS}
+    assert all(counts[module] > 0 for module in held), "an entry's file is not a module of the rule"

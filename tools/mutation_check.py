@@ -20,11 +20,27 @@ text no longer occurs exactly once in its file: the list cannot rot silently
 when the code it patches is rewritten. Such a mutation must be updated (new
 text, same bug) or replaced by another, never dropped to make the check pass.
 
+Every module of refconv/ is held: the full check (no ids given) also fails when
+a module has no entry, and names it. The modules are read from the tree at run
+time, so a module added later is caught the day it lands. The rule: every
+``.py`` file under ``refconv/`` needs at least one entry, except
+
+* files under a symbolic link (``refconv/_notebooks`` is a link to
+  ``notebooks/``, shipped as package data, not a module of refconv), and
+* files that define no function and no class (an ``__init__.py`` that only
+  imports and re-exports, ``__main__.py``): they hold no behaviour of their own
+  for a one-line bug to break. An ``__init__.py`` that defines a function needs
+  entries like any module.
+
+``--coverage`` lists every module with its number of entries (the gaps first)
+and exits non-zero when there is a gap.
+
 Usage::
 
     python tools/mutation_check.py                 # every mutation, 2 at a time
     python tools/mutation_check.py glorot-fan-out  # only these ids
     python tools/mutation_check.py --list          # the list, without running it
+    python tools/mutation_check.py --coverage      # each module and its entries; the gaps
     python tools/mutation_check.py --jobs 1 --timeout 300
 
 The tests run on ``sys.executable``: run this script with the Python that has
@@ -32,6 +48,7 @@ refconv's test dependencies.
 """
 
 import argparse
+import ast
 import concurrent.futures
 import os
 import re
@@ -71,6 +88,49 @@ def load(path=LIST):
         if not m["tests"] or not all(t.startswith("tests/") for t in m["tests"]):
             raise SystemExit(f"{where}: tests: expected test files or node ids under tests/")
     return entries
+
+
+def needs_entries(path):
+    """Whether the module at ``path`` defines a function or a class (see the module's rule)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+               for node in ast.walk(tree))
+
+
+def modules(root=ROOT):
+    """The modules of ``root/refconv`` that need entries, as paths relative to ``root`` (sorted).
+
+    Read from the tree each time: a module that lands later is held too. Folders
+    reached through a symbolic link are not walked (``refconv/_notebooks``).
+    """
+    found = []
+    for folder, subfolders, files in os.walk(root / "refconv"):  # os.walk never follows links
+        subfolders[:] = sorted(d for d in subfolders if d != "__pycache__")
+        for name in sorted(files):
+            path = Path(folder) / name
+            if name.endswith(".py") and not path.is_symlink() and needs_entries(path):
+                found.append(path.relative_to(root).as_posix())
+    return sorted(found)
+
+
+def coverage(mutations, root=ROOT):
+    """``{module: number of entries}`` for every module of :func:`modules` (0: a gap)."""
+    counts = {module: 0 for module in modules(root)}
+    for m in mutations:
+        if m["file"] in counts:
+            counts[m["file"]] += 1
+    return counts
+
+
+def report_gaps(counts):
+    """Print the modules without an entry to stderr; return how many there are."""
+    gaps = [module for module, n in counts.items() if n == 0]
+    if gaps:
+        print(f"mutation_check: {len(gaps)} module(s) of refconv/ have no entry in "
+              f"{LIST.name} (each needs one-line bugs its tests kill):", file=sys.stderr)
+        for module in gaps:
+            print(f"  MISSING {module}", file=sys.stderr)
+    return len(gaps)
 
 
 def occurrences(m, root=ROOT):
@@ -168,12 +228,23 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("ids", nargs="*", help="run only these mutations (default: all)")
     parser.add_argument("--list", action="store_true", help="print the mutations and exit")
+    parser.add_argument("--coverage", action="store_true",
+                        help="print each module of refconv/ with its number of entries (gaps "
+                             "first) and exit; non-zero when a module has none")
     parser.add_argument("--file", type=Path, default=LIST, help="the mutation list (TOML)")
     parser.add_argument("--jobs", type=int, default=2, help="mutants at a time (default 2)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per mutant")
     args = parser.parse_args(argv)
 
     mutations = load(args.file)
+    if args.coverage:
+        counts = coverage(mutations)
+        width = max(map(len, counts))
+        for module, n in sorted(counts.items(), key=lambda item: (item[1] > 0, item[0])):
+            print(f"{module:<{width}} {n:3d}{'  <- no entry' if n == 0 else ''}")
+        print(f"{sum(n > 0 for n in counts.values())} of {len(counts)} modules have entries; "
+              f"{len(mutations)} entries in all", flush=True)
+        return 1 if report_gaps(counts) else 0
     unknown = set(args.ids) - {m["id"] for m in mutations}
     if unknown:
         raise SystemExit(f"mutation_check: no mutation with id {sorted(unknown)}")
@@ -191,6 +262,8 @@ def main(argv=None):
               f"once): update the mutation to today's code (same bug), do not drop it",
               file=sys.stderr)
     runnable = [m for m in mutations if all(m is not s for s, _ in stale)]
+    # Only the full check judges coverage: a selection of ids is a partial run by intent.
+    gaps = 0 if args.ids or args.file != LIST else report_gaps(coverage(mutations))
 
     check_the_copy_is_imported()
     start = time.perf_counter()
@@ -217,10 +290,13 @@ def main(argv=None):
           f"({args.jobs} at a time; {cpu:.0f} CPU s in all); {len(stale)} stale, "
           f"{sum(r[1] == 'SURVIVED' for r in results)} survived, "
           f"{sum(r[1] not in ('killed', 'SURVIVED') for r in results)} errors")
-    if bad or stale:
+    if gaps:
+        report_gaps(coverage(mutations))  # again, after the table, where it is read
+    if bad or stale or gaps:
         print("mutation_check: FAILED. A survivor is a bug the named tests let through: add or "
               "fix a test that fails with it. A stale entry patches code that changed: update "
-              "its text. An error: its tests did not run.", file=sys.stderr)
+              "its text. An error: its tests did not run. A missing module: add one-line bugs "
+              "for it.", file=sys.stderr)
         return 1
     return 0
 
