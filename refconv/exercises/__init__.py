@@ -34,6 +34,10 @@ The ladder, notebook by notebook:
  5   :func:`check_lstm_step_backward`        ``(d_h, d_c, cache, params, ...) -> gradients``
  5   :func:`check_bptt`                      ``(cell, params, caches, d_outputs, d_final_state)``
  6   :func:`check_bug_hunt`                  ``{"gate": ..., "step": ...}`` for a :class:`Suspect`
+ 7   :func:`check_reach`                     ``(kernel, dilation, steps) -> pixels``
+ 7   :func:`check_ablation_guess`            ``{task: (gate, value, which)}``
+ 8   :func:`check_worst_per_step`            ``(candidate, reference) -> [T]``
+ 8   :func:`check_first_failure`             ``(errors, atol) -> (layer, name, t)``
 ===  ======================================  ==============================================
 
 How a checker cannot be fooled: every case draws its own forget bias (never
@@ -61,6 +65,8 @@ from .bug_hunt import Suspect, check_bug_hunt
 from .cells import (GRU_ORDER, LSTM_ORDER, check_gru_step, check_layer_norm_step,
                     check_lstm_step, check_peephole_step, check_plain_step)
 from .convolution import check_conv1d, check_same_padding
+from .deployment import check_first_failure, check_worst_per_step
+from .gates import check_ablation_guess, check_reach
 from .hints import HINTS
 from .report import CaseResult, Mismatch, Report
 from .sequences import check_mask_step, check_reverse_within_length
@@ -69,4 +75,5 @@ __all__ = ["check_lstm_step", "check_gru_step", "check_lstm_step_backward", "Rep
            "CaseResult", "Mismatch", "LSTM_ORDER", "GRU_ORDER", "LSTM_BACKWARD_ORDER",
            "check_same_padding", "check_conv1d", "check_plain_step", "check_peephole_step",
            "check_layer_norm_step", "check_mask_step", "check_reverse_within_length",
-           "check_bptt", "check_bug_hunt", "Suspect", "HINTS"]
+           "check_bptt", "check_bug_hunt", "Suspect", "HINTS",
+           "check_reach", "check_ablation_guess", "check_worst_per_step", "check_first_failure"]
