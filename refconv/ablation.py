@@ -129,8 +129,8 @@ def ablation(cell, readout, inputs, error, frames, channel, interventions=INTERV
 TASKS = {
     # over the blank stretch, between the last sight of the shape and the cue
     "memory": dict(model="memory_lstm", frames=range(2, 8), channel_frames=range(2, 8)),
-    # from the second shape on, until the cue: where the first must go and the second stay
-    "replace": dict(model="replace_lstm", frames=range(4, 8), channel_frames=range(6, 8)),
+    # from the reset signal (in half the videos) to the cue: where the memory is dropped
+    "forget": dict(model="forget_lstm", frames=range(tasks.RESET, 8), channel_frames=range(2, 5)),
     # while the shape crosses the bar (its centre is behind the bar from t = 3 to 6)
     "occlusion": dict(model="occlusion_lstm", frames=range(2, 8), channel_frames=range(3, 7)),
 }
@@ -138,7 +138,7 @@ TASKS = {
 
 def task_error(task, p, inputs, targets):
     """The task's error: the mean squared error on the recall frames (8-9) for memory and
-    replace; on the pixels behind the bar (every frame) for occlusion."""
+    forget; on the pixels behind the bar (every frame) for occlusion."""
     if task == "occlusion":
         behind = inputs[..., 1:] > 0.5
         return float(np.mean(((p - targets) ** 2)[behind]))

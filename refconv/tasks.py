@@ -8,8 +8,9 @@ weights. To see what a gate is *for*, train a cell on a task that needs it:
   The cell must carry the shape over the blank stretch; *how* it does it (a
   latched ``c``, or a memory refreshed through ``h``) is for notebook 07 to
   measure, seed by seed.
-* ``replace``: a first shape, a blank, a second shape, a blank, the cue: the
-  answer is the *second* shape, so the first must be forgotten.
+* ``forget``: the memory task, with a reset signal (a third input channel) on a
+  frame of the blank stretch in half the videos: then the answer is blank, so the
+  memory must be dropped at the right moment.
 * ``occlusion``: a shape moves 1 pixel a frame across a bar that hides it (the
   bar is a second input channel); the target is the whole frame, the shape
   behind the bar included.
@@ -48,7 +49,7 @@ from .lstm import ConvLSTMCell
 from .rnn import dynamic_rnn
 from .vocabulary import LSTM_BLOCKS
 
-__all__ = ["MODELS", "SEEDS", "memory_batch", "replace_batch", "occlusion_batch", "motion_batch",
+__all__ = ["MODELS", "SEEDS", "memory_batch", "forget_batch", "occlusion_batch", "motion_batch",
            "batch", "make_cell", "predict", "loss_and_gradients", "adam", "train", "save", "load",
            "load_seeds", "trained_dirs", "clamp_forget_gate", "TRAINED", "memory_channel",
            "demo_figures"]
@@ -59,8 +60,8 @@ SHAPE = (16, 16)
 
 # The memory task's timeline: frames 0-1 show the shape, 2-7 are blank, 8-9 cue the recall.
 SHOW, BLANK, RECALL = 2, 6, 2
-# The replace task's: a first shape on frames 0-1, a second on 4-5, the cue on 8-9.
-SECOND = 4
+# The forgetting task's reset signal, in half the videos: a frame of the blank stretch.
+RESET = 5
 SPEEDS = (1, 2, 3)        # pixels per frame, the motion task
 MOTION_FRAMES = 8         # frames read; the target is each next frame
 OCCLUSION_FRAMES = 10     # the occlusion task's length
@@ -81,8 +82,8 @@ MODELS = {
     # by 3 (as Keras's dilation_rate; the state is convolved 3 x 3 undilated)
     "motion_k3d3": dict(task="motion", cell="lstm", filters=4, kernel=3, dilation=3, steps=400,
                         lr=0.02, batch_size=6),
-    "replace_lstm": dict(task="replace", cell="lstm", filters=4, kernel=3, steps=300, lr=0.02,
-                         batch_size=8),
+    "forget_lstm": dict(task="forget", cell="lstm", filters=4, kernel=3, steps=300, lr=0.02,
+                        batch_size=8),
     "occlusion_lstm": dict(task="occlusion", cell="lstm", filters=6, kernel=3, steps=400,
                            lr=0.02, batch_size=6),
 }
@@ -118,25 +119,20 @@ def memory_batch(batch_size, seed):
     return inputs, targets
 
 
-def replace_batch(batch_size, seed):
-    """The replace task: ``(inputs [B, 10, 16, 16, 2], targets [B, 10, 16, 16, 1])``.
+def forget_batch(batch_size, seed):
+    """The forgetting task: ``(inputs [B, 10, 16, 16, 3], targets [B, 10, 16, 16, 1])``.
 
-    Channel 0: a first shape on frames 0-1, a second (another draw) on frames 4-5,
-    blank otherwise. Channel 1: the cue, 1 everywhere on frames 8-9. The target is
-    the *second* shape on the cue frames, blank before: the first must be forgotten.
+    As the memory task (channel 0 the shape on frames 0-1, channel 1 the cue on frames
+    8-9), with a third channel: in half the videos (drawn per video) a *reset* signal,
+    1 everywhere on frame ``RESET``. The target on the cue frames is the shape when
+    there was no reset and blank when there was: the memory must be kept, or dropped.
     """
-    rng = np.random.default_rng(seed)
-    steps = SHOW + BLANK + RECALL
-    inputs = np.zeros((batch_size, steps, *SHAPE, 2))
-    targets = np.zeros((batch_size, steps, *SHAPE, 1))
-    for b in range(batch_size):
-        for start in (0, SECOND):
-            kind, radius = rng.integers(2), rng.uniform(2.0, 4.0)
-            mask = _shape_mask(kind, rng.uniform(radius, np.asarray(SHAPE) - 1 - radius), radius)
-            inputs[b, start:start + SHOW, ..., 0] = mask
-        inputs[b, SHOW + BLANK:, ..., 1] = 1.0
-        targets[b, SHOW + BLANK:, ..., 0] = mask           # the second shape
-    return inputs, targets
+    inputs, targets = memory_batch(batch_size, seed)
+    reset = np.random.default_rng([seed, 1]).random(batch_size) < 0.5
+    signal = np.zeros((batch_size, *inputs.shape[1:-1], 1))
+    signal[reset, RESET] = 1.0
+    targets[reset] = 0.0
+    return np.concatenate([inputs, signal], axis=-1), targets
 
 
 def occlusion_batch(batch_size, seed):
@@ -199,7 +195,7 @@ def _bounce(position, lo, hi):
 
 def batch(name, batch_size, seed):
     """``(inputs, targets)`` of model ``name``'s task."""
-    make = {"memory": memory_batch, "replace": replace_batch, "occlusion": occlusion_batch,
+    make = {"memory": memory_batch, "forget": forget_batch, "occlusion": occlusion_batch,
             "motion": motion_batch}[MODELS[name]["task"]]
     return make(batch_size, seed)
 
@@ -208,7 +204,7 @@ def batch(name, batch_size, seed):
 def make_cell(name, seed=0):
     """An untrained cell for model ``name`` (built with ``seed``) and its readout ``{w [F, 1], b [1]}``."""
     spec = MODELS[name]
-    in_channels = 1 if spec["task"] == "motion" else 2
+    in_channels = {"memory": 2, "forget": 3, "occlusion": 2, "motion": 1}[spec["task"]]
     kernel = [spec["kernel"]] * 2
     if spec["cell"] == "lstm":
         cell = ConvLSTMCell(SHAPE, spec["filters"], kernel, normalize=False, peephole=True,

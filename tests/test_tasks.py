@@ -38,16 +38,19 @@ def test_tasks_are_seeded_and_shaped():
     np.testing.assert_array_equal(x[:, 1:], y[:, :-1])                 # the target is the next frame
 
 
-def test_replace_task_asks_for_the_second_shape():
-    x, y = tasks.replace_batch(4, seed=3)
-    assert x.shape == (4, 10, 16, 16, 2) and y.shape == (4, 10, 16, 16, 1)
-    shown = x[..., 0].sum(axis=(2, 3)) > 0                               # [B, T]
-    assert shown[:, [0, 1, 4, 5]].all() and not shown[:, [2, 3, 6, 7, 8, 9]].any()
-    assert not np.array_equal(x[:, 0, ..., 0], x[:, tasks.SECOND, ..., 0])
-    recall = slice(tasks.SHOW + tasks.BLANK, None)
-    np.testing.assert_array_equal(y[:, recall, ..., 0], x[:, [tasks.SECOND] * 2][..., 0])
-    assert np.all(y[:, :8] == 0) and np.all(x[:, recall, ..., 1] == 1) and np.all(x[:, :8, ..., 1] == 0)
-    np.testing.assert_array_equal(tasks.replace_batch(4, seed=3)[0], x)
+def test_forget_task_drops_the_shape_after_a_reset():
+    x, y = tasks.forget_batch(12, seed=3)
+    memory_x, memory_y = tasks.memory_batch(12, seed=3)
+    assert x.shape == (12, 10, 16, 16, 3) and y.shape == (12, 10, 16, 16, 1)
+    np.testing.assert_array_equal(x[..., :2], memory_x)            # the memory task's two channels
+    reset = x[..., 2].max(axis=(2, 3))                              # [B, T]
+    with_reset = reset[:, tasks.RESET] == 1
+    assert 0 < with_reset.sum() < 12                                # some videos have one, some not
+    assert np.all(reset[:, np.arange(10) != tasks.RESET] == 0)
+    assert np.all(x[with_reset, tasks.RESET, ..., 2] == 1)         # everywhere on its frame
+    np.testing.assert_array_equal(y[~with_reset], memory_y[~with_reset])
+    assert np.all(y[with_reset] == 0)                               # after a reset: blank
+    np.testing.assert_array_equal(tasks.forget_batch(12, seed=3)[0], x)
 
 
 def test_occlusion_task_hides_the_shape_behind_the_bar():
@@ -214,7 +217,7 @@ def test_shipped_weights_did_learn(seed):
     """Each shipped seed: trained as its file says, and better than the answers without memory."""
     directory = tasks.TRAINED / f"seed{seed}"
     recall = slice(tasks.SHOW + tasks.BLANK, None)
-    for name in ("memory_lstm", "memory_gru", "replace_lstm"):
+    for name in ("memory_lstm", "memory_gru", "forget_lstm"):
         cell, readout, losses, config = tasks.load(name, directory)
         assert config["seed"] == seed
         assert json.loads(json.dumps(config))["steps"] == losses.size == tasks.MODELS[name]["steps"]

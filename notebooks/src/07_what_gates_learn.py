@@ -11,7 +11,7 @@
 # seeing what breaks:
 #
 # 1. **memory**: a shape is shown, the screen goes blank, a cue asks for the shape back;
-# 2. **forgetting**: a first shape, then a second; the cue asks for the second;
+# 2. **forgetting**: the same, but a reset signal may tell the cell to drop the shape;
 # 3. **occlusion**: a shape moves behind a bar and must be drawn where it is while hidden;
 # 4. **the ablation table**: each gate forced, on each task, on every training seed;
 # 5. the ConvGRU on the memory task;
@@ -329,48 +329,55 @@ animation = FuncAnimation(fig, draw, frames=inputs.shape[1], interval=700)
 HTML(animation.to_jshtml(default_mode="loop"))
 
 # %% [markdown]
-# ## 2. Forgetting: the second shape replaces the first
+# ## 2. Forgetting: drop the memory when told
 #
-# Same two input channels, ten frames: a first shape on frames 0-1, a second (another draw,
-# anywhere) on frames 4-5, blank, the cue on 8-9. The target is the **second** shape. What
-# the cell stored of the first must go, where the second is not.
+# The memory task with a third input channel: in half the videos, a **reset** signal (1
+# everywhere) on frame 5, in the middle of the blank stretch. Then the answer at the cue is
+# blank; without it, the shape. The cell must keep the shape until frame 5, and then keep
+# it or drop it.
 
 # %%
-r_inputs, r_targets = tasks.held_out("replace_lstm")
-show(task_picture({"picture": r_inputs[0, ..., 0], "cue": r_inputs[0, ..., 1], "target": r_targets[0, ..., 0]},
-                  "the forgetting task, one held-out video", {0: "\nfirst", tasks.SECOND: "\nsecond",
-                                                             SHOW + BLANK: "\ncue"}))
+f_inputs, f_targets = tasks.held_out("forget_lstm")
+reset = f_inputs[:, tasks.RESET, 0, 0, 2] == 1                 # [B]: the videos with a reset
+shown = int(np.argmax(reset))                                   # one video with a reset
+show(task_picture({"picture": f_inputs[shown, ..., 0], "cue": f_inputs[shown, ..., 1],
+                   "reset": f_inputs[shown, ..., 2], "target": f_targets[shown, ..., 0]},
+                  "the forgetting task, a held-out video with a reset",
+                  {0: "\nshown", tasks.RESET: "\nreset", SHOW + BLANK: "\ncue"}))
 
 # %%
-replace_models = tasks.load_seeds("replace_lstm")
-r_blank = np.mean(r_targets[:, recall] ** 2)
-first_only = (r_inputs[:, 0, ..., 0] > 0.5) & (r_inputs[:, tasks.SECOND, ..., 0] < 0.5)  # to forget
-second = r_inputs[:, tasks.SECOND, ..., 0] > 0.5                                         # to keep
+forget_models = tasks.load_seeds("forget_lstm")
+f_inside = f_inputs[:, 0, ..., 0] > 0.5                        # [B, H, W]: the shape's pixels
+keep_error = np.mean(f_inputs[~reset, :1, ..., 0] ** 2)        # answering blank where it must recall
+drop_error = np.mean(f_inputs[reset, :1, ..., 0] ** 2)         # recalling where it must answer blank
 forget_curves = {}
-for seed, (cell, readout, losses, _) in replace_models.items():
-    h, gates = ablation.forced_run(cell, r_inputs)
+for seed, (cell, readout, losses, _) in forget_models.items():
+    h, gates = ablation.forced_run(cell, f_inputs)
     p = ablation.read_out(h, readout)
-    error = np.mean((p - r_targets)[:, recall] ** 2)
-    first_error = np.mean((p[:, recall, ..., 0] - r_inputs[:, :1, ..., 0]) ** 2)  # recalling the first
-    channel = tasks.memory_channel(gates, "z_f", ablation.TASKS["replace"]["channel_frames"])
+    error = {kind: np.mean((p[rows] - f_targets[rows])[:, recall] ** 2)
+             for kind, rows in (("reset", reset), ("no reset", ~reset))}
+    channel = tasks.memory_channel(gates, "z_f", ablation.TASKS["forget"]["channel_frames"])
     z_f = gates["z_f"][..., channel]
-    forget_curves[seed] = (channel, [z_f[:, t][first_only].mean() for t in range(10)],
-                           [z_f[:, t][second].mean() for t in range(10)])
-    print(f"seed {seed}: recall error {error:.5f} (blank {r_blank:.5f}, recalling the first shape "
-          f"instead {first_error:.5f}); memory channel {channel}")
-    assert error < 0.1 * r_blank and error < 0.1 * first_error    # every seed recalls the second
+    curve = {kind: np.array([z_f[rows, t][f_inside[rows]].mean() for t in range(10)])
+             for kind, rows in (("reset", reset), ("no reset", ~reset))}
+    forget_curves[seed] = (channel, curve)
+    print(f"seed {seed}: recall error {error['no reset']:.5f} without a reset (answering blank "
+          f"{keep_error:.5f}), {error['reset']:.5f} after one (recalling the shape {drop_error:.5f}); "
+          f"memory channel {channel}: z_f inside the shape at t = {tasks.RESET} "
+          f"{curve['no reset'][tasks.RESET]:.3f} without a reset, {curve['reset'][tasks.RESET]:.3f} with one")
+    assert error["no reset"] < 0.1 * keep_error and error["reset"] < 0.1 * drop_error
 
 fig = Figure(figsize=(6.5, 3), layout="constrained")
 ax = fig.subplots()
-for n, (seed, (channel, forget, keep)) in enumerate(forget_curves.items()):
-    ax.plot(forget, "o-", color=f"C{n}", markersize=3, label=f"seed {seed}: first shape only")
-    ax.plot(keep, "s--", color=f"C{n}", markersize=3, label=f"seed {seed}: second shape")
-ax.axvspan(tasks.SECOND - 0.5, tasks.SECOND + SHOW - 0.5, color="0.9", zorder=0)
-ax.set_xlabel("t (shaded: the second shape is shown)")
+for n, (seed, (channel, curve)) in enumerate(forget_curves.items()):
+    ax.plot(curve["no reset"], "o-", color=f"C{n}", markersize=3, label=f"seed {seed}, no reset")
+    ax.plot(curve["reset"], "s--", color=f"C{n}", markersize=3, label=f"seed {seed}, reset")
+ax.axvline(tasks.RESET, color="0.5", linewidth=0.8)
+ax.set_xlabel(f"t (the reset signal, when there is one: t = {tasks.RESET})")
 ax.set_ylabel("z_f of the memory channel")
 ax.grid(alpha=0.3)
 ax.legend(fontsize=7, ncol=2)
-ax.set_title("forgetting task: the forget gate where the first shape must go", fontsize=10)
+ax.set_title("forgetting task: the forget gate inside the shape, with and without a reset", fontsize=10)
 show(fig)
 
 # %% [markdown]
@@ -432,7 +439,7 @@ show(task_picture({"visible": o_inputs[video, ..., 0], "bar": o_inputs[video, ..
 guess = {
     ### BEGIN SOLUTION
     "memory": ("z_o", 0.0, "all"),
-    "replace": ("z_i", 0.0, "all"),
+    "forget": ("z_i", 0.0, "all"),
     "occlusion": ("z_i", 0.0, "all"),
     ### END SOLUTION
 }
@@ -441,7 +448,7 @@ guess = {
 report = check_ablation_guess(guess)          # the memory task
 print(report)
 ### BEGIN HIDDEN TESTS
-report = check_ablation_guess(guess, tasks=("memory", "replace", "occlusion"))   # every task
+report = check_ablation_guess(guess, tasks=("memory", "forget", "occlusion"))   # every task
 print("graded tasks:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
 ### END HIDDEN TESTS
 report.points(2)
@@ -526,9 +533,9 @@ assert ratios("memory", "z_f", 0.5, "main").min() > 10
 # hiding the memory channel's c (z_o = 0) over a BLANK input hurts, in every seed
 assert ratios("memory", "z_o", 0.0, "main").min() > 5
 # forgetting: not forgetting (z_f = 1 on every channel, from the second shape on) hurts
-assert ratios("replace", "z_f", 1.0, "all").min() > 2
+assert ratios("forget", "z_f", 1.0, "all").min() > 2
 # every task: nothing written (z_i = 0, all channels) is worse, by far for the two memories
-assert all(ratios(task, "z_i", 0.0, "all").min() > 10 for task in ("memory", "replace"))
+assert all(ratios(task, "z_i", 0.0, "all").min() > 10 for task in ("memory", "forget"))
 assert ratios("occlusion", "z_i", 0.0, "all").min() > 2
 
 # %% [markdown]
@@ -775,7 +782,7 @@ show(fig)
 # seed, over their held-out videos and every pixel.
 
 # %%
-sat_runs = {"memory": (memory_models, inputs), "replace": (replace_models, r_inputs),
+sat_runs = {"memory": (memory_models, inputs), "forget": (forget_models, f_inputs),
             "occlusion": (occlusion_models, o_inputs)}
 fig = Figure(figsize=(11, 3.4), layout="constrained")
 axes = fig.subplots(1, 3, sharex=True, sharey=True)

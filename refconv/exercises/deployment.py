@@ -90,15 +90,28 @@ def check_first_failure(first_failure, seed=0, count=8):
     results = []
     for n in range(count):
         rng = np.random.default_rng([seed, n, 9])
-        layers, steps = int(rng.integers(1, 4)), int(rng.integers(2, 8))
+        kind = n % 4                     # 0, 1, 2: fails somewhere (1 with a NaN); 3 passes
+        layers, steps = int(rng.integers(2 if kind == 2 else 1, 4)), int(rng.integers(3, 8))
         atol = float(10.0 ** rng.uniform(-7, -3))
         errors = {f"layer{layer}/{name}": atol * 10.0 ** rng.uniform(-3, -0.1, steps)
                   for layer in range(layers) for name in LSTM_QUANTITIES}
-        if n % 4 != 3:                   # most tables fail somewhere; every fourth passes
-            for _ in range(int(rng.integers(1, 4))):
-                key = f"layer{rng.integers(layers)}/{rng.choice(LSTM_QUANTITIES)}"
-                errors[key][rng.integers(steps):] = (np.nan if rng.random() < 0.2
-                                                     else atol * rng.uniform(1.5, 1e4))
+
+        def fail(key, start, value=None):
+            errors[key][start:] = atol * rng.uniform(1.5, 1e4) if value is None else value
+
+        if kind == 0:                    # two quantities of one layer at one step: the order
+            layer, start = rng.integers(layers), rng.integers(steps)
+            fail(f"layer{layer}/c", start)
+            fail(f"layer{layer}/z_f", start)
+        if kind == 1:
+            fail(f"layer{rng.integers(layers)}/{rng.choice(LSTM_QUANTITIES)}", 0, np.nan)
+        if kind == 2:                    # a higher layer fails a step before layer 0
+            fail(f"layer{layers - 1}/z_o", 1)
+            fail("layer0/z", 2)
+        if kind != 3:
+            for _ in range(int(rng.integers(0, 3))):
+                fail(f"layer{rng.integers(layers)}/{rng.choice(LSTM_QUANTITIES)}",
+                     rng.integers(steps))
         truth = _first(errors, atol)
         first = None
         try:
