@@ -5,13 +5,18 @@ weights. To see what a gate is *for*, train a cell on a task that needs it:
 
 * ``memory``: a shape is shown for a few frames, then the screen stays blank,
   then a cue (a second input channel, 1 everywhere) asks for the shape back.
-  The cell must write the shape into ``c`` (``z_i`` open), keep it there over
-  the blank stretch (``z_f`` near 1, ``z_i`` closed so nothing new gets in)
-  and show it only when asked (``z_o``).
+  The cell must carry the shape over the blank stretch; *how* it does it (a
+  latched ``c``, or a memory refreshed through ``h``) is for notebook 07 to
+  measure, seed by seed.
+* ``forget``: the memory task, with a reset signal (a third input channel) on a
+  frame of the blank stretch in half the videos: then the answer is blank, so the
+  memory must be dropped at the right moment.
+* ``occlusion``: a shape moves 1 pixel a frame across a bar that hides it (the
+  bar is a second input channel); the target is the whole frame, the shape
+  behind the bar included.
 * ``motion``: predict the next frame of a shape moving 1, 2 or 3 pixels per
-  frame. A cell whose kernel reaches ``k // 2`` pixels sees a fast shape's next
-  position only when the shape moves less than that per step (Shi et al. 2015's
-  argument for larger state-to-state kernels).
+  frame. In one step a kernel of size ``k`` (dilation ``d``) carries information
+  ``d * (k // 2)`` pixels.
 
 The model is a cell and a *readout*: at every pixel the same linear map of the
 ``F`` channels of ``h`` and a sigmoid (a 1 x 1 convolution),
@@ -19,14 +24,18 @@ The model is a cell and a *readout*: at every pixel the same linear map of the
 and the target frames. It is trained with refconv's own backpropagation
 through time (:func:`refconv.dynamic_rnn_grad`) and Adam in a few lines.
 
-The weights trained by ``notebooks/data/train_gates.py`` ship with the package
-(``refconv/trained/*.npz``; :func:`load` reads them without unpickling).
-:func:`train` gives the same bits for the same model name and step count on the
-same machine and NumPy.
+Weights trained by ``notebooks/data/train_gates.py --seed S`` ship with the
+package for the seeds :data:`SEEDS`, one folder each (``refconv/trained/seedS/
+NAME.npz``; :func:`load` reads them without unpickling). ``REFCONV_TRAINED=DIR``
+makes :func:`trained_dirs` (and so :func:`load`) read DIR instead: DIR holds
+one seed's files, or ``seedS`` folders. :func:`train` gives the same bits for
+the same model, seed and step count on the same machine and NumPy (another
+machine's BLAS or NumPy may differ in the last bits, 1e-12 to 1e-8 relative).
 """
 
 import io
 import json
+import os
 import pathlib
 import zipfile
 
@@ -40,17 +49,23 @@ from .lstm import ConvLSTMCell
 from .rnn import dynamic_rnn
 from .vocabulary import LSTM_BLOCKS
 
-__all__ = ["MODELS", "memory_batch", "motion_batch", "batch", "make_cell", "predict",
-           "loss_and_gradients", "adam", "train", "save", "load", "clamp_forget_gate",
-           "TRAINED", "memory_channel", "demo_figures"]
+__all__ = ["MODELS", "SEEDS", "memory_batch", "forget_batch", "occlusion_batch", "motion_batch",
+           "batch", "make_cell", "predict", "loss_and_gradients", "adam", "train", "save", "load",
+           "load_seeds", "trained_dirs", "clamp_forget_gate", "TRAINED", "memory_channel",
+           "demo_figures"]
 
 TRAINED = pathlib.Path(__file__).resolve().parent / "trained"
+SEEDS = (0, 1, 2)         # the training seeds that ship, one folder each: trained/seed0, ...
 SHAPE = (16, 16)
 
 # The memory task's timeline: frames 0-1 show the shape, 2-7 are blank, 8-9 cue the recall.
 SHOW, BLANK, RECALL = 2, 6, 2
+# The forgetting task's reset signal, in half the videos: a frame of the blank stretch.
+RESET = 5
 SPEEDS = (1, 2, 3)        # pixels per frame, the motion task
 MOTION_FRAMES = 8         # frames read; the target is each next frame
+OCCLUSION_FRAMES = 10     # the occlusion task's length
+BAR = 6                   # the occluding bar's width, in pixels
 
 # Every trained model: its cell, its task and how it is trained. Shi et al.'s cell is the
 # seed's with layer norm off (a bias per block, peepholes on); see the notebook for why.
@@ -63,6 +78,14 @@ MODELS = {
                       batch_size=6),
     "motion_k7": dict(task="motion", cell="lstm", filters=4, kernel=7, steps=400, lr=0.02,
                       batch_size=6),
+    # the 7 x 7's reach in one step with the 3 x 3's weights: the *input* convolution dilated
+    # by 3 (as Keras's dilation_rate; the state is convolved 3 x 3 undilated)
+    "motion_k3d3": dict(task="motion", cell="lstm", filters=4, kernel=3, dilation=3, steps=400,
+                        lr=0.02, batch_size=6),
+    "forget_lstm": dict(task="forget", cell="lstm", filters=4, kernel=3, steps=300, lr=0.02,
+                        batch_size=8),
+    "occlusion_lstm": dict(task="occlusion", cell="lstm", filters=6, kernel=3, steps=400,
+                           lr=0.02, batch_size=6),
 }
 
 
@@ -93,6 +116,51 @@ def memory_batch(batch_size, seed):
         inputs[b, :SHOW, ..., 0] = mask
         inputs[b, SHOW + BLANK:, ..., 1] = 1.0
         targets[b, SHOW + BLANK:, ..., 0] = mask
+    return inputs, targets
+
+
+def forget_batch(batch_size, seed):
+    """The forgetting task: ``(inputs [B, 10, 16, 16, 3], targets [B, 10, 16, 16, 1])``.
+
+    As the memory task (channel 0 the shape on frames 0-1, channel 1 the cue on frames
+    8-9), with a third channel: in half the videos (drawn per video) a *reset* signal,
+    1 everywhere on frame ``RESET``. The target on the cue frames is the shape when
+    there was no reset and blank when there was: the memory must be kept, or dropped.
+    """
+    inputs, targets = memory_batch(batch_size, seed)
+    reset = np.random.default_rng([seed, 1]).random(batch_size) < 0.5
+    signal = np.zeros((batch_size, *inputs.shape[1:-1], 1))
+    signal[reset, RESET] = 1.0
+    targets[reset] = 0.0
+    return np.concatenate([inputs, signal], axis=-1), targets
+
+
+def occlusion_batch(batch_size, seed):
+    """The occlusion task: ``(inputs [B, 10, 16, 16, 2], targets [B, 10, 16, 16, 1])``.
+
+    A disc or square moves sideways at 1 pixel a frame (left or right, a little up or
+    down) across a vertical bar ``BAR`` pixels wide. Channel 0 of the inputs is what
+    is visible: the frame with the bar's pixels blanked. Channel 1 is the bar (1 on
+    its columns). The target is the whole frame ``t``: the shape behind the bar too.
+    """
+    rng = np.random.default_rng(seed)
+    inputs = np.zeros((batch_size, OCCLUSION_FRAMES, *SHAPE, 2))
+    targets = np.zeros((batch_size, OCCLUSION_FRAMES, *SHAPE, 1))
+    for b in range(batch_size):
+        left = rng.integers(3, SHAPE[1] - 3 - BAR + 1)           # the bar's first column
+        bar = np.zeros(SHAPE)
+        bar[:, left:left + BAR] = 1.0
+        kind, radius = rng.integers(2), rng.uniform(1.8, 2.4)
+        direction = rng.choice([-1.0, 1.0])
+        middle = left + (BAR - 1) / 2                              # behind the bar at t ~ 4.5
+        start = np.array([rng.uniform(radius + 2, SHAPE[0] - 3 - radius),
+                          middle - direction * 4.5])
+        velocity = np.array([rng.uniform(-0.3, 0.3), direction])
+        for t in range(OCCLUSION_FRAMES):
+            frame = _shape_mask(kind, start + velocity * t, radius)
+            targets[b, t, ..., 0] = frame
+            inputs[b, t, ..., 0] = frame * (1 - bar)
+            inputs[b, t, ..., 1] = bar
     return inputs, targets
 
 
@@ -127,18 +195,20 @@ def _bounce(position, lo, hi):
 
 def batch(name, batch_size, seed):
     """``(inputs, targets)`` of model ``name``'s task."""
-    task = MODELS[name]["task"]
-    return memory_batch(batch_size, seed) if task == "memory" else motion_batch(batch_size, seed)
+    make = {"memory": memory_batch, "forget": forget_batch, "occlusion": occlusion_batch,
+            "motion": motion_batch}[MODELS[name]["task"]]
+    return make(batch_size, seed)
 
 
 # --- the model ------------------------------------------------------------------
 def make_cell(name, seed=0):
     """An untrained cell for model ``name`` (built with ``seed``) and its readout ``{w [F, 1], b [1]}``."""
     spec = MODELS[name]
-    in_channels = 2 if spec["task"] == "memory" else 1
+    in_channels = {"memory": 2, "forget": 3, "occlusion": 2, "motion": 1}[spec["task"]]
     kernel = [spec["kernel"]] * 2
     if spec["cell"] == "lstm":
-        cell = ConvLSTMCell(SHAPE, spec["filters"], kernel, normalize=False, peephole=True)
+        cell = ConvLSTMCell(SHAPE, spec["filters"], kernel, normalize=False, peephole=True,
+                            dilation_rate=spec.get("dilation", 1))
     else:
         cell = ConvGRUCell(SHAPE, spec["filters"], kernel, normalize=False)
     cell.build(in_channels, seed=seed)
@@ -235,14 +305,39 @@ def save(path, name, cell, readout, losses, steps, seed):
     pathlib.Path(path).write_bytes(buffer.getvalue())
 
 
-def load(name, directory=None):
-    """``(cell, readout, losses, config)`` of a trained model, from ``refconv/trained/NAME.npz``.
+def trained_dirs():
+    """The folders of trained weights, one per training seed.
 
+    ``REFCONV_TRAINED=DIR`` in the environment: DIR's ``seed*`` folders, or DIR itself
+    when it holds the ``.npz`` files. Otherwise the shipped ``refconv/trained/seedS``
+    for every seed of :data:`SEEDS`.
+    """
+    chosen = os.environ.get("REFCONV_TRAINED")
+    if not chosen:
+        return [TRAINED / f"seed{seed}" for seed in SEEDS]
+    directory = pathlib.Path(chosen)
+    if not directory.is_dir():
+        raise ValueError(f"REFCONV_TRAINED: expected a folder of trained weights, got {chosen!r}")
+    folders = sorted(p for p in directory.glob("seed*") if p.is_dir())
+    return folders or [directory]
+
+
+def load_seeds(name):
+    """``{seed: (cell, readout, losses, config)}`` of model ``name``, one per :func:`trained_dirs` folder."""
+    models = [load(name, directory) for directory in trained_dirs()]
+    return {model[3]["seed"]: model for model in models}
+
+
+def load(name, directory=None):
+    """``(cell, readout, losses, config)`` of a trained model, from ``DIR/NAME.npz``.
+
+    ``directory`` defaults to the first of :func:`trained_dirs` (seed 0 as shipped).
     Raises ValueError naming the model when there is no such file.
     """
-    path = pathlib.Path(directory or TRAINED) / f"{name}.npz"
+    directory = pathlib.Path(directory or trained_dirs()[0])
+    path = directory / f"{name}.npz"
     if not path.exists():
-        known = sorted(p.stem for p in pathlib.Path(directory or TRAINED).glob("*.npz"))
+        known = sorted(p.stem for p in directory.glob("*.npz"))
         raise ValueError(f"name: expected one of {known}, got {name!r} (no {path})")
     with np.load(path, allow_pickle=False) as archive:
         config = json.loads(str(archive["config"]))
@@ -285,11 +380,12 @@ def clamp_forget_gate(cell, value, channels=None):
 
 
 # --- pictures -------------------------------------------------------------------
-def memory_channel(gates, name="z_f"):
+def memory_channel(gates, name="z_f", frames=None):
     """The state channel that holds the memory: the one whose ``name`` gate (``z_f`` for the
-    LSTM, ``u`` for the GRU) is highest over the blank stretch, on average."""
-    blank = slice(SHOW, SHOW + BLANK)
-    return int(np.argmax(gates[name][:, blank].mean(axis=(0, 1, 2, 3))))
+    LSTM, ``u`` for the GRU) is highest, on average, over ``frames`` (default: the memory
+    task's blank stretch)."""
+    frames = list(range(SHOW, SHOW + BLANK) if frames is None else frames)
+    return int(np.argmax(gates[name][:, frames].mean(axis=(0, 1, 2, 3))))
 
 
 def demo_figures(seed=0):

@@ -2,16 +2,20 @@
 
 Usage, from the repository root::
 
-    python notebooks/data/train_gates.py                 # every model of refconv.tasks.MODELS
+    python notebooks/data/train_gates.py                 # every model, seed 0 -> refconv/trained/seed0
+    python notebooks/data/train_gates.py --seed 7 --out /tmp/s7   # a seed nobody tried
+    REFCONV_TRAINED=/tmp/s7 python notebooks/run.py 07            # notebook 07 on those weights
     python notebooks/data/train_gates.py memory_lstm     # only that one
     python notebooks/data/train_gates.py --steps 5 --out /tmp/w   # a short run elsewhere
 
 Each model trains with refconv's own backpropagation through time and Adam
-(:func:`refconv.tasks.train`), from seed 0, on fresh seeded batches. The same
-command gives the same bytes: every random number is seeded, the .npz members
-carry a fixed date, and NumPy's BLAS runs on one thread (a matrix product split
-over threads may add in another order). All four models: about 2 minutes of CPU time
-(measured: 112 s user; 10 minutes of wall time on a machine shared by other jobs).
+(:func:`refconv.tasks.train`), from the seed, on fresh batches seeded by it. The
+same command gives the same bytes on the same machine and NumPy: every random
+number is seeded, the .npz members carry a fixed date, and NumPy's BLAS runs on
+one thread (a matrix product split over threads may add in another order).
+Another machine's BLAS may round differently (1e-12 to 1e-8 relative after
+training). Every model of one seed takes about 1.5 minutes of CPU time (measured
+with /usr/bin/time, seed 1, on the 2-core machine: see the README of the issue's report).
 """
 
 import os
@@ -40,8 +44,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=None,
                         help="training steps (default: each model's own count)")
     parser.add_argument("--seed", type=int, default=0, help="the seed (default: 0)")
-    parser.add_argument("--out", default=str(tasks.TRAINED),
-                        help="directory for the .npz files (default: refconv/trained)")
+    parser.add_argument("--out", default=None,
+                        help="directory for the .npz files (default: refconv/trained/seedS)")
     args = parser.parse_args(argv)
     unknown = [name for name in args.names if name not in tasks.MODELS]
     if unknown:
@@ -50,7 +54,7 @@ def main(argv=None):
         parser.error(f"--steps: expected an int >= 1, got {args.steps}")
     if args.seed < 0:
         parser.error(f"--seed: expected an int >= 0, got {args.seed}")
-    out = pathlib.Path(args.out)
+    out = pathlib.Path(args.out or tasks.TRAINED / f"seed{args.seed}")
     out.mkdir(parents=True, exist_ok=True)
     for name in args.names or sorted(tasks.MODELS):
         start = time.perf_counter()

@@ -21,7 +21,30 @@
 #
 # Everything below uses `refconv.conformance`, which `refconv conformance` runs for every
 # runtime installed (ONNX Runtime, and TFLite, whose conversion takes too long for a
-# notebook). It needs the `crosscheck` and `deploy` extras.
+# notebook).
+#
+# **You will learn** to hold a deployed graph against an oracle quantity by quantity and
+# step by step, to find where a deployment starts to differ, and to recognise a silent
+# failure (a truncated time loop) that no error message reports. **Before:** notebooks 2
+# (the step's quantities and their order) and 6 (comparing a framework with refconv).
+# **Time:** about 45 minutes, 15 of them for the two exercises.
+#
+# **Install.** This notebook's cells need only three packages beyond refconv:
+#
+# ```bash
+# pip install torch onnx onnxruntime
+# ```
+#
+# (`pip install "refconv[crosscheck,deploy]"` installs these and every other framework
+# `refconv conformance` can check.)
+
+# %%
+import importlib.util
+
+missing = [name for name in ("torch", "onnx", "onnxruntime") if importlib.util.find_spec(name) is None]
+if missing:
+    raise ModuleNotFoundError(f"this notebook needs {', '.join(missing)}: "
+                              f"pip install torch onnx onnxruntime (then restart the kernel)")
 
 # %%
 import inspect
@@ -35,6 +58,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from refconv import viz
+from refconv.exercises import check_first_failure, check_worst_per_step
 from refconv.vocabulary import LSTM_QUANTITIES
 from refconv.conformance import ATOL, RTOL, Report, check, describe, reference
 from refconv.conformance import onnx_torch
@@ -102,14 +126,6 @@ def row(deployed, deployed_probe, x, opt="all", dtype="float32"):
                  exporter="torchscript", options=f"opt={opt}", dtype=dtype, t_export=T_EXPORT)
 
 
-def worst_per_step(candidate, x):
-    """Per step, the worst |runtime - refconv| of every gate, c and h of every layer."""
-    expected = reference(cell, x)
-    keys = [k for k in candidate if k.startswith("layer")]
-    return np.array([max(np.abs(candidate[k][:, t] - expected[k][:, t]).max() for k in keys)
-                     for t in range(x.shape[1])])
-
-
 def tolerance_line(ax):
     ax.axhline(ATOL, color="tab:red", linestyle="--", linewidth=1)
     ax.text(0.01, ATOL * 1.3, f"tolerance (atol {ATOL:g})", color="tab:red", fontsize=8,
@@ -120,6 +136,32 @@ def tolerance_line(ax):
             transform=ax.get_yaxis_transform())
 
 
+# %% [markdown]
+# **Exercise 1.** Write `worst_per_step(candidate, expected)`: for each time step, the worst
+# `|candidate - expected|` over every gate, `c` and `h` of every layer, that is over the
+# keys `"layer{L}/{name}"` (each array `[B, T, ...]`; the dicts hold other keys too, such as
+# `"outputs"`, which are not per layer: leave them out). It returns a `[T]` array. The
+# figures below use it.
+
+# %% nbgrader={"grade": false, "grade_id": "worst_per_step", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def worst_per_step(candidate, expected):
+    ### BEGIN SOLUTION
+    keys = [k for k in expected if k.startswith("layer")]
+    steps = expected[keys[0]].shape[1]
+    return np.array([max(np.abs(candidate[k][:, t] - expected[k][:, t]).max() for k in keys)
+                     for t in range(steps)])
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "check_worst_per_step", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+report = check_worst_per_step(worst_per_step)
+print(report)
+### BEGIN HIDDEN TESTS
+report = check_worst_per_step(worst_per_step, seed=2029, count=8)       # the grader's own cases
+print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
+### END HIDDEN TESTS
+report.points(2)
+
+# %%
 rows = [row(graph, probe, x[:, :T_EXPORT], opt) for opt in onnx_torch.OPT_LEVELS]
 float32_runs = dict(runs)                                # kept: the runs below reuse the keys
 for r in rows:
@@ -130,7 +172,8 @@ assert all(r.status == "ok" and max(r.errors.values()) < 1e-5 for r in rows)
 fig = Figure(figsize=(8, 3), layout="constrained")
 ax = fig.subplots()
 for i, opt in enumerate(onnx_torch.OPT_LEVELS):
-    ax.semilogy(range(T_EXPORT), worst_per_step(float32_runs[(opt, "float32")], x[:, :T_EXPORT]),
+    ax.semilogy(range(T_EXPORT),
+                worst_per_step(float32_runs[(opt, "float32")], reference(cell, x[:, :T_EXPORT])),
                 "o-", markersize=4 + i, fillstyle="none", label=f"opt={opt}")
 tolerance_line(ax)
 ax.set_ylim(1e-8, 1e-3)
@@ -210,6 +253,47 @@ print(f"status {bug.status}; first outside the tolerance: {bug.first_failure}")
 assert (bug.status, bug.first_failure) == ("FAILED", "layer0 z_f t=3")
 
 # %% [markdown]
+# **Exercise 2.** The conformance table names where to start looking: `first_failure(errors,
+# atol)` gets `errors[f"layer{L}/{name}"]`, a `[T]` array of each quantity's worst error per
+# step, and returns `(layer, name, t)` for the quantity to look at first, or `None` when
+# every error is within `atol`: the **earliest step** with an error above `atol` (a NaN
+# counts as above), within that step the **lowest layer** (an error in layer 0 reaches
+# layer 1 in the same step), within that layer the quantity **computed first**, in the
+# order of `LSTM_QUANTITIES` (z, z_i, z_f, c, z_o, h). Below, it runs on the planted bug's
+# errors.
+
+# %% nbgrader={"grade": false, "grade_id": "first_failure", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def first_failure(errors, atol):
+    ### BEGIN SOLUTION
+    layers = sorted({int(key.split("/")[0][len("layer"):]) for key in errors})
+    steps = len(next(iter(errors.values())))
+    for t in range(steps):
+        for layer in layers:
+            for name in LSTM_QUANTITIES:
+                key = f"layer{layer}/{name}"
+                if key in errors and not errors[key][t] <= atol:
+                    return layer, name, t
+    return None
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "check_first_failure", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+report = check_first_failure(first_failure)
+print(report)
+### BEGIN HIDDEN TESTS
+report = check_first_failure(first_failure, seed=2029, count=12)       # the grader's own cases
+print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
+### END HIDDEN TESTS
+report.points(2)
+
+# %%
+planted_run = onnx_torch.run(planted, x[:, :T_EXPORT], "all", planted_probe, located)
+expected = reference(cell, x[:, :T_EXPORT])
+planted_errors = {key: np.array([np.abs(planted_run[key][:, t] - expected[key][:, t]).max()
+                                 for t in range(T_EXPORT)])
+                  for key in expected if key.startswith("layer")}
+print("your first_failure on the planted bug:", first_failure(planted_errors, ATOL))
+
+# %% [markdown]
 # Every quantity of every step of both layers, as an error map: the first cell to light up
 # is the planted gate; from there the error flows into `c`, `h`, the next step's gates and
 # the next layer.
@@ -263,7 +347,7 @@ ax = fig.subplots()
 for dtype, colour in [("float32", "tab:green"), ("float16 weights", "tab:orange"),
                       ("int8 dynamic", "tab:purple")]:
     candidate = (float32_runs if dtype == "float32" else runs)[("all", dtype)]
-    ax.semilogy(range(T_EXPORT), worst_per_step(candidate, x[:, :T_EXPORT]), "o-",
+    ax.semilogy(range(T_EXPORT), worst_per_step(candidate, reference(cell, x[:, :T_EXPORT])), "o-",
                 color=colour, label=dtype)
 tolerance_line(ax)
 ax.set_ylim(1e-8, 1)
@@ -274,11 +358,21 @@ ax.legend(fontsize=8, ncol=3, loc="lower center")
 viz.to_png(fig)
 
 # %%
-report = Report([describe()], [*rows, truncated, bug._replace(exporter="torchscript + HardSigmoid"),
-                               bug2._replace(exporter="torchscript + swapped o, g"), half, int8],
-                RTOL, ATOL)
+report = Report([describe()], [*rows, truncated, half, int8], RTOL, ATOL)
 print(report.table())
 assert half.first_failure.endswith("t=0") and int8.first_failure.endswith("t=0")
+assert report.passed                      # the real export, at its own length: within tolerance
+
+# %% [markdown]
+# The **planted** bugs, in a table of their own: these graphs were broken on purpose above,
+# so FAILED is what the oracle must say of them (its last line is about these rows only).
+
+# %%
+planted_table = Report([describe()], [bug._replace(exporter="PLANTED: torchscript + HardSigmoid"),
+                                      bug2._replace(exporter="PLANTED: torchscript + swapped o, g")],
+                       RTOL, ATOL)
+print(planted_table.table())
+assert not planted_table.passed
 
 # %% [markdown]
 # This is the table `refconv conformance` prints (without the planted bugs), for every

@@ -40,6 +40,10 @@ The ladder, notebook by notebook:
  5   :func:`check_lstm_step_backward`        ``(d_h, d_c_next, cache, params, ...)``, the switches
  5   :func:`check_bptt`                      ``(cell, params, caches, d_outputs, d_final_state)``
  6   :func:`check_bug_hunt`                  ``{"gate": ..., "step": ...}`` for a :class:`Suspect`
+ 7   :func:`check_reach`                     ``(kernel, dilation, steps) -> pixels``
+ 7   :func:`check_ablation_guess`            ``{task: (gate, value, which)}``
+ 8   :func:`check_worst_per_step`            ``(candidate, reference) -> [T]``
+ 8   :func:`check_first_failure`             ``(errors, atol) -> (layer, name, t)``
 ===  ======================================  ==============================================
 
 How a checker cannot be fooled: every case draws its own forget bias (never
@@ -63,7 +67,7 @@ comparison), and one module per subject: :mod:`.convolution`, :mod:`.cells`,
 :mod:`.sequences`, :mod:`.backward`, :mod:`.bug_hunt`.
 """
 
-from . import backward, bug_hunt, cells, convolution, sequences
+from . import backward, bug_hunt, cells, convolution, deployment, gates, sequences
 from .backward import LSTM_BACKWARD_ORDER
 from .bug_hunt import Suspect
 from .cells import GRU_ORDER, LSTM_ORDER
@@ -88,6 +92,10 @@ check_layer_norm_step_backward = recordable(backward.check_layer_norm_step_backw
 check_lstm_step_backward = recordable(backward.check_lstm_step_backward)
 check_bptt = recordable(backward.check_bptt)
 check_bug_hunt = recordable(bug_hunt.check_bug_hunt)
+check_reach = recordable(gates.check_reach)
+check_ablation_guess = recordable(gates.check_ablation_guess)
+check_worst_per_step = recordable(deployment.check_worst_per_step)
+check_first_failure = recordable(deployment.check_first_failure)
 start_grading_hook()
 
 __all__ = ["check_lstm_step", "check_gru_step", "check_lstm_step_backward", "Report",
@@ -96,4 +104,5 @@ __all__ = ["check_lstm_step", "check_gru_step", "check_lstm_step_backward", "Rep
            "check_layer_norm_step", "check_mask_step", "check_reverse_within_length",
            "check_bptt", "check_bug_hunt", "Suspect", "HINTS", "POLICY",
            "check_plain_step_backward", "check_peephole_step_backward",
-           "check_layer_norm_step_backward"]
+           "check_layer_norm_step_backward", "check_reach",
+           "check_ablation_guess", "check_worst_per_step", "check_first_failure"]

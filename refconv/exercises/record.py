@@ -63,6 +63,10 @@ POLICY = {
     "check_lstm_step_backward": LSTM_BACKWARD,
     "check_bptt": ("dynamic_rnn_grad", "bidirectional_dynamic_rnn_grad"),
     "check_bug_hunt": (),
+    "check_reach": (),
+    "check_ablation_guess": (),
+    "check_worst_per_step": ("compare",),
+    "check_first_failure": ("compare",),
 }
 CHECKERS = {}                        # name -> the wrapped checker (filled by recordable)
 
@@ -71,6 +75,8 @@ def hidden_options(checker, seed):
     """The keyword arguments of a graded run of ``checker``: its cases come from ``seed`` alone."""
     if checker == "check_bug_hunt":  # five suspects in a row: every kind of planted bug
         return {"seeds": [seed + i for i in range(5)]}
+    if checker == "check_ablation_guess":  # a prediction, judged against the measured table
+        return {}
     return {"seed": seed}
 
 
