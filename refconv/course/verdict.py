@@ -106,8 +106,10 @@ def _code_grade(grade_id, max_points, source, executed, records, run, secret):
         return Grade(grade_id, 0.0, max_points,
                      [f"cell {timed_out[0]} ran past the time limit and was interrupted, so "
                       f"this exercise was not checked", *errors], "timeout")
-    if run.get("status") in ("dead", "error", "timeout") and (
-            executed.cells[index].get("execution_count") is None):
+    dead = run.get("dead_cell")
+    if (run.get("status") == "dead" and dead is not None and dead <= index) or (
+            run.get("status") in ("error", "timeout")
+            and executed.cells[index].get("execution_count") is None):
         return Grade(grade_id, 0.0, max_points, [run.get("message") or "the cell did not run"],
                      "timeout" if run["status"] == "timeout" else "error")
     return Grade(grade_id, 0.0, max_points,
