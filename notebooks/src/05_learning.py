@@ -419,6 +419,8 @@ for t in range(T):                                           # forward, keeping 
 #
 # The loop walks right to left: `t = 2, 1, 0`. The checker compares yours with
 # `refconv.dynamic_rnn_grad`, from the last step back: `d_inputs` at `t = T - 1` first.
+# Here `refconv.lstm_step_backward` is yours to use (the loop is the exercise); when graded,
+# `refconv.dynamic_rnn_grad` is unavailable.
 
 # %% nbgrader={"grade": false, "grade_id": "bptt", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def bptt(cell, params, caches, d_outputs, d_final_state):
