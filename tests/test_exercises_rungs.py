@@ -206,3 +206,30 @@ def test_an_unwritten_exercise_says_so_and_lists_what_to_return():
     assert "not written yet" in report.hint(1) and report.hint(3) == report.hint(1)
     bptt_report = str(check_bptt(lambda *args: 1 / 0))
     assert "it must return: d_inputs [2, 5, 9, 8, 2], d_initial_c [2, 9, 8, 3]" in bptt_report
+
+
+def test_notebook_5_grades_the_backward_in_three_rungs_and_tags_its_teacher_cell():
+    import pathlib
+    import sys
+    notebooks = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
+    sys.path.insert(0, str(notebooks))
+    try:
+        import run
+    finally:
+        sys.path.remove(str(notebooks))
+    nb = run.build(notebooks / "05_learning.ipynb")
+    graded = [(c.metadata["nbgrader"]["grade_id"], c.metadata["nbgrader"]["points"])
+              for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
+              and c.cell_type == "code"]
+    assert graded[:3] == [("check_plain_step_backward", 2), ("check_peephole_step_backward", 1),
+                          ("check_layer_norm_step_backward", 1)]
+    teachers = [c for c in nb.cells if "For teachers" in c.source]
+    assert teachers and all(c.metadata.get("tags") == ["instructor-only"] for c in teachers)
+    words = run.build(notebooks / "01_convolution.ipynb")
+    assert any("**the seed**" in c.source and "**a random seed**" in c.source for c in words.cells)
+    for name in ("01_convolution", "02_convlstm_gates", "03_convgru_vs_lstm", "04_time",
+                 "05_learning"):
+        student_text = "\n".join(c.source for c in run.build(notebooks / f"{name}.ipynb").cells
+                                 if "instructor-only" not in c.metadata.get("tags", []))
+        assert "SPEC.md" not in student_text and "COURSE.md" not in student_text, name
+        assert "**Time: about" in student_text, name
