@@ -198,10 +198,6 @@ def plain_step_backward(d_h, d_c_next, cache, params):
 # %% nbgrader={"grade": true, "grade_id": "check_plain_step_backward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 report = check_plain_step_backward(plain_step_backward)
 print(report)
-### BEGIN HIDDEN TESTS
-report = check_plain_step_backward(plain_step_backward, seed=2029, count=6)
-print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
-### END HIDDEN TESTS
 report.points(2)
 
 # %% [markdown]
@@ -242,10 +238,6 @@ def peephole_step_backward(d_h, d_c_next, cache, params):
 # %% nbgrader={"grade": true, "grade_id": "check_peephole_step_backward", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 report = check_peephole_step_backward(peephole_step_backward)
 print(report)
-### BEGIN HIDDEN TESTS
-report = check_peephole_step_backward(peephole_step_backward, seed=2029, count=6)
-print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
-### END HIDDEN TESTS
 report.points(1)
 
 # %% [markdown]
@@ -290,10 +282,6 @@ def layer_norm_step_backward(d_h, d_c_next, cache, params):
 # %% nbgrader={"grade": true, "grade_id": "check_layer_norm_step_backward", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 report = check_layer_norm_step_backward(layer_norm_step_backward)
 print(report)
-### BEGIN HIDDEN TESTS
-report = check_layer_norm_step_backward(layer_norm_step_backward, seed=2029, count=6)
-print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
-### END HIDDEN TESTS
 report.points(1)
 
 # %% [markdown]
@@ -449,10 +437,6 @@ def bptt(cell, params, caches, d_outputs, d_final_state):
 # %% nbgrader={"grade": true, "grade_id": "check_bptt", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 report = check_bptt(bptt)
 print(report)
-### BEGIN HIDDEN TESTS
-report = check_bptt(bptt, seed=2029, count=4)
-print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
-### END HIDDEN TESTS
 report.points(3)
 
 # %% [markdown]
