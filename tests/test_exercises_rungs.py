@@ -185,7 +185,8 @@ def test_the_report_wording():
     # a single number is shown as two numbers, not "at [] = []"; no "t=" for examples
     report = check_same_padding(lambda n, k, s, d: ((k - 1) // 2, (k - 1) // 2))
     text = str(report) + report.details()
-    assert "at [] = []" not in text and "yours 1, reference 2" in text
+    m = report.mismatch
+    assert "at [] = []" not in text and f"yours {m.yours:.3g}, reference {m.reference:.3g}" in text
     assert "t=0" not in text and "#0" in text
     # "right before it" read as "also wrong": the report says they were right
     report = check_plain_step_backward(lambda d_h, d_c, cache, params: {
@@ -233,3 +234,13 @@ def test_notebook_5_grades_the_backward_in_three_rungs_and_tags_its_teacher_cell
                                  if "instructor-only" not in c.metadata.get("tags", []))
         assert "SPEC.md" not in student_text and "COURSE.md" not in student_text, name
         assert "**Time: about" in student_text, name
+
+
+def test_points_read_the_same_in_the_notebook_and_from_the_grader():
+    report = check_plain_step_backward(plain_backward, count=3)
+    points = report.points(2)
+    assert points == 2.0 and isinstance(points, float)
+    assert repr(points) == "2.0"                          # what nbgrader reads (text/plain)
+    assert str(points) == "2 / 2" and "**2 / 2**" in points._repr_markdown_()
+    half = check_peephole_step_backward(full_backward, count=3)
+    assert f"{half.points(1):g} / 1" == str(half.points(1))   # the grader's format
