@@ -244,3 +244,23 @@ def test_points_read_the_same_in_the_notebook_and_from_the_grader():
     assert str(points) == "2 / 2" and "**2 / 2**" in points._repr_markdown_()
     half = check_peephole_step_backward(full_backward, count=3)
     assert f"{half.points(1):g} / 1" == str(half.points(1))   # the grader's format
+
+
+def test_a_channels_first_mix_up_gets_the_concatenation_axis(tmp_path, monkeypatch):
+    (tmp_path / "learner_cf.py").write_text(
+        "import numpy as np\n"
+        "def layer_norm_step(x, c, h, params, forget_bias, norm_epsilon, data_format):\n"
+        "    xh = np.concatenate([x, h], axis=-1)\n"
+        "    return {'z': xh}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from learner_cf import layer_norm_step
+    from refconv.exercises import check_layer_norm_step
+
+    report = check_layer_norm_step(layer_norm_step, cases=[{"data_format": "channels_first",
+                                                            "norm_epsilon": 1e-3}])
+    failing = report.failed_case
+    assert failing.options["data_format"] == "channels_first" and report.gate is None
+    assert "xh = np.concatenate([x, h], axis=-1)" in str(report)
+    axis = report.hint(2)
+    assert "along axis 1, array 0 has 2 and array 1 has 3" in axis
+    assert "channels_first the channels are axis 1" in axis and "x [2, 2, 9, 8]" in axis
