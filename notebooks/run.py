@@ -122,9 +122,16 @@ def read_source(path):
     nb = jupytext.reads(text, fmt="py:percent")
     cells = [(cell.cell_type, cell.source, dict(cell.metadata.get("nbgrader", {})))
              for cell in nb.cells]
+    tags = [list(cell.metadata.get("tags", [])) for cell in nb.cells]
     if not text.startswith("# %%") and cells and cells[0][0] == "code":
-        cells = cells[1:]                      # the header comment
+        cells, tags = cells[1:], tags[1:]      # the header comment
+    TAGS[str(path)] = tags
     return cells
+
+
+# The tags of each source's cells (``# %% [markdown] tags=["instructor-only"]``), by path, as
+# read_source last read them: a cell tagged instructor-only is left out of the student version.
+TAGS = {}
 
 
 def generated_note(path):
@@ -144,7 +151,8 @@ def build(path):
     nb = nbformat.v4.new_notebook()
     seen = {}
     cells = [("markdown", generated_note(path), {})] + read_source(source_path(path))
-    for kind, source, nbgrader in cells:
+    tags = [[]] + TAGS[str(source_path(path))]
+    for (kind, source, nbgrader), cell_tags in zip(cells, tags):
         digest = hashlib.sha1(f"{kind}\n{source}".encode()).hexdigest()[:10]
         seen[digest] = seen.get(digest, 0) + 1
         cell_id = digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
@@ -152,6 +160,8 @@ def build(path):
         cell = new(source, id=cell_id)
         if nbgrader:
             cell.metadata["nbgrader"] = nbgrader
+        if cell_tags:
+            cell.metadata["tags"] = cell_tags
         nb.cells.append(cell)
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.metadata["language_info"] = {"name": "python"}
@@ -164,9 +174,9 @@ def load(path):
 
 
 def cells_of(nb):
-    """``(cell_type, source, nbgrader metadata)`` of each cell: what must match the source."""
-    return [(cell.cell_type, cell.source, dict(cell.metadata.get("nbgrader", {})))
-            for cell in nb.cells]
+    """``(cell_type, source, nbgrader metadata, tags)`` of each cell: what must match the source."""
+    return [(cell.cell_type, cell.source, dict(cell.metadata.get("nbgrader", {})),
+             list(cell.metadata.get("tags", []))) for cell in nb.cells]
 
 
 def kernel_env():

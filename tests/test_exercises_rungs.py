@@ -185,7 +185,8 @@ def test_the_report_wording():
     # a single number is shown as two numbers, not "at [] = []"; no "t=" for examples
     report = check_same_padding(lambda n, k, s, d: ((k - 1) // 2, (k - 1) // 2))
     text = str(report) + report.details()
-    assert "at [] = []" not in text and "yours 1, reference 2" in text
+    m = report.mismatch
+    assert "at [] = []" not in text and f"yours {m.yours:.3g}, reference {m.reference:.3g}" in text
     assert "t=0" not in text and "#0" in text
     # "right before it" read as "also wrong": the report says they were right
     report = check_plain_step_backward(lambda d_h, d_c, cache, params: {
@@ -206,3 +207,60 @@ def test_an_unwritten_exercise_says_so_and_lists_what_to_return():
     assert "not written yet" in report.hint(1) and report.hint(3) == report.hint(1)
     bptt_report = str(check_bptt(lambda *args: 1 / 0))
     assert "it must return: d_inputs [2, 5, 9, 8, 2], d_initial_c [2, 9, 8, 3]" in bptt_report
+
+
+def test_notebook_5_grades_the_backward_in_three_rungs_and_tags_its_teacher_cell():
+    import pathlib
+    import sys
+    notebooks = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
+    sys.path.insert(0, str(notebooks))
+    try:
+        import run
+    finally:
+        sys.path.remove(str(notebooks))
+    nb = run.build(notebooks / "05_learning.ipynb")
+    graded = [(c.metadata["nbgrader"]["grade_id"], c.metadata["nbgrader"]["points"])
+              for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
+              and c.cell_type == "code"]
+    assert graded[:3] == [("check_plain_step_backward", 2), ("check_peephole_step_backward", 1),
+                          ("check_layer_norm_step_backward", 1)]
+    teachers = [c for c in nb.cells if "For teachers" in c.source]
+    assert teachers and all(c.metadata.get("tags") == ["instructor-only"] for c in teachers)
+    words = run.build(notebooks / "01_convolution.ipynb")
+    assert any("**the seed**" in c.source and "**a random seed**" in c.source for c in words.cells)
+    for name in ("01_convolution", "02_convlstm_gates", "03_convgru_vs_lstm", "04_time",
+                 "05_learning"):
+        student_text = "\n".join(c.source for c in run.build(notebooks / f"{name}.ipynb").cells
+                                 if "instructor-only" not in c.metadata.get("tags", []))
+        assert "SPEC.md" not in student_text and "COURSE.md" not in student_text, name
+        assert "**Time: about" in student_text, name
+
+
+def test_points_read_the_same_in_the_notebook_and_from_the_grader():
+    report = check_plain_step_backward(plain_backward, count=3)
+    points = report.points(2)
+    assert points == 2.0 and isinstance(points, float)
+    assert repr(points) == "2.0"                          # what nbgrader reads (text/plain)
+    assert str(points) == "2 / 2" and "**2 / 2**" in points._repr_markdown_()
+    half = check_peephole_step_backward(full_backward, count=3)
+    assert f"{half.points(1):g} / 1" == str(half.points(1))   # the grader's format
+
+
+def test_a_channels_first_mix_up_gets_the_concatenation_axis(tmp_path, monkeypatch):
+    (tmp_path / "learner_cf.py").write_text(
+        "import numpy as np\n"
+        "def layer_norm_step(x, c, h, params, forget_bias, norm_epsilon, data_format):\n"
+        "    xh = np.concatenate([x, h], axis=-1)\n"
+        "    return {'z': xh}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from learner_cf import layer_norm_step
+    from refconv.exercises import check_layer_norm_step
+
+    report = check_layer_norm_step(layer_norm_step, cases=[{"data_format": "channels_first",
+                                                            "norm_epsilon": 1e-3}])
+    failing = report.failed_case
+    assert failing.options["data_format"] == "channels_first" and report.gate is None
+    assert "xh = np.concatenate([x, h], axis=-1)" in str(report)
+    axis = report.hint(2)
+    assert "along axis 1, array 0 has 2 and array 1 has 3" in axis
+    assert "channels_first the channels are axis 1" in axis and "x [2, 2, 9, 8]" in axis

@@ -45,7 +45,7 @@ HINTS = {
     "d_z_o": ("undo h = z_o * tanh(c) for z_o.",
               "h = z_o * tanh(c), so d_z_o = d_h * tanh(c), with c the new (normalised) state."),
     "d_c": ("two paths reach the new c: through h, and from the next step.",
-            "d_c = the d_c you were given (from the next step) + d_h * z_o * (1 - tanh(c)**2): "
+            "d_c = d_c_next (what the next step sent back) + d_h * z_o * (1 - tanh(c)**2): "
             "h reads c through tanh, whose derivative is 1 - tanh**2."),
     "d_z_o_in": ("back through the sigmoid, then (with normalize) through z_o's layer norm.",
                  "d_z_o * z_o * (1 - z_o); then, with normalize, layer_norm_backward("

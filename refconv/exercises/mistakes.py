@@ -207,7 +207,8 @@ def lstm_backward(name, yours, student, reference, context):
              lambda: (d_z_o_in * cache.c_prev).sum(axis=0)),
             ("d_W_co not summed over the batch", lambda: d_z_o_in * cache.c_in)]
     if name == "d_c":
-        candidates.append(("you dropped the d_c handed in from the next step: add it",
+        candidates.append(("you dropped d_c_next, the gradient the next step sent back for c: "
+                           "add it",
                            lambda: reference["d_c"] - d_c_given))
     if name == "d_c_prev" and cell.peephole:
         candidates.append(("d_c_prev misses the peephole paths d_z_i_in * W_ci + d_z_f_in * W_cf",

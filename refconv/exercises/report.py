@@ -25,10 +25,26 @@ import numpy as np
 from .crash import crash_hint, crash_lines
 from .hints import hint_text
 
-__all__ = ["Mismatch", "CaseResult", "Report", "Hint", "HINT_LEVEL"]
+__all__ = ["Mismatch", "CaseResult", "Report", "Hint", "Points", "HINT_LEVEL"]
 
 # What a report shows unasked: 0 nothing, 1 the nudge, 2 + the recognised mistake, 3 + the formula.
 HINT_LEVEL = int(os.environ.get("REFCONV_HINT_LEVEL", "1"))
+
+
+class Points(float):
+    """A graded cell's points: a float (nbgrader reads its plain text, ``0.8``) that Jupyter
+    shows as ``0.8 / 2``, the way ``refconv course grade`` prints a grade."""
+
+    def __new__(cls, value, out_of):
+        points = super().__new__(cls, value)
+        points.out_of = out_of
+        return points
+
+    def __str__(self):
+        return f"{float(self):g} / {self.out_of:g}"
+
+    def _repr_markdown_(self):
+        return f"points: **{float(self):g} / {self.out_of:g}**"
 
 
 class Hint(str):
@@ -194,9 +210,9 @@ class Report:
         return None if case is None else case.options
 
     def points(self, out_of):
-        """``out_of`` times the share of cases that passed, rounded to 2 decimals."""
+        """``out_of`` times the share of cases that passed, rounded to 2 decimals: :class:`Points`."""
         passed = sum(case.passed for case in self.cases)
-        return round(out_of * passed / len(self.cases), 2) if self.cases else 0.0
+        return Points(round(out_of * passed / len(self.cases), 2) if self.cases else 0.0, out_of)
 
     def hint(self, level=1):
         """The hint of tier ``level`` for the first difference, a :class:`Hint` (a string).
