@@ -312,9 +312,11 @@ def test_a_gate_reached_through_a_product_with_a_non_constant_is_not_exposed(ot)
     from onnx import helper
     model, x, graph = _export(ot, filters=(3,))
     changed = _insert(graph, 0, 1, "Cast")
-    for node in changed.graph.node:  # Cast -> Mul(f, f): the block times itself
+    producer = {out: node for node in changed.graph.node for out in node.output}
+    for node in changed.graph.node:  # Cast -> Mul(f, the convolution): not a constant
         if node.op_type == "Cast" and "_through_" in node.output[0]:
-            node.CopyFrom(helper.make_node("Mul", [node.input[0], node.input[0]],
+            convolution = producer[node.input[0]].input[0]
+            node.CopyFrom(helper.make_node("Mul", [node.input[0], convolution],
                                            list(node.output)))
     located = ot.locate(changed)
     assert ot.not_exposed(located) == ["layer0 z_f"]

@@ -108,7 +108,7 @@ class Report(NamedTuple):
                            f"(worst layer and step)", width))
         many = len(self.runs) > 1
         head = ["#", *(["run"] if many else []), "runtime", "exporter", "options", "dtype", "T",
-                *(SHORT.get(k, k) for k in COLUMNS), "first failure", "status"]
+                *(SHORT.get(k, k) for k in COLUMNS), "first bad", "status"]
         body = []
         for n, row in enumerate(self.rows, start=1):
             t_export = "dyn" if row.t_export is None else str(row.t_export)
