@@ -207,6 +207,16 @@ def _read(data, name, limit=200_000):
         return ""
 
 
+def _cell_errors(data):
+    """The errors the notebook's cells raised ("MemoryError: ..." a line each), if any."""
+    try:
+        cells = json.loads(_read(data, "executed.ipynb", limit=20 << 20)).get("cells", [])
+        return "".join(f"\n{out.get('ename')}: {out.get('evalue')}" for cell in cells
+                       for out in cell.get("outputs", []) if out.get("output_type") == "error")
+    except (ValueError, AttributeError, TypeError):
+        return ""
+
+
 def run_task(data, command, limits=Limits(), mechanism="bwrap", use_cgroup=True):
     """Run ``command`` sandboxed in a folder holding the files of zip bytes ``data``.
 
@@ -288,7 +298,8 @@ def run_task(data, command, limits=Limits(), mechanism="bwrap", use_cgroup=True)
     except (ValueError, AttributeError):
         status = ""
     report["status"] = status
-    report["reason"] = explain(report, answer + (_read(result, LOG) if result else ""), limits)
+    text = answer + (_read(result, LOG) + _cell_errors(result) if result else "")
+    report["reason"] = explain(report, text, limits)
     return result, report
 
 
@@ -311,6 +322,9 @@ def explain(report, text, limits):
     disk = f"disk limit {size_text(limits.disk)} reached"
     if report.get("killed") == "timeout":
         return f"timeout {limits.wall:g} s"
+    if status == "timeout":                          # a cell interrupted by the runner
+        match = re.search(r"time limit of (\d+(?:\.\d+)?) s", text)
+        return f"timeout {match.group(1)} s" if match else "timeout"
     if report.get("killed") == "disk" or (
             report.get("mechanism") == "bwrap" and report.get("disk_free", 1 << 20) < 1 << 16) \
             or "No space left on device" in text \

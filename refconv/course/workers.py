@@ -70,6 +70,7 @@ def _pending(task_dirs):
 def _task_bytes(task):
     """The task folder as zip bytes, without an old partial result."""
     shutil.rmtree(task / RESULT, ignore_errors=True)
+    shutil.rmtree(task / f"{RESULT}.partial", ignore_errors=True)
     return pack(task)
 
 
@@ -93,8 +94,9 @@ def _store(task, result, report, limits):
     answer = partial / "result.json"
     if not _valid(answer):          # none, or cut short (a full disk, a kill while writing)
         status = "timeout" if report.get("killed") == "timeout" else "dead"
-        answer.write_text(_json({"status": status,
-                                 "error": report.get("reason") or "the sandbox returned no result"}))
+        answer.write_text(_json({"status": status, "message": report.get("reason")
+                                 or "the sandbox returned no result", "timed_out_cells": [],
+                                 "dead_cell": None}))
     (partial / REPORT).write_text(_json(report))
     partial.rename(task / RESULT)
 
