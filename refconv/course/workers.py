@@ -40,7 +40,8 @@ def default_workers():
 
 
 def runner_command(timeout):
-    """The command that runs one prepared submission (``refconv.course.run``) in its folder."""
+    """The command that runs one prepared submission (``refconv.course.run``) in its folder
+    (the working folder of the sandbox: a copy of the task folder)."""
     return [sys.executable, "-m", "refconv.course.run", ".", "--timeout", str(timeout)]
 
 
