@@ -5,6 +5,7 @@ running them must write the same result files."""
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -138,3 +139,44 @@ def test_a_dask_cluster_writes_the_same_results_and_survives_a_dead_worker(tmp_p
     assert len(reports) == 6 and all(r["status"] == "ok" for r in reports.values())
     assert workers[0].wait(10) is not None
     assert len({r["worker"] for r in reports.values()}) >= 1
+
+
+def test_a_class_resumes_and_grades_one_student_again(tmp_path):
+    """The real runner, sandboxed, through ``refconv course grade``: a rerun runs nothing,
+    ``--student`` runs only that student's notebook, and grades.csv is the same each time."""
+    pytest.importorskip("nbclient")
+
+    def refconv(*args):
+        done = subprocess.run([sys.executable, "-m", "refconv", *map(str, args)], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=900,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert done.returncode in (0, 1), done.stderr
+        return done
+
+    refconv("course", "build", "--out", "build", "--secret", "a teacher's secret")
+    name = "01_convolution.ipynb"
+    for student, kind in (("alice", "instructor"), ("bob", "student")):
+        (tmp_path / "subs" / student).mkdir(parents=True)
+        shutil.copy(tmp_path / "build" / kind / name, tmp_path / "subs" / student / name)
+    grade = ("course", "grade", "subs", "--out", "grades", "--source", "build/instructor",
+             "--workers", "2")
+    refconv(*grade)
+    csv = (tmp_path / "grades" / "grades.csv").read_text()
+    scores = {line.split(",")[0]: line.split(",")[3] for line in csv.splitlines()
+              if "check_conv1d" in line}
+    assert scores == {"alice": "2", "bob": "0"}
+    ran = {s: tmp_path / "grades" / "tasks" / s / "01_convolution" / "result" / "sandbox.json"
+           for s in ("alice", "bob")}
+    stamps = {s: path.stat().st_mtime_ns for s, path in ran.items()}
+    again = refconv(*grade)
+    assert "resuming: 2 of 2 notebooks already run" in again.stderr and "0 to run" in again.stderr
+    assert {s: path.stat().st_mtime_ns for s, path in ran.items()} == stamps
+    late = refconv(*grade, "--student", "bob")
+    assert "resuming: 1 of 2 notebooks already run" in late.stderr, late.stderr
+    assert ran["alice"].stat().st_mtime_ns == stamps["alice"]
+    assert ran["bob"].stat().st_mtime_ns != stamps["bob"]
+    assert (tmp_path / "grades" / "grades.csv").read_text() == csv
+    unknown = subprocess.run([sys.executable, "-m", "refconv", *grade, "--student", "zoe"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert unknown.returncode == 2 and "--student zoe: no such student" in unknown.stderr

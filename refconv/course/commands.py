@@ -98,8 +98,9 @@ def _grade(args, parser):
     from .grade import format_grades, grade
     try:
         secret = read_secret(secret_file=args.secret_file, source=args.source, warn=True)
-        grades = grade(path, source=args.source, timeout=args.timeout, secret=secret)
-    except (ImportError, FileNotFoundError, ValueError) as error:
+        grades = grade(path, source=args.source, timeout=args.timeout, secret=secret,
+                       sandbox=args.sandbox)
+    except (ImportError, FileNotFoundError, ValueError, RuntimeError) as error:
         print(f"refconv course grade: {error}", file=sys.stderr)
         return 2
     print(format_grades(grades))
