@@ -22,11 +22,14 @@ ROOT = Path(__file__).resolve().parents[1]
 TASK = r'''
 import hashlib, json, os, time
 spec = json.load(open("task.json"))
-time.sleep(spec["sleep"])
 os.makedirs("result", exist_ok=True)
+start = time.time()
+time.sleep(spec["sleep"])
 digest = hashlib.sha256(spec["student"].encode()).hexdigest()
 json.dump({"status": "ok", "output": digest},
           open("result/result.json", "w"), sort_keys=True)
+with open("result/when.json", "w") as f:            # not compared: the time it ran
+    json.dump([start, time.time()], f)
 '''
 COMMAND = [sys.executable, "run.py"]
 LIMITS = Limits(memory=768 << 20, cpu=60, processes=64, disk=32 << 20, wall=120)
@@ -49,10 +52,12 @@ def results(tasks):
 
 def test_one_worker_and_two_write_the_same_results(tmp_path):
     one = make_class(tmp_path / "one", 4)
-    two = make_class(tmp_path / "two", 4)
+    two = make_class(tmp_path / "two", 4, sleep=4)
     execute_tasks(one, command=COMMAND, workers=1, limits=LIMITS, progress=False)
     reports = execute_tasks(two, command=COMMAND, workers=2, limits=LIMITS, progress=False)
     assert results(one) == results(two)
+    spans = sorted(json.loads((t / "result" / "when.json").read_text()) for t in two)
+    assert any(b[0] < a[1] for a, b in zip(spans, spans[1:])), "two workers never overlapped"
     assert all(json.loads(r)["status"] == "ok" for r in results(two).values())
     for task in two:
         written = json.loads((task / "result" / "sandbox.json").read_text())
