@@ -89,6 +89,13 @@ def test_bad_arguments_say_what_is_wrong(tmp_path):
     with pytest.raises(FileNotFoundError, match="task folder .*nowhere does not exist"):
         execute_tasks([tmp_path / "nowhere"], command=COMMAND, progress=False)
     assert default_workers() == len(os.sched_getaffinity(0))
+    (tmp_path / "subs" / "alice").mkdir(parents=True)
+    for option, message in ((["--workers", "0"], "--workers must be at least 1, got 0"),
+                            (["--memory", "0"], "--memory must be at least 64 (MiB), got 0")):
+        done = subprocess.run([sys.executable, "-m", "refconv", "course", "grade", "subs",
+                               "--out", "grades", *option], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert done.returncode == 2 and message in done.stderr, done.stderr
 
 
 def _free_port():

@@ -117,6 +117,10 @@ def _grade_class(args):
     try:
         from .dispatch import wall_limit
         from .sandbox import Limits
+        if args.memory < 64:
+            raise ValueError(f"--memory must be at least 64 (MiB), got {args.memory}")
+        if args.workers is not None and args.workers < 1:
+            raise ValueError(f"--workers must be at least 1, got {args.workers}")
         wall = wall_limit(args.timeout)
         limits = Limits(memory=args.memory << 20, cpu=wall, wall=wall)
         work = grade_class(args.submission, args.out, source=args.source,

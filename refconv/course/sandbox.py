@@ -35,7 +35,8 @@ from pathlib import Path
 from .cgroup import Cgroup
 from .inside import LOG, RESULT, USAGE
 
-__all__ = ["Limits", "MECHANISMS", "detect", "command_line", "run_task", "explain", "size_text"]
+__all__ = ["Limits", "MECHANISMS", "detect", "command_line", "run_task", "explain", "size_text",
+           "stop_all"]
 
 MECHANISMS = ("bwrap", "unshare", "rlimits", "none")
 SANDBOX = "/sandbox"                                       # bwrap's tmpfs: HOME and cwd
@@ -69,10 +70,15 @@ def size_text(n):
     return f"{n} B"
 
 
-# Sets the limits, joins the control group, then becomes the rest of its arguments.
-# Run with "python -S" outside the sandbox: nothing to import, nothing to read.
+# Sets the limits, joins the control group, asks to be killed when its parent (a pool
+# thread, a Dask worker) dies, then becomes the rest of its arguments. Run with
+# "python -S" outside the sandbox: nothing to import but the standard library.
 LIMIT_CODE = """
-import os, resource, sys
+import ctypes, os, resource, signal, sys
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+except (OSError, AttributeError):
+    pass
 as_, cpu, nproc, fsize, n = map(int, sys.argv[1:6])
 for path in sys.argv[6:6 + n]:
     with open(path, "w") as f: f.write(str(os.getpid()))
@@ -160,6 +166,17 @@ def command_line(mechanism, command, limits, workdir, cgroup_files=()):
 
 
 _detected = {}
+RUNNING = set()         # the sandboxes' process ids, for stop_all
+
+
+def stop_all():
+    """Kill every sandbox this process started that is still running (on Ctrl-C: each is
+    in a session of its own, so the terminal's interrupt does not reach it)."""
+    for pid in list(RUNNING):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def detect(wanted="auto"):
@@ -230,11 +247,12 @@ def run_task(data, command, limits=Limits(), mechanism="bwrap", use_cgroup=True)
     files = group.procs_files() if group else ()
     argv, env = command_line(mechanism, command, limits, workdir / "task", files)
     chunks, killed, received = [], [], [0]
-    start = time.perf_counter()
+    start, proc = time.perf_counter(), None
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, env=env, cwd=workdir,
                                 start_new_session=True)
+        RUNNING.add(proc.pid)
 
         def stop(why):
             if not killed:
@@ -278,6 +296,8 @@ def run_task(data, command, limits=Limits(), mechanism="bwrap", use_cgroup=True)
             report["cgroup_hits"] = sorted(group.hits())
             report["peak_memory"] = max(report["peak_memory"], group.peak_memory() or 0)
     finally:
+        if proc is not None:
+            RUNNING.discard(proc.pid)
         if group:
             group.remove()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from .inside import RESULT, pack, unpack
-from .sandbox import Limits, detect, run_task
+from .sandbox import Limits, detect, run_task, stop_all
 
 __all__ = ["execute_tasks", "default_workers", "notice", "runner_command"]
 
@@ -163,11 +163,16 @@ def execute_tasks(task_dirs, *, command=None, workers=None, scheduler=None, sand
             line = notice(mechanism)
             if line:
                 print(line, file=sys.stderr)
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                futures = {pool.submit(_run_here, _task_bytes(task), command, mechanism,
-                                       limits, timeout): task for task in todo}
+            pool = ThreadPoolExecutor(max_workers=workers)
+            try:                   # each thread zips its task when it starts: memory stays small
+                futures = {pool.submit(lambda t: _run_here(_task_bytes(t), command, mechanism,
+                                                           limits, timeout), task): task
+                           for task in todo}
                 for future in as_completed(futures):
                     finish(futures[future], *future.result())
+            finally:               # Ctrl-C: no new task starts, the running ones are killed
+                pool.shutdown(wait=False, cancel_futures=True)
+                stop_all()
     finally:
         bar.close()
     return reports
@@ -179,13 +184,31 @@ def _on_dask(scheduler, todo, command, sandbox, limits, timeout, retries, finish
     except ImportError:
         raise ImportError("--scheduler needs Dask: pip install 'refconv[course]' "
                           "(dask[distributed])") from None
-    with Client(scheduler, timeout="30s") as client:
+    try:
+        client = Client(scheduler, timeout="30s")
+    except OSError as error:               # refused, unreachable, timed out
+        raise RuntimeError(f"--scheduler {scheduler}: no Dask scheduler answered within 30 s "
+                           f"({type(error).__name__}: {error})") from None
+    with client:
         run = f"refconv-{uuid.uuid4().hex[:8]}"
-        futures = {client.submit(_run_here, _task_bytes(task), command, sandbox, limits, timeout,
-                                 key=f"{run}-{task.name}-{i}", pure=False, retries=retries): task
-                   for i, task in enumerate(todo)}
+        waiting, futures = list(enumerate(todo)), {}
+        # a window of tasks in flight (a few per worker thread): the zipped notebooks of a
+        # whole class are never all in this process's memory at once
+        window = 4 * max(1, sum(client.nthreads().values()))
+
+        def submit():
+            i, task = waiting.pop(0)
+            future = client.submit(_run_here, _task_bytes(task), command, sandbox, limits,
+                                   timeout, key=f"{run}-{task.name}-{i}", pure=False,
+                                   retries=retries)
+            futures[future] = task
+            return future
+
+        running = dask_completed([submit() for _ in range(min(window, len(waiting)))])
         mechanisms = set()
-        for future in dask_completed(futures):
+        for future in running:
+            if waiting:
+                running.add(submit())
             result, report = future.result()
             if report["mechanism"] not in mechanisms:
                 mechanisms.add(report["mechanism"])
