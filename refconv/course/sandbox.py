@@ -159,8 +159,8 @@ def command_line(mechanism, command, limits, workdir, cgroup_files=()):
     if mechanism == "bwrap":
         return limit + _bwrap_prefix(limits, env) + inside, env
     if mechanism == "unshare":
-        user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
-        return limit + [shutil.which("unshare"), *user, "--net", "--pid", "--fork", "--kill-child",
+        # a user namespace even for root: capabilities only over the new namespaces
+        return limit + [shutil.which("unshare"), "--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child",
                         "--mount-proc", "--"] + inside, env
     return limit + inside, env
 
@@ -190,8 +190,8 @@ def detect(wanted="auto"):
             _detected[mechanism] = _works(mechanism)
         if _detected[mechanism]:
             return mechanism
-    raise RuntimeError(f"sandbox {wanted!r} does not work on this machine: "
-                       f"{_detected[wanted]!r}; try --sandbox auto")
+    raise RuntimeError(f"sandbox {wanted!r} does not work on this machine (not installed, or "
+                       f"the kernel refuses it user namespaces); try --sandbox auto")
 
 
 def _works(mechanism):
