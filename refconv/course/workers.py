@@ -209,10 +209,14 @@ def _on_dask(scheduler, todo, command, sandbox, limits, timeout, retries, finish
         for future in running:
             if waiting:
                 running.add(submit())
-            result, report = future.result()
+            try:
+                result, report = future.result()
+            except Exception as error:     # e.g. KilledWorker: its workers died again and again
+                result, report = None, {"mechanism": None, "worker": None, "killed": None,
+                                        "reason": f"on Dask: {type(error).__name__}: {error}"}
             if report["mechanism"] not in mechanisms:
                 mechanisms.add(report["mechanism"])
-                line = notice(report["mechanism"])
+                line = notice(report["mechanism"]) if report["mechanism"] else None
                 if line:
                     print(f"{report['worker']}: {line}", file=sys.stderr)
             finish(futures[future], result, report)
