@@ -43,6 +43,7 @@ def register(commands):
     grade.add_argument("--secret-file", metavar="F", help="the build's secret")
     grade.add_argument("--timeout", type=int, default=120, metavar="S",
                        help="seconds one cell may run (default: %(default)s)")
+    _scale_arguments(grade)
     grade.set_defaults(run=_grade)
     notebooks = commands.add_parser(
         "notebooks", help="write the course notebooks into DIR (the student versions)",
@@ -72,6 +73,23 @@ def _build(args, parser):
     return 0
 
 
+def _scale_arguments(grade):
+    """A class's options: where the notebooks run, in which sandbox, whom to grade again."""
+    scale = grade.add_argument_group("a class (issues 28, 31: COURSE.md, 'Grading a large class')")
+    scale.add_argument("--workers", type=int, metavar="N",
+                       help="notebooks run at once on this machine (default: its usable cores)")
+    scale.add_argument("--scheduler", metavar="ADDRESS",
+                       help="a Dask scheduler (tcp://HOST:PORT): run the notebooks on its workers")
+    scale.add_argument("--student", action="append", metavar="NAME",
+                       help="grade NAME's notebooks again even if GRADES holds their run "
+                            "(repeatable); the others are resumed, not rerun")
+    scale.add_argument("--sandbox", default="auto",
+                       choices=("auto", "bwrap", "unshare", "rlimits", "none"),
+                       help="how each notebook is confined (default: the strongest that works)")
+    scale.add_argument("--memory", type=int, default=2048, metavar="MiB",
+                       help="memory one notebook's processes may use (default: %(default)s)")
+
+
 def _grade(args, parser):
     path = pathlib.Path(args.submission)
     if path.is_dir():
@@ -80,8 +98,9 @@ def _grade(args, parser):
     from .grade import format_grades, grade
     try:
         secret = read_secret(secret_file=args.secret_file, source=args.source, warn=True)
-        grades = grade(path, source=args.source, timeout=args.timeout, secret=secret)
-    except (ImportError, FileNotFoundError, ValueError) as error:
+        grades = grade(path, source=args.source, timeout=args.timeout, secret=secret,
+                       sandbox=args.sandbox)
+    except (ImportError, FileNotFoundError, ValueError, RuntimeError) as error:
         print(f"refconv course grade: {error}", file=sys.stderr)
         return 2
     print(format_grades(grades))
@@ -96,9 +115,19 @@ def _grade_class(args):
         return 2
     start = time.perf_counter()
     try:
+        from .dispatch import wall_limit
+        from .sandbox import Limits
+        if args.memory < 64:
+            raise ValueError(f"--memory must be at least 64 (MiB), got {args.memory}")
+        if args.workers is not None and args.workers < 1:
+            raise ValueError(f"--workers must be at least 1, got {args.workers}")
+        wall = wall_limit(args.timeout)
+        limits = Limits(memory=args.memory << 20, cpu=wall, wall=wall)
         work = grade_class(args.submission, args.out, source=args.source,
-                           secret_file=args.secret_file, timeout=args.timeout)
-    except (ImportError, FileNotFoundError, ValueError) as error:
+                           secret_file=args.secret_file, timeout=args.timeout,
+                           workers=args.workers, scheduler=args.scheduler, sandbox=args.sandbox,
+                           limits=limits, students=args.student)
+    except (ImportError, FileNotFoundError, ValueError, RuntimeError) as error:
         print(f"refconv course grade: {error}", file=sys.stderr)
         return 2
     rows = [g for item in work for g in item.grades]

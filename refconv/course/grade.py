@@ -95,7 +95,7 @@ def prepare_task(nb, reference, task_dir, name, secret, data=None):
     return task_dir
 
 
-def grade(path, source=None, timeout=120, secret=None):
+def grade(path, source=None, timeout=120, secret=None, sandbox="auto"):
     """Grade the notebook at ``path``: a list of :class:`Grade`, one per graded cell, in order.
 
     Args:
@@ -103,17 +103,22 @@ def grade(path, source=None, timeout=120, secret=None):
         source: the folder of the reference notebooks (default: the shipped ones; a
             build's ``instructor/`` folder, whose secret is then used).
         timeout: seconds one cell may run before it is interrupted.
+        sandbox: how the notebook is confined: "auto" (the strongest that works here),
+            "bwrap", "unshare", "rlimits" or "none" (see :mod:`refconv.course.sandbox`).
         secret: the teacher's secret (default: ``source``'s, else the public default).
 
     Raises:
         ValueError: the file is not a notebook, or not one of the course's.
     """
-    return grade_notebook(path, source, timeout, secret)[0]
+    return grade_notebook(path, source, timeout, secret, sandbox)[0]
 
 
-def grade_notebook(path, source=None, timeout=120, secret=None):
-    """``(grades, executed notebook)``: :func:`grade`, and what the run left in each cell."""
-    from .run import run_task
+def grade_notebook(path, source=None, timeout=120, secret=None, sandbox="auto"):
+    """``(grades, executed notebook)``: :func:`grade`, and what the run left in each cell.
+
+    The notebook runs sandboxed (``sandbox``: see :func:`refconv.course.workers.execute_tasks`).
+    """
+    from .dispatch import execute_tasks
     path = pathlib.Path(path)
     nb = read_notebook(path)
     source = pathlib.Path(source) if source else notebook_dir()
@@ -121,5 +126,5 @@ def grade_notebook(path, source=None, timeout=120, secret=None):
     _, reference = reference_for(nb, path, source)
     with tempfile.TemporaryDirectory(prefix="refconv-grade-") as task_dir:
         prepare_task(nb, reference, task_dir, path.name, secret, data=source / "data")
-        run_task(task_dir, timeout)
+        execute_tasks([task_dir], timeout, progress=False, workers=1, sandbox=sandbox)
         return judge(task_dir, reference, secret)

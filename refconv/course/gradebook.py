@@ -18,8 +18,10 @@ the cell, no run); timeout (the cell, or one before it, ran past the limit).
 """
 
 import csv
+import json
 import pathlib
 import shutil
+import sys
 from dataclasses import dataclass, field
 
 from .build import read_secret
@@ -42,6 +44,7 @@ class Submission:
     grades: list = field(default_factory=list)
     problem: str = ""
     task: object = None
+    limit: str = ""               # the sandbox limit its run hit, if any
 
 
 def find_students(submissions):
@@ -79,16 +82,28 @@ def _missing_grades(reference, status, note):
 
 
 def grade_class(submissions, out, source=None, secret=None, secret_file=None, timeout=120,
-                progress=True):
-    """Grade every student's notebooks; write ``out`` (see the module). The list of :class:`Submission`."""
+                progress=True, workers=None, scheduler=None, sandbox="auto", limits=None,
+                students=None):
+    """Grade every student's notebooks; write ``out`` (see the module). The list of :class:`Submission`.
+
+    A notebook whose task in ``out`` has run already, with the same prepared notebook, is
+    not run again (an interrupted class resumes); ``students``: names whose notebooks run
+    again whatever ``out`` holds (a late student). ``workers``, ``scheduler``, ``sandbox``,
+    ``limits``: where and how the tasks run (:func:`refconv.course.workers.execute_tasks`).
+    """
     source = pathlib.Path(source) if source else notebook_dir()
     secret = read_secret(secret, secret_file, source)
     references = {p.name: read_notebook(p) for p in notebook_paths(source)}
     references = {name: nb for name, nb in references.items() if graded_ids(nb)}
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    everyone = find_students(submissions)
+    unknown = sorted(set(students or ()) - set(everyone))
+    if unknown:
+        raise ValueError(f"--student {', '.join(unknown)}: no such student in {submissions} "
+                         f"(there are {len(everyone)}: {', '.join(list(everyone)[:5])}...)")
     work = []
-    for student, folder in find_students(submissions).items():
+    for student, folder in everyone.items():
         found = _match(folder, references)
         for name, reference in references.items():
             item = Submission(student, name, found.get(name))
@@ -102,17 +117,45 @@ def grade_class(submissions, out, source=None, secret=None, secret_file=None, ti
                 item.grades = _missing_grades(reference, "error", str(error))
                 continue
             item.task = out / "tasks" / student / pathlib.Path(name).stem
-            if item.task.exists():
-                shutil.rmtree(item.task)
-            prepare_task(nb, reference, item.task, name, secret, data=source / "data")
-    execute_tasks([item.task for item in work if item.task is not None], timeout, progress)
+            _prepare(nb, reference, item.task, name, secret, source / "data",
+                     again=student in (students or ()))
+    tasks = [item.task for item in work if item.task is not None]
+    resumed = sum((t / "result" / "result.json").is_file() for t in tasks)
+    if resumed:
+        print(f"resuming: {resumed} of {len(tasks)} notebooks already run in {out / 'tasks'}, "
+              f"{len(tasks) - resumed} to run", file=sys.stderr)
+    execute_tasks(tasks, timeout, progress, workers=workers, scheduler=scheduler,
+                  sandbox=sandbox, limits=limits)
     for item in work:
         if item.task is not None:
             item.grades, _ = judge(item.task, references[item.notebook], secret)
+            item.limit = _limit(item.task)
     _write_csv(out / "grades.csv", work)
     _write_feedback(out / "feedback", work)
     _write_answers(out / "answers", work, references)
     return work
+
+
+def _prepare(nb, reference, task, name, secret, data, again):
+    """Write the task folder, keeping its run when the prepared task is what ran."""
+    fresh = task.with_name(task.name + ".new")
+    shutil.rmtree(fresh, ignore_errors=True)
+    prepare_task(nb, reference, fresh, name, secret, data=data)
+    ran = (task / "result" / "result.json").is_file()
+    if ran and not again and all((task / f).is_file() and (task / f).read_bytes() ==
+                                 (fresh / f).read_bytes() for f in ("task.json", f"work/{name}")):
+        shutil.rmtree(fresh)
+        return
+    shutil.rmtree(task, ignore_errors=True)
+    fresh.rename(task)
+
+
+def _limit(task):
+    """The sandbox limit the task's run hit ("memory limit 2 GiB reached"), or ''."""
+    try:
+        return json.loads((task / "result" / "sandbox.json").read_text()).get("reason") or ""
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def _write_csv(path, work):
@@ -122,6 +165,7 @@ def _write_csv(path, work):
         for item in work:
             for g in item.grades:
                 note = "" if g.status == "graded" else (g.feedback[0] if g.feedback else "")
+                note = "; ".join(filter(None, [item.limit, note]))
                 writer.writerow([item.student, item.notebook, g.grade_id,
                                  "" if g.points is None else f"{g.points:g}", f"{g.max_points:g}",
                                  g.status, note])
@@ -135,6 +179,8 @@ def _write_feedback(folder, work):
                  f"**{score:g} / {sum(g.max_points for g in auto):g}** from the checkers; "
                  f"{sum(g.max_points for g in item.grades if g.by_hand):g} points of written "
                  f"answers are graded by hand.", ""]
+        if item.limit:
+            lines += [f"The grading sandbox stopped this notebook: {item.limit}.", ""]
         for g in item.grades:
             mark = "graded by hand" if g.by_hand else f"{g.points:g} / {g.max_points:g}"
             lines += [f"## {g.grade_id}: {mark}" + ("" if g.status in ("graded", "by hand")
