@@ -192,7 +192,7 @@ viz.to_png(viz.heatmaps(
 # * **VALID**: no padding; `floor((n - (k - 1) d - 1) / s) + 1` outputs.
 #
 # The ConvLSTM of the seed uses SAME, stride 1, dilation 1. The others are there for Keras,
-# which convolves the *input* with them (see SPEC.md).
+# which convolves the *input* with them (see "Convolution" on the maths page of the documentation, `docs/maths.md`).
 
 # %%
 def as_matrix(n, w, **options):

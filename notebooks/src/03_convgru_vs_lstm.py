@@ -252,7 +252,7 @@ assert lstm_gates["z_f"].mean() > gru_gates["u"].mean()
 #
 # ### Parameters
 #
-# Counting from the table of parameters (SPEC.md), with `k = prod(kernel)` and `S` the
+# Counting from the table of parameters (on the maths page of the documentation, `docs/maths.md`), with `k = prod(kernel)` and `S` the
 # number of pixels of a frame:
 #
 # * LSTM: kernel `k (C + F) 4F`, plus `4F` biases or `10F` layer-norm numbers, plus

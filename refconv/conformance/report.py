@@ -121,6 +121,7 @@ class Report(NamedTuple):
                 "rows": [row._asdict() for row in self.rows]}
 
     def save(self, path):
+        """Write the report as JSON to ``path`` (:func:`load` reads it back)."""
         with open(path, "w", encoding="utf-8") as f:
             json.dump(self.to_json(), f, indent=1, sort_keys=True)
             f.write("\n")
