@@ -6,6 +6,12 @@ Usage (from the repository root, with the ``notebooks`` extra installed:
     python notebooks/run.py            # every numbered notebook, in order, rewritten in place
     python notebooks/run.py 02 04      # only those whose names start with 02 or 04
     python notebooks/run.py --check    # run them all, write nothing (what tests/test_notebooks.py does)
+    python notebooks/run.py --students # only write notebooks/student/ from the sources (no kernel)
+
+Every run also writes ``notebooks/student/NN_name.ipynb``: the student version
+(:func:`refconv.course.student.student_notebook` of the source: no solution, answer
+key, hidden test or output), what the wheel ships and ``refconv notebooks`` hands
+out; ``tests/test_course.py`` fails when one is stale.
 
 It prints each notebook's run time and size, and exits non-zero when a cell
 fails (the notebook is then left as it was).
@@ -223,6 +229,16 @@ def write(nb, path):
     nbformat.write(nb, str(path))
 
 
+STUDENT = NOTEBOOKS / "student"
+
+
+def write_student(path):
+    """Write ``notebooks/student/<name>``: the student version of the notebook's source."""
+    from refconv.course.student import student_notebook
+    STUDENT.mkdir(exist_ok=True)
+    write(student_notebook(load(path)), STUDENT / pathlib.Path(path).name)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python notebooks/run.py",
@@ -231,12 +247,19 @@ def main(argv=None):
                         help="run only the notebooks whose names start with these (e.g. 02)")
     parser.add_argument("--check", action="store_true",
                         help="run, but write nothing back")
+    parser.add_argument("--students", action="store_true",
+                        help="only write the student versions (notebooks/student/), no run")
     parser.add_argument("--timeout", type=int, default=CELL_TIMEOUT, metavar="S",
                         help="seconds one cell may take (default: %(default)s)")
     args = parser.parse_args(argv)
 
     failed = []
     for path in notebook_paths(args.names):
+        if not args.check:
+            write_student(path)
+        if args.students:
+            print(f"student/{path.name}: written", flush=True)
+            continue
         missing = missing_frameworks(path)
         if missing:   # say what to install, rather than fail in the kernel with a bare import error
             print(f"{path.name}: skipped, needs {', '.join(missing)}: {install_hint(missing)}",

@@ -1,11 +1,13 @@
-"""refconv.course: the two builds, and grading submissions (nbgrader's rules) end to end.
+"""refconv.course: the two builds, and grading submissions end to end.
 
 The oracle for "no solution leaks" is the instructor build itself: every line of
-its solution regions and answers is looked for in the student build. Grading is
-checked on notebook 2 (three exercises): the instructor's version must get full
-marks, the untouched student version 0, and a submission with planted mistakes
-must lose exactly the points of the exercises it gets wrong, with feedback naming
-the quantity.
+its solution regions and answers is looked for in the student build, in what
+``refconv notebooks`` writes and in the wheel. The oracle for the student version
+is nbgrader's own ``generate_assignment`` preprocessors. Grading is checked on
+notebook 2 (three exercises): the instructor's version must get full marks, the
+untouched student version 0, and a submission with planted mistakes must lose
+exactly the points of the exercises it gets wrong, with feedback naming the
+quantity; a monkeypatched verdict and a call to refconv's own step earn 0.
 """
 
 import json
@@ -19,7 +21,8 @@ import pytest
 
 from concurrent.futures import ThreadPoolExecutor
 
-from refconv.course import build, grade, notebook_paths
+from refconv.course import build, grade, notebook_paths, student_notebook
+from refconv.course.build import student_version
 from refconv.course.grade import format_grades, grade_notebook
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -28,17 +31,58 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory):
     out = tmp_path_factory.mktemp("course")
-    written = build(out)
+    written = build(out, secret="the teacher's secret")
     return out, written
 
 
-def test_build_writes_both_versions_of_every_notebook(builds):
+def test_build_writes_both_versions_of_every_notebook_and_the_secret(builds):
     out, written = builds
     names = [p.name for p in notebook_paths()]
     assert names == sorted(p.name for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     for kind in ("student", "instructor"):
         assert [p.name for p in written[kind]] == names
         assert all((out / kind / name).exists() for name in names)
+    secret = out / "instructor" / "secret.txt"
+    assert secret.read_text().strip() == "the teacher's secret"
+    assert secret.stat().st_mode & 0o777 == 0o600
+
+
+def test_without_a_secret_the_build_makes_a_random_one(tmp_path):
+    one, two = build(tmp_path / "a")["secret"], build(tmp_path / "b")["secret"]
+    assert len(one.read_text().strip()) >= 24 and one.read_text() != two.read_text()
+
+
+def _load_run_py():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("notebooks_run", REPO / "notebooks" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_student_notebook_is_what_nbgrader_makes_and_the_shipped_ones_are_fresh():
+    """Cell for cell nbgrader's generate_assignment; notebooks/student/ made from the sources."""
+    run = _load_run_py()
+    for path in notebook_paths(REPO / "notebooks"):
+        source = run.load(path)                    # from notebooks/src/, as run.py builds it
+        mine = student_notebook(source)
+        reference = nbformat.from_dict(json.loads(json.dumps(source)))
+        reference.cells = reference.cells[1:]      # nbgrader keeps the maintainer's line
+        assert mine == student_version(reference), path.name
+        shipped = nbformat.read(str(REPO / "notebooks" / "student" / path.name), as_version=4)
+        assert shipped == mine, f"notebooks/student/{path.name} is stale: python notebooks/run.py --students"
+        assert "edit the source" not in json.dumps(mine)
+
+
+def test_instructor_only_cells_are_left_out():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("For teachers: the answers are ...",
+                                      metadata={"tags": ["instructor-only"]}),
+        nbformat.v4.new_markdown_cell("*This notebook is generated from [`src/x.py`](src/x.py) "
+                                      "by `python notebooks/run.py 09`: edit the source, not "
+                                      "the notebook.*"),
+        nbformat.v4.new_code_cell("x = 1")])
+    assert [c.source for c in student_notebook(nb).cells] == ["x = 1"]
 
 
 def _solution_lines(nb):
@@ -55,25 +99,32 @@ def _solution_lines(nb):
     return lines
 
 
-def test_no_solution_text_in_any_student_notebook(builds):
-    out, written = builds
+def assert_no_answers(folder):
+    """No solution line, answer key, hidden test or output of the instructor notebooks in ``folder``."""
     checked = 0
-    for path in written["instructor"]:
-        student = (out / "student" / path.name).read_text()
-        instructor = nbformat.read(str(path), as_version=4)
+    names = sorted(p.name for p in pathlib.Path(folder).glob("[0-9][0-9]_*.ipynb"))
+    assert names == [p.name for p in notebook_paths(REPO / "notebooks")]
+    for name in names:
+        student = (pathlib.Path(folder) / name).read_text()
+        instructor = nbformat.read(str(REPO / "notebooks" / name), as_version=4)
         # a line the lesson shows outside any solution (the walk-through's own lines) is no leak
         shown = "\n".join(cell.source for cell in instructor.cells
                           if not cell.metadata.get("nbgrader", {}).get("solution"))
         for line in _solution_lines(instructor):
             if line in shown:
                 continue
-            assert json.dumps(line)[1:-1] not in student, f"{path.name} leaks {line!r}"
+            assert json.dumps(line)[1:-1] not in student, f"{name} leaks {line!r}"
             checked += 1
-        for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "graded cases:"):
-            assert marker not in student, f"{path.name}: {marker}"
-        nb = nbformat.read(str(out / "student" / path.name), as_version=4)
+        for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "graded cases:", "seed=2029"):
+            assert marker not in student, f"{name}: {marker}"
+        nb = nbformat.read(str(pathlib.Path(folder) / name), as_version=4)
         assert not any(cell.get("outputs") for cell in nb.cells if cell.cell_type == "code")
     assert checked > 30          # the comparison compared something
+
+
+def test_no_solution_text_in_any_student_notebook(builds):
+    out, _ = builds
+    assert_no_answers(out / "student")
 
 
 def _submission(student, tmp_path, solutions):
@@ -98,10 +149,13 @@ PLANTED_02 = {
     return {"z": z, "z_i": z_i, "z_f": z_f, "c": c_new, "z_o": z_o, "h": z_o * np.tanh(c_new)}''',
     # right
     "peephole_step": '''def peephole_step(x, c, h, params, forget_bias):
-    cell = refconv.ConvLSTMCell(list(x.shape[1:-1]), h.shape[-1], list(params["kernel"].shape[:2]),
-                                forget_bias=forget_bias, normalize=False)
-    cache = refconv.lstm_step(x, refconv.LSTMStateTuple(c, h), params, cell)[2]
-    return {name: getattr(cache, name) for name in LSTM_QUANTITIES}''',
+    y = conv_nd(np.concatenate([x, h], axis=-1), params["kernel"]) + params["bias"]
+    z, z_i, z_f, z_o = np.split(y, 4, axis=-1)
+    z_f = sigmoid(z_f + params["W_cf"] * c + forget_bias)
+    z_i, z = sigmoid(z_i + params["W_ci"] * c), np.tanh(z)
+    c_new = c * z_f + z_i * z
+    z_o = sigmoid(z_o + params["W_co"] * c_new)
+    return {"z": z, "z_i": z_i, "z_f": z_f, "c": c_new, "z_o": z_o, "h": z_o * np.tanh(c_new)}''',
     # per-channel layer norm: loses check_layer_norm_step
     "layer_norm_step": '''def layer_norm_step(x, c, h, params, forget_bias, norm_epsilon, data_format):
     axis = 1 if data_format == "channels_first" else -1
@@ -122,14 +176,31 @@ PLANTED_02 = {
 }
 
 
+# The verdict computed in the kernel, patched: every exercise returns {} and asks for full marks.
+MONKEYPATCH_02 = {
+    "plain_step": "import refconv.exercises.report as r\nr.Report.points = lambda self, n: n\n"
+                  "def plain_step(x, c, h, params, forget_bias):\n    return {}",
+    "peephole_step": "def peephole_step(x, c, h, params, forget_bias):\n    return {}",
+    "layer_norm_step": "def layer_norm_step(x, c, h, params, forget_bias, norm_epsilon, "
+                       "data_format):\n    return {}",
+}
+# refconv's own step handed in as the student's (the exercise asks to write it)
+REFCONV_STEP_02 = {"plain_step": '''def plain_step(x, c, h, params, forget_bias):
+    cell = refconv.ConvLSTMCell(list(x.shape[1:-1]), h.shape[-1], list(params["kernel"].shape[:2]),
+                                forget_bias=forget_bias, peephole=False, normalize=False)
+    cache = refconv.lstm_step(x, refconv.LSTMStateTuple(c, h), params, cell)[2]
+    return {name: getattr(cache, name) for name in LSTM_QUANTITIES}'''}
+
+
 def test_grading_notebook_02_end_to_end(builds, tmp_path, graded_students):
     """The instructor's version through the command line: full marks, exit 0; then the others."""
     out, _ = builds
     name = "02_convlstm_gates.ipynb"
     result = subprocess.run([sys.executable, "-m", "refconv", "course", "grade",
-                             str(out / "instructor" / name)],
+                             str(out / "instructor" / name), "--source", str(out / "instructor")],
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr
+    assert "no secret" not in result.stderr          # the build's own secret was used
     lines = result.stdout.splitlines()
     assert lines[-1] == "score: 7 / 7", result.stdout
     for grade_id, points in (("check_plain_step", 2), ("check_peephole_step", 2),
@@ -142,8 +213,9 @@ def test_grading_notebook_02_end_to_end(builds, tmp_path, graded_students):
     assert format_grades(untouched).splitlines()[-1] == "score: 0 / 7"
     assert "NotImplementedError" in format_grades(untouched)
 
+    source = out / "instructor"
     planted = {g.grade_id: g for g in grade(_submission(out / "student" / name, tmp_path,
-                                                        PLANTED_02))}
+                                                        PLANTED_02), source=source)}
     assert planted["check_plain_step"].points == 0
     assert "z_f differs first" in "\n".join(planted["check_plain_step"].feedback)
     assert "no forget_bias" in "\n".join(planted["check_plain_step"].feedback)
@@ -151,26 +223,27 @@ def test_grading_notebook_02_end_to_end(builds, tmp_path, graded_students):
     assert planted["check_layer_norm_step"].points == 0
     assert "per-channel layer norm" in "\n".join(planted["check_layer_norm_step"].feedback)
 
+    (tmp_path / "m").mkdir()
+    patched = grade(_submission(out / "student" / name, tmp_path / "m", MONKEYPATCH_02),
+                    source=source)
+    assert [g.points for g in patched if not g.by_hand] == [0, 0, 0], format_grades(patched)
+    (tmp_path / "r").mkdir()
+    own = {g.grade_id: g for g in grade(_submission(out / "instructor" / name, tmp_path / "r",
+                                                    REFCONV_STEP_02), source=source)}
+    assert own["check_plain_step"].points == 0
+    assert "refconv.lstm_step is not available while check_plain_step grades" in own[
+        "check_plain_step"].report
+    assert own["check_peephole_step"].points == 2 and own["check_layer_norm_step"].points == 3
+
 
 @pytest.fixture(scope="module")
 def graded_students(builds):
     """Every untouched student notebook, graded (two at a time: each is its own kernel)."""
     out, written = builds
-    paths = [path for path in written["student"] if not _missing_frameworks(path)]
+    paths = list(written["student"])
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(lambda path: grade_notebook(path, timeout=300), paths))
     return {path.name: result for path, result in zip(paths, results)}
-
-
-def _missing_frameworks(path):
-    """Notebook 6 needs the crosscheck frameworks: skipped without them, unless CI requires them."""
-    import importlib.util
-    import os
-    missing = path.name.startswith("06") and any(
-        importlib.util.find_spec(name) is None for name in ("torch", "keras"))
-    if missing and os.environ.get("REFCONV_REQUIRE_CROSSCHECK") == "1":
-        pytest.fail("REFCONV_REQUIRE_CROSSCHECK=1 but notebook 6's frameworks are missing")
-    return missing
 
 
 def test_every_student_notebook_runs_top_to_bottom_and_grades_0(graded_students):
@@ -200,11 +273,17 @@ def test_the_command_line_says_when_it_cannot_grade(tmp_path):
     assert foreign.returncode == 2 and "not one of refconv's course notebooks" in foreign.stderr
 
 
-def test_refconv_notebooks_copies_them_out(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "refconv", "notebooks", "--out", str(tmp_path)],
-                            capture_output=True, text=True, timeout=120)
+def test_refconv_notebooks_writes_the_student_versions_unless_asked(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "refconv", "notebooks", "--out",
+                             str(tmp_path / "s")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in tmp_path.glob("*.ipynb")) == [p.name for p in notebook_paths()]
+    assert "student versions" in result.stdout
+    assert_no_answers(tmp_path / "s")
+    assert (tmp_path / "s" / "data").is_dir()
+    full = subprocess.run([sys.executable, "-m", "refconv", "notebooks", "--instructor", "--out",
+                           str(tmp_path / "i")], capture_output=True, text=True, timeout=120)
+    assert full.returncode == 0 and "solutions, answer keys" in full.stdout, full.stderr
+    assert "BEGIN SOLUTION" in (tmp_path / "i" / "02_convlstm_gates.ipynb").read_text()
 
 
 def test_a_wheel_ships_the_notebooks_and_the_course_commands(tmp_path):
@@ -237,10 +316,22 @@ def test_a_wheel_ships_the_notebooks_and_the_course_commands(tmp_path):
     assert where.returncode == 0, where.stderr
     names = sorted(p.name for p in (tmp_path / "nb").glob("*.ipynb"))
     assert names == [p.name for p in notebook_paths()]
+    assert_no_answers(tmp_path / "nb")
+    import zipfile
+    with zipfile.ZipFile(wheel) as archive:          # nothing in the wheel holds an answer
+        shipped = [n for n in archive.namelist() if n.endswith(".ipynb")]
+        assert sorted(pathlib.Path(n).name for n in shipped) == names
+        for n in shipped:
+            assert "BEGIN SOLUTION" not in archive.read(n).decode(), n
+    instructor = subprocess.run([str(venv / "bin" / "refconv"), "notebooks", "--instructor",
+                                 "--out", "full"], cwd=tmp_path, capture_output=True, text=True,
+                                timeout=300, env=env)
+    assert instructor.returncode == 1 and "not in the installed package" in instructor.stderr
     course = subprocess.run([str(venv / "bin" / "refconv"), "course", "build", "--out", "course"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
     assert course.returncode == 0, course.stderr
     assert sorted(p.name for p in (tmp_path / "course" / "student").glob("*.ipynb")) == names
+    assert (tmp_path / "course" / "instructor" / "secret.txt").is_file()
     origin = subprocess.run([str(python), "-c", "import refconv; print(refconv.__file__)"],
                             capture_output=True, text=True, env=env, cwd=tmp_path).stdout
     assert origin.startswith(site), origin          # the wheel's refconv, not this checkout

@@ -602,8 +602,8 @@ def test_padding_conv1d_bptt_and_bug_hunt():
     from refconv.exercises import (Suspect, check_bptt, check_bug_hunt, check_conv1d,
                                    check_same_padding)
     assert check_same_padding(conv_padding).passed
-    symmetric = check_same_padding(lambda n, k, s, d: ((k - 1) // 2, (k - 1) // 2))
-    assert symmetric.gate == "padding_after" and "AFTER" in symmetric.mistake
+    symmetric = check_same_padding(lambda n, k, s, d: (((k - 1) * d) // 2, ((k - 1) * d) // 2))
+    assert symmetric.gate == "padding_before" and "symmetric" in symmetric.mistake
 
     def conv1d(x, kernel):
         k, width = kernel.shape[0], x.shape[1]

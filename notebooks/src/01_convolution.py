@@ -451,10 +451,6 @@ def conv1d(x, kernel):
 # %% nbgrader={"grade": true, "grade_id": "check_conv1d", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 report = check_conv1d(conv1d)
 print(report)
-### BEGIN HIDDEN TESTS
-report = check_conv1d(conv1d, seed=2029, count=6)
-print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
-### END HIDDEN TESTS
 report.points(2)
 
 # %% [markdown]

@@ -361,10 +361,6 @@ def mask_step(t, sequence_length, h_new, state_new, state_old):
 # %% nbgrader={"grade": true, "grade_id": "check_mask_step", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 report = check_mask_step(mask_step)
 print(report)
-### BEGIN HIDDEN TESTS
-report = check_mask_step(mask_step, seed=2029, count=4)
-print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
-### END HIDDEN TESTS
 report.points(2)
 
 # %% [markdown]

@@ -295,10 +295,6 @@ def bptt(cell, params, caches, d_outputs, d_final_state):
 # %% nbgrader={"grade": true, "grade_id": "check_bptt", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 report = check_bptt(bptt)
 print(report)
-### BEGIN HIDDEN TESTS
-report = check_bptt(bptt, seed=2029, count=4)
-print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
-### END HIDDEN TESTS
 report.points(3)
 
 # %% [markdown]

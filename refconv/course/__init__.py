@@ -1,29 +1,32 @@
-"""Hand the notebooks out as a course and grade them, with nbgrader underneath.
+"""Hand the notebooks out as a course and grade them, so that the grade cannot be gamed.
 
 Every numbered notebook marks its exercises the nbgrader way (cell metadata
-``nbgrader``, ``### BEGIN SOLUTION`` / ``### END SOLUTION`` in solution cells,
-``### BEGIN HIDDEN TESTS`` in graded cells), so an instructor who runs nbgrader
-drops the notebooks into ``source/<assignment>/`` unchanged. For everyone else
-this package is a thin front door over nbgrader's own preprocessors:
+``nbgrader``, ``### BEGIN SOLUTION`` / ``### END SOLUTION`` in solution cells), so an
+instructor who runs nbgrader drops the notebooks into ``source/<assignment>/``
+unchanged. refconv's own course kit, one module a stage:
 
-* :func:`build` writes ``OUT/instructor/`` (solutions, answer keys, hidden tests)
-  and ``OUT/student/`` (solutions replaced by stubs, answers by "YOUR ANSWER
-  HERE", hidden tests and every output removed, checksums recorded), as
-  ``nbgrader generate_assignment`` does;
-* :func:`grade` runs a submission in a fresh kernel after putting back the
-  instructor's graded cells (hidden tests included), as ``nbgrader autograde``
-  does, and scores each graded cell with nbgrader's own rule;
-* :func:`copy_notebooks` copies the notebooks that ship inside the package.
+* :mod:`.student`: :func:`student_notebook`, the student version with nbformat alone
+  (what ``nbgrader generate_assignment`` makes, cell for cell);
+* :mod:`.build`: ``refconv course build``: ``OUT/student/`` and ``OUT/instructor/``
+  with the teacher's secret the hidden cases are drawn from;
+* :mod:`.run`: one submission in a fresh kernel, in its task folder
+  (``python -m refconv.course.run TASK_DIR``): the graded cells record the student's
+  outputs on the hidden cases (:mod:`refconv.exercises.record`);
+* :mod:`.verdict`: the points, computed in the grading process from the records
+  against refconv's own answers (no student code runs there);
+* :mod:`.gradebook`: a whole class: grades.csv, feedback, written answers;
+  :mod:`.dispatch`: :func:`execute_tasks`, the one function that runs the tasks.
 
 Command line: ``refconv course build --out DIR``, ``refconv course grade
-NOTEBOOK.ipynb``, ``refconv notebooks --out DIR`` (see :mod:`.commands`).
-Needs the ``course`` extra (nbgrader, nbclient, ipykernel); refconv itself
-never imports it.
+NOTEBOOK.ipynb | SUBMISSIONS --out GRADES``, ``refconv notebooks --out DIR``
+(see :mod:`.commands`). Needs the ``course`` extra (nbclient, ipykernel, tqdm;
+nbgrader for the instructor build's checks); refconv itself never imports it.
 """
 
 from .build import build, student_version
 from .grade import Grade, grade
 from .shipped import copy_notebooks, notebook_dir, notebook_paths
+from .student import student_notebook
 
-__all__ = ["build", "student_version", "grade", "Grade", "copy_notebooks", "notebook_dir",
-           "notebook_paths"]
+__all__ = ["build", "student_version", "student_notebook", "grade", "Grade", "copy_notebooks",
+           "notebook_dir", "notebook_paths"]

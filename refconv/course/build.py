@@ -1,11 +1,29 @@
-"""Two builds from one source: the instructor's notebooks and the students', by nbgrader's preprocessors."""
+"""Two builds from one source, and the teacher's secret the hidden cases are drawn from.
 
+``build(out, source, secret)`` writes ``out/student/`` (:func:`.student.student_notebook`
+of each notebook: what ``nbgrader generate_assignment`` makes) and ``out/instructor/``:
+the instructor notebooks (solutions, answer keys, outputs) when ``source`` holds
+them (a checkout's ``notebooks/``, or a teacher's edited copy), and always
+``instructor/secret.txt`` (mode 600), the secret every hidden case of this build is
+drawn from. The wheel ships the student versions only, so from a wheel the
+instructor folder holds the secret alone.
+"""
+
+import os
 import pathlib
+import secrets
 import shutil
+import sys
 
-from .shipped import notebook_dir, notebook_paths
+from .shipped import instructor_dir, notebook_dir, notebook_paths
+from .student import student_notebook
 
-__all__ = ["build", "student_version", "instructor_version", "require_nbgrader"]
+__all__ = ["build", "student_version", "instructor_version", "require_nbgrader", "read_secret",
+           "SECRET_FILE", "PUBLIC_SECRET"]
+
+SECRET_FILE = "secret.txt"
+# Used only when no secret is given: anyone can know the cases it draws (a warning says so).
+PUBLIC_SECRET = "refconv public cases"
 
 
 def require_nbgrader():
@@ -27,22 +45,17 @@ def _run(nb, steps):
 
 
 def instructor_version(nb):
-    """The notebook as an instructor gets it: solutions, answer keys, hidden tests, outputs.
-
-    nbgrader's checks run on it (every solution and graded cell well marked, ids unique).
-    """
+    """The notebook as an instructor gets it (nbgrader's metadata checks run on it)."""
     nbformat, p = require_nbgrader()
     nb = nbformat.from_dict(nb)
     return _run(nb, [p.CheckCellMetadata()])
 
 
 def student_version(nb):
-    """The notebook as a student gets it, the way ``nbgrader generate_assignment`` makes it.
+    """The notebook as ``nbgrader generate_assignment`` makes it, by nbgrader's own preprocessors.
 
-    Solution regions become ``raise NotImplementedError()`` stubs, written
-    answers "YOUR ANSWER HERE", hidden tests go, every output is cleared (no
-    figure or printout computed from a solution stays), graded and read-only
-    cells are locked, and each graded cell's checksum is recorded.
+    (:func:`refconv.course.student.student_notebook` gives the same cells without
+    nbgrader; this one is kept to check it against.)
     """
     nbformat, p = require_nbgrader()
     nb = nbformat.from_dict(nb)
@@ -51,30 +64,64 @@ def student_version(nb):
                      p.ComputeChecksums(), p.CheckCellMetadata()])
 
 
-def build(out, source=None):
-    """Write ``out/instructor/`` and ``out/student/``, one file per numbered notebook.
+def read_secret(secret=None, secret_file=None, source=None, warn=True):
+    """The teacher's secret: given, from a file, from ``source/secret.txt``, or the public one."""
+    if secret is not None:
+        return str(secret)
+    if secret_file is not None:
+        path = pathlib.Path(secret_file)
+        if not path.is_file():
+            raise FileNotFoundError(f"secret_file: no file {path}")
+        return path.read_text().strip()
+    if source is not None and (pathlib.Path(source) / SECRET_FILE).is_file():
+        return (pathlib.Path(source) / SECRET_FILE).read_text().strip()
+    if warn:
+        print("refconv course: no secret (--secret-file, or --source a build's instructor "
+              "folder): the hidden cases are the public ones, which a student can know",
+              file=sys.stderr)
+    return PUBLIC_SECRET
+
+
+def _has_solutions(path):
+    return "BEGIN SOLUTION" in pathlib.Path(path).read_text()
+
+
+def build(out, source=None, secret=None):
+    """Write ``out/student/`` and ``out/instructor/`` (with ``secret.txt``).
 
     Args:
         out: the folder to write into (made when missing).
-        source: the folder of the notebooks (default: the ones refconv ships).
+        source: the folder of the instructor notebooks (default: a checkout's
+            ``notebooks/``; from a wheel, the shipped student versions).
+        secret: the text the hidden cases are drawn from (default: a random one).
 
     Returns:
-        ``{"instructor": [paths], "student": [paths]}``.
+        ``{"instructor": [paths], "student": [paths], "secret": path}``.
     """
-    nbformat, _ = require_nbgrader()
-    source = pathlib.Path(source) if source else notebook_dir()
+    import nbformat
+    if source is None:
+        source = instructor_dir() or notebook_dir()
+    source = pathlib.Path(source)
     paths = notebook_paths(source)
     if not paths:
         raise FileNotFoundError(f"source: no numbered notebooks (NN_name.ipynb) in {source}")
+    out = pathlib.Path(out)
     written = {"instructor": [], "student": []}
-    for kind, make in (("instructor", instructor_version), ("student", student_version)):
-        folder = pathlib.Path(out) / kind
-        folder.mkdir(parents=True, exist_ok=True)
-        for path in paths:
-            nb = make(nbformat.read(str(path), as_version=4))
-            nbformat.write(nb, str(folder / path.name))
-            written[kind].append(folder / path.name)
+    for kind in ("instructor", "student"):
+        (out / kind).mkdir(parents=True, exist_ok=True)
         if (source / "data").is_dir():
-            shutil.copytree(source / "data", folder / "data", dirs_exist_ok=True,
+            shutil.copytree(source / "data", out / kind / "data", dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns("__pycache__"))
+    for path in paths:
+        nb = nbformat.read(str(path), as_version=4)
+        if _has_solutions(path):
+            nbformat.write(instructor_version(nb), str(out / "instructor" / path.name))
+            written["instructor"].append(out / "instructor" / path.name)
+        nbformat.write(student_notebook(nb), str(out / "student" / path.name))
+        written["student"].append(out / "student" / path.name)
+    secret_path = out / "instructor" / SECRET_FILE
+    secret_path.touch(mode=0o600, exist_ok=True)
+    os.chmod(secret_path, 0o600)
+    secret_path.write_text((secret if secret is not None else secrets.token_urlsafe(24)) + "\n")
+    written["secret"] = secret_path
     return written

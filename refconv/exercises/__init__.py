@@ -56,17 +56,32 @@ comparison), and one module per subject: :mod:`.convolution`, :mod:`.cells`,
 :mod:`.sequences`, :mod:`.backward`, :mod:`.bug_hunt`.
 """
 
-from .backward import LSTM_BACKWARD_ORDER, check_bptt, check_lstm_step_backward
-from .bug_hunt import Suspect, check_bug_hunt
-from .cells import (GRU_ORDER, LSTM_ORDER, check_gru_step, check_layer_norm_step,
-                    check_lstm_step, check_peephole_step, check_plain_step)
-from .convolution import check_conv1d, check_same_padding
+from . import backward, bug_hunt, cells, convolution, sequences
+from .backward import LSTM_BACKWARD_ORDER
+from .bug_hunt import Suspect
+from .cells import GRU_ORDER, LSTM_ORDER
 from .hints import HINTS
+from .record import POLICY, recordable, start_grading_hook
 from .report import CaseResult, Mismatch, Report
-from .sequences import check_mask_step, check_reverse_within_length
+
+# Every checker a graded cell may call is recordable (refconv.exercises.record): under
+# `refconv course grade` it records the student's outputs and the grading process judges them.
+check_same_padding = recordable(convolution.check_same_padding)
+check_conv1d = recordable(convolution.check_conv1d)
+check_plain_step = recordable(cells.check_plain_step)
+check_peephole_step = recordable(cells.check_peephole_step)
+check_layer_norm_step = recordable(cells.check_layer_norm_step)
+check_lstm_step = recordable(cells.check_lstm_step)
+check_gru_step = recordable(cells.check_gru_step)
+check_mask_step = recordable(sequences.check_mask_step)
+check_reverse_within_length = recordable(sequences.check_reverse_within_length)
+check_lstm_step_backward = recordable(backward.check_lstm_step_backward)
+check_bptt = recordable(backward.check_bptt)
+check_bug_hunt = recordable(bug_hunt.check_bug_hunt)
+start_grading_hook()
 
 __all__ = ["check_lstm_step", "check_gru_step", "check_lstm_step_backward", "Report",
            "CaseResult", "Mismatch", "LSTM_ORDER", "GRU_ORDER", "LSTM_BACKWARD_ORDER",
            "check_same_padding", "check_conv1d", "check_plain_step", "check_peephole_step",
            "check_layer_norm_step", "check_mask_step", "check_reverse_within_length",
-           "check_bptt", "check_bug_hunt", "Suspect", "HINTS"]
+           "check_bptt", "check_bug_hunt", "Suspect", "HINTS", "POLICY"]

@@ -100,6 +100,7 @@ class Report:
         self.hints = hints
         self.kind = kind
         self.step_word = step_word
+        self.notes = []            # lines shown after the report (refconv.exercises.record's)
 
     @property
     def passed(self):
@@ -151,6 +152,9 @@ class Report:
         return hint_text(self.gate, level, self.kind) or f"no hint for {self.gate}."
 
     def __str__(self):
+        return "\n".join([self._text(), *self.notes])
+
+    def _text(self):
         steps = self.cases[0].errors.shape[1] if self.cases else 0
         if self.passed:
             return (f"{self.title}({self.function_name}): PASSED: all {len(self.cases)} cases "

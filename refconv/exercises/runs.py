@@ -151,6 +151,8 @@ def _where(filename):
 
 def short_traceback(error):
     """The exception and the innermost frames (the learner's code), a few lines."""
+    if getattr(error, "recorded_traceback", None):     # replayed from a graded run's record
+        return error.recorded_traceback
     here = __file__.rsplit("/", 1)[0]
     frames = [frame for frame in traceback.extract_tb(error.__traceback__)
               if not frame.filename.startswith(here)]     # the checker's frames say nothing
