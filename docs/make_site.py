@@ -9,8 +9,9 @@ name needs no edit here:
 
 * the pages in ``docs/`` (landing page, maths, course);
 * every notebook ``notebooks/NN_*.ipynb`` in its STUDENT version
-  (``docs/student.py``: no solution, no hidden graded case, no answer key; the
-  checkers stay), rendered from its committed outputs (never executed here),
+  (``docs/student.py``: ``refconv.course.student``'s, no solution, no hidden graded
+  case, no answer key, no maintainer's note; the checkers stay; the outputs no
+  answer made kept), rendered from its committed outputs (never executed here),
   each with a link that downloads that student version; figures get their alt
   text from the PNG (``refconv.viz.to_png`` writes it) and open full size on a click;
 * ``notebooks/COURSE.md`` when it exists; the repository files that it and the
@@ -87,8 +88,6 @@ API_PAGES = (
     ("Teaching", "refconv_course", "refconv.course", None, None),
 )
 API_MODULES = tuple(dict.fromkeys(module for _, _, module, _, _ in API_PAGES))
-# The first Markdown cell of a generated notebook says so, for its maintainers; not a page's.
-MAINTAINER_NOTE = re.compile(r"^\*This notebook is generated from .*edit the source", re.DOTALL)
 # From the MathJax package: the TeX-to-SVG bundle (SVG: no web fonts to fetch) and the
 # TeX extensions it loads on demand.
 MATHJAX_FILES = ("tex-svg.js", "input/tex/extensions")
@@ -165,12 +164,9 @@ def stage_notebooks():
     lines = []
     for path in notebooks():
         try:
-            notebook = student.student_notebook(json.loads(path.read_text(encoding="utf-8")),
-                                                path.name)
-        except student.StudentError as error:
+            notebook = student.site_notebook(json.loads(path.read_text(encoding="utf-8")))
+        except ValueError as error:
             raise SiteError(f"notebooks/{path.name}: {error}") from None
-        notebook["cells"] = [cell for cell in notebook["cells"] if not (
-            cell["cell_type"] == "markdown" and MAINTAINER_NOTE.match(_text(cell["source"])))]
         # The download is the student version too, as a notebook file.
         (downloads / path.name).write_text(json.dumps(notebook, indent=1, ensure_ascii=False)
                                            + "\n", encoding="utf-8")

@@ -1,40 +1,27 @@
-"""The student version of a notebook, as the site shows it and lets it be downloaded.
+"""The student version of a notebook as the site shows it and lets it be downloaded.
 
 The site never publishes what a student must not see: a solution, a hidden
-graded case, a written answer's key. This is nbgrader's "release" as its
-preprocessors do it (``ClearSolutions``, ``ClearHiddenTests``,
-``ClearMarkScheme``), with plain ``json`` so the site needs no nbgrader:
+graded case, a written answer's key, a maintainer's note. What a student gets is
+:func:`refconv.course.student.student_notebook` (nbgrader's release, with
+nbformat alone): solution regions become ``raise NotImplementedError()`` stubs,
+written answers "YOUR ANSWER HERE", hidden tests and mark schemes go, and the
+visible checker cells stay so that a self-learner can check their work.
 
-* a ``### BEGIN SOLUTION`` .. ``### END SOLUTION`` region becomes
-  ``# YOUR CODE HERE`` / ``raise NotImplementedError()`` at its indentation; a
-  solution cell without a region (a written answer) becomes ``YOUR ANSWER HERE``;
-* a ``### BEGIN HIDDEN TESTS`` .. ``### END HIDDEN TESTS`` region is removed;
-* a ``=== BEGIN MARK SCHEME ===`` .. ``=== END MARK SCHEME ===`` region is removed.
-
-Outputs: nbgrader clears every output, because a student re-runs the
-notebook. A reader of the site does not, and most outputs (the figures, the
-printed measurements of the tutorial) are the lesson, so this keeps them and
-clears only those an answer made: the outputs of solution cells, of graded
-cells (their report ran the solution, and a hidden case printed there), and of
-every later code cell that uses a name a solution cell defines.
+Outputs: nbgrader clears every output, because a student re-runs the notebook.
+A reader of the site does not, and most outputs (the figures, the printed
+measurements of the tutorial) are the lesson, so the site puts back the outputs
+of every cell that no answer made, and leaves cleared those of solution cells,
+of graded cells (their report ran the solution, and a hidden case printed
+there), and of every code cell that uses a name a solution cell defines.
 """
 
 import ast
-import copy
-import re
 
-CODE_STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
-TEXT_STUB = "YOUR ANSWER HERE"
-# (begin, end) markers of the regions a student never sees, and what replaces them.
-SOLUTION = ("BEGIN SOLUTION", "END SOLUTION")
-HIDDEN = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
-MARK_SCHEME = ("BEGIN MARK SCHEME", "END MARK SCHEME")
+from refconv.course.student import student_notebook
+
 # What must never appear in a page or a download of the site (docs/check_site.py looks).
-FORBIDDEN = SOLUTION + HIDDEN + MARK_SCHEME
-
-
-class StudentError(ValueError):
-    """A notebook whose answer regions cannot be removed safely (an unclosed region)."""
+FORBIDDEN = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
+             "BEGIN MARK SCHEME", "END MARK SCHEME")
 
 
 def _nbgrader(cell):
@@ -46,84 +33,65 @@ def _source(cell):
     return "".join(source) if isinstance(source, list) else source
 
 
-def _replace_regions(lines, markers, stub, where):
-    """``lines`` with each ``markers`` region replaced by ``stub`` (indented as its
-    begin line), or removed when ``stub`` is None; ``(lines, found)``."""
-    begin, end = markers
-    kept, inside, found = [], False, False
-    for line in lines:
-        if begin in line:
-            if inside:
-                raise StudentError(f"{where}: nested '{begin}'")
-            inside = found = True
-            indent = re.match(r"\s*", line).group(0)
-            kept += [indent + text for text in (stub or [])]
-        elif end in line:
-            if not inside:
-                raise StudentError(f"{where}: '{end}' without '{begin}'")
-            inside = False
-        elif not inside:
-            kept.append(line)
-    if inside:
-        raise StudentError(f"{where}: '{begin}' is never closed by '{end}'")
-    return kept, found
+def _tree(source):
+    try:
+        return ast.parse(source)
+    except SyntaxError:   # a cell magic, say: it defines and uses nothing we can see
+        return ast.parse("")
 
 
 def _defined_names(source):
     """The names a cell's code defines at its top level (functions, classes, assignments)."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
     names = set()
-    for node in tree.body:
+    for node in _tree(source).body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
     return names
 
 
-def student_notebook(notebook, name="notebook"):
-    """The student version of ``notebook`` (a notebook as a JSON dict), a new dict.
-
-    ``name`` names the notebook in errors. Cell sources come back as strings.
-    """
-    notebook = copy.deepcopy(notebook)
-    answers = set()   # names a solution cell defines
-    for index, cell in enumerate(notebook.get("cells", [])):
-        where = f"{name}, cell {index}"
-        lines = _source(cell).split("\n")
-        meta = _nbgrader(cell)
-        lines, replaced = _replace_regions(
-            lines, SOLUTION, CODE_STUB if cell["cell_type"] == "code" else [TEXT_STUB], where)
-        lines, hidden = _replace_regions(lines, HIDDEN, None, where)
-        lines, _ = _replace_regions(lines, MARK_SCHEME, None, where)
-        solution = bool(meta.get("solution"))
-        if replaced and not solution:
-            raise StudentError(f"{where}: a solution region in a cell not marked as a "
-                               f"solution (nbgrader would refuse it too)")
-        if solution:
-            answers |= _defined_names(_source(cell))
-            if not replaced:  # the whole cell is the answer
-                lines = (CODE_STUB if cell["cell_type"] == "code" else [TEXT_STUB])
-        cell["source"] = "\n".join(lines)
+def answer_made(notebook):
+    """The ids of the code cells whose outputs an answer made (see the module's text)."""
+    answers, made = set(), set()
+    for cell in notebook["cells"]:
         if cell["cell_type"] != "code":
             continue
-        uses = {n.id for n in ast.walk(_parse(cell["source"])) if isinstance(n, ast.Name)}
-        if solution or meta.get("grade") or hidden or uses & answers:
-            cell["outputs"] = []
-            cell["execution_count"] = None
-    return notebook
+        meta, source = _nbgrader(cell), _source(cell)
+        if meta.get("solution"):
+            answers |= _defined_names(source)
+        uses = {n.id for n in ast.walk(_tree(source)) if isinstance(n, ast.Name)}
+        if meta.get("solution") or meta.get("grade") or "BEGIN HIDDEN TESTS" in source \
+                or uses & answers:
+            made.add(cell.get("id"))
+    return made
 
 
-def _parse(source):
-    try:
-        return ast.parse(source)
-    except SyntaxError:  # a cell magic, say: it uses nothing we can see
-        return ast.parse("")
+def site_notebook(notebook):
+    """The student version of ``notebook`` (a dict, the instructor's, with outputs) with
+    the outputs no answer made put back: a plain dict."""
+    if any(cell.get("id") is None for cell in notebook["cells"]):
+        raise ValueError("a cell without an id (nbformat 4.5): its outputs cannot be matched "
+                         "to the student version's cells")
+    originals = {cell["id"]: cell for cell in notebook["cells"]}
+    made = answer_made(notebook)
+    result = _plain(student_notebook(notebook))
+    for cell in result["cells"]:
+        original = originals.get(cell.get("id"))
+        if cell["cell_type"] == "code" and original is not None and cell["id"] not in made:
+            cell["outputs"] = original.get("outputs", [])
+            cell["execution_count"] = original.get("execution_count")
+    return result
+
+
+def _plain(value):
+    """An nbformat NotebookNode as plain dicts and lists."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
 def leaks(text):
