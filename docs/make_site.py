@@ -218,7 +218,7 @@ def describe_figures(cell):
             output.setdefault("metadata", {}).setdefault("image/png", {})["width"] = width
     if alts:
         options = cell.setdefault("metadata", {}).setdefault("mystnb", {})
-        options.setdefault("render_image_options", {})["alt"] = "Figure: " + " | ".join(alts)
+        options.setdefault("image", {})["alt"] = "Figure: " + " | ".join(alts)
 
 
 def png_facts(data):
@@ -539,6 +539,8 @@ def modules_page():
         parent, _, leaf = name.rpartition(".")
         clash = _attribute_in_source(parent, leaf)
         lines += [f".. py:module:: {name}"] + (["   :no-index:"] if clash else []) + [""]
+        # The docstring's relative references (:mod:`.run`) are relative to its package.
+        lines += [f".. py:currentmodule:: {parent}", ""]
         lines += [f"``{name}``"] + [f"   {line}" for line in summary.splitlines()] + [""]
     return "\n".join(lines + ["```", ""])
 
@@ -742,7 +744,7 @@ def publish(html):
     for path in html.rglob("*"):
         if path.suffix in (".js", ".css") and path.is_file():
             text = path.read_text(encoding="utf-8", errors="surrogateescape")
-            cleaned = re.sub(r"\n?(//# sourceMappingURL=\S+|/\*# sourceMappingURL=\S+ \*/)\s*$",
+            cleaned = re.sub(r"\n?(//# sourceMappingURL=\S+|/\*# sourceMappingURL=[^*]*\*/)\s*$",
                              "\n", text)
             if cleaned != text:
                 path.write_text(cleaned, encoding="utf-8", errors="surrogateescape")
