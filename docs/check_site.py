@@ -15,8 +15,9 @@ Playwright from PyPI, so nothing is downloaded. The site is served from
   none holds a MathJax error), and some formulas somewhere on the site;
 * every link into the site pointing at a file that exists, and at an anchor that exists;
 * every image with an alt text that says something (not empty, not a file name);
-* every figure of a notebook linked to its full-size file, and its smallest text (as
-  ``refconv.viz.to_png`` recorded it in the PNG) at least 9 pt at full size; the
+* every figure of a notebook linked to its full-size file, drawn at 150 dpi or more,
+  and its smallest text (as ``refconv.viz.to_png`` recorded it in the PNG) at least
+  9 pt at full size; the
   smallest size as shown in the page (1280 px wide) is measured and printed.
 
 And in the files, before any browser: no answer marker (``BEGIN SOLUTION``,
@@ -88,6 +89,7 @@ IMAGES_JS = """() => Array.from(document.images, image => ({
 # text size a reader should get.
 PT_PER_PX = 0.75
 MIN_TEXT_PT = 9
+MIN_DPI = 149.5   # 150 dpi, as the PNG stores it (pixels per metre, rounded)
 # What a built site must not hold: answers, a build cache, source maps.
 FORBIDDEN_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS",
                      "END HIDDEN TESTS", "BEGIN MARK SCHEME", "END MARK SCHEME")
@@ -219,6 +221,8 @@ def image_problems(site, page_url, images, sizes):
             problems.append(f"figure without its smallest text size and dpi "
                             f"(refconv.viz.to_png writes them): {src}")
             continue
+        if dpi < MIN_DPI:
+            problems.append(f"figure drawn at {dpi:g} dpi (under {MIN_DPI}): {src}")
         full = smallest * dpi / 72 * PT_PER_PX   # at full size: one image pixel, one CSS pixel
         if full < MIN_TEXT_PT:
             problems.append(f"figure text {full:.1f} pt at full size (under {MIN_TEXT_PT}): {src}")

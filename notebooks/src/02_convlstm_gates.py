@@ -270,7 +270,7 @@ print(f"the lines above agree with refconv on all six of {NAMES} at t = {t}")
 # %%
 viz.to_png(viz.gate_grid(gates, NAMES, frames=video, steps=[0, 1, 2, 4, 6, 9],
                          title="ConvLSTM gates over time (untrained weights, seed 0; video seed 3; "
-                               "sample 0, channel 0 of 4)"), dpi=110)
+                               "sample 0, channel 0 of 4)"))
 
 # %% [markdown]
 # ### Each channel's mean over time
