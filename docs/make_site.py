@@ -93,8 +93,7 @@ API_MODULES = tuple(dict.fromkeys(module for _, _, module, _, _ in API_PAGES))
 MATHJAX_FILES = ("tex-svg.js", "input/tex/extensions")
 
 sys.path.insert(0, str(REPO))  # document the refconv beside this file, not an installed one
-sys.path.insert(0, str(DOCS))
-import student  # noqa: E402  (the site's student versions: docs/student.py)
+sys.path.insert(0, str(DOCS))   # docs/student.py, docs/check_site.py
 
 
 class SiteError(Exception):
@@ -157,6 +156,8 @@ def stage():
 def stage_notebooks():
     """Stage each notebook's student version as a page and as its download; return the
     landing page's list."""
+    import student   # docs/student.py: refconv.course.student's version, outputs kept
+
     pages, downloads = SRC / "notebooks", SRC / "_notebook_files"
     pages.mkdir()
     downloads.mkdir()
@@ -397,12 +398,8 @@ def refconv_members(cls):
                 continue
             if isinstance(value, (staticmethod, classmethod)):
                 value = value.__func__
-            if not (inspect.isfunction(value) or isinstance(value, property)):
-                continue
-            if not value.__doc__ and any(member in vars(base) for base in cls.__mro__
-                                         if not base.__module__.startswith("refconv")):
-                continue  # another library's method (torch's forward), theirs to document
-            found[member] = value
+            if inspect.isfunction(value) or isinstance(value, property):
+                found[member] = value
     return list(found.items())
 
 
@@ -782,6 +779,10 @@ def main(argv=None):
         seconds = build(quiet=not args.verbose)
     except SiteError as error:
         print(f"make_site: {error}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as error:   # refconv's own dependencies, say numpy
+        print(f"make_site: {error.name} is not installed: pip install -e \".[docs]\"",
+              file=sys.stderr)
         return 1
     files, size = site_size()
     print(f"make_site: built {HTML.relative_to(REPO)} in {seconds:.1f} s: "
