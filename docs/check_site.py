@@ -13,9 +13,19 @@ Playwright from PyPI, so nothing is downloaded. The site is served from
 * every image loaded (``naturalWidth > 0``);
 * every formula typeset by MathJax (each ``.math`` element holds an ``mjx-container``,
   none holds a MathJax error), and some formulas somewhere on the site;
-* every link into the site pointing at a file that exists, and at an anchor that exists.
+* every link into the site pointing at a file that exists, and at an anchor that exists;
+* every image with an alt text that says something (not empty, not a file name);
+* every figure of a notebook linked to its full-size file, drawn at 150 dpi or more,
+  and its smallest text (as ``refconv.viz.to_png`` recorded it in the PNG) at least
+  9 pt at full size; the
+  smallest size as shown in the page (1280 px wide) is measured and printed.
 
-Screenshots of the landing page and of the first notebook's page are written to
+And in the files, before any browser: no answer marker (``BEGIN SOLUTION``,
+``BEGIN HIDDEN TESTS``, a mark scheme) in any page or download, no Sphinx cache
+(``.doctrees``), no source map, a favicon.
+
+Screenshots of the landing page, of a notebook's page with figures and of
+``ConvLSTMCell``'s API entry, each 1400 and 400 px wide, are written to
 ``build/site/screenshots/`` (ignored by git). Exit status 1 when anything is wrong.
 """
 
@@ -24,7 +34,9 @@ import contextlib
 import functools
 import html.parser
 import http.server
+import io
 import os
+import re
 import sys
 import threading
 import time
@@ -66,6 +78,27 @@ MATHS_JS = """async () => {
     };
 }"""
 LINKS_JS = """() => Array.from(document.querySelectorAll("a[href]"), a => a.href)"""
+# Every image: its src, alt, shown width and natural width, whether a notebook's output
+# and the link around it.
+IMAGES_JS = """() => Array.from(document.images, image => ({
+    src: image.getAttribute("src"), alt: image.getAttribute("alt") || "",
+    shown: image.getBoundingClientRect().width, natural: image.naturalWidth,
+    output: !!image.closest(".cell_output"),
+    link: image.closest("a") ? image.closest("a").getAttribute("href") : null}))"""
+# Points of CSS per pixel of CSS (96 px per inch, 72 pt per inch), and the least
+# text size a reader should get.
+PT_PER_PX = 0.75
+MIN_TEXT_PT = 9
+MIN_DPI = 149.5   # 150 dpi, as the PNG stores it (pixels per metre, rounded)
+# What a built site must not hold: answers, a build cache, source maps.
+FORBIDDEN_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS",
+                     "END HIDDEN TESTS", "BEGIN MARK SCHEME", "END MARK SCHEME")
+TEXT_SUFFIXES = (".html", ".ipynb", ".js", ".txt", ".json", ".py", ".md", ".css")
+# Screenshots: (name, page, element to scroll to or None); each at every width.
+SHOTS = (("home", "index.html", None),
+         ("notebook", "notebooks/02_convlstm_gates.html", ".cell_output img"),
+         ("convlstmcell", "api/refconv.html", "dt[id='refconv.ConvLSTMCell']"))
+SHOT_WIDTHS = (1400, 400)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -131,12 +164,99 @@ def site_pages(site):
                   if path.relative_to(site).parts[0] != "_static")
 
 
-def check_pages(site, pages=None, screenshots=None, shots=()):
+def check_files(site):
+    """Problems found in the site's files, without a browser: ``[str]``."""
+    site = Path(site)
+    problems = []
+    for path in sorted(site.rglob("*")):
+        name = path.relative_to(site).as_posix()
+        if path.is_dir() and path.name in (".doctrees", "doctrees"):
+            problems.append(f"{name}: Sphinx's cache in the published folder")
+        elif path.suffix == ".map":
+            problems.append(f"{name}: a source map in the published folder")
+        elif path.is_file() and path.suffix in TEXT_SUFFIXES:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            found = [marker for marker in FORBIDDEN_MARKERS if marker in text]
+            if found:
+                problems.append(f"{name}: holds {', '.join(found)} (an answer region)")
+            if path.suffix in (".js", ".css") and "sourceMappingURL=" in text:
+                problems.append(f"{name}: points to a source map")
+    if (site / "index.html").is_file() and 'rel="icon"' not in \
+            (site / "index.html").read_text(encoding="utf-8"):
+        problems.append("index.html: no favicon")
+    return problems
+
+
+@functools.lru_cache(maxsize=None)
+def figure_facts(path):
+    """``(smallest text in pt, dpi)`` that ``refconv.viz.to_png`` wrote into a PNG, each
+    None when it is not there."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            text = getattr(image, "text", {})
+            dpi = image.info.get("dpi", (None,))[0]
+    except OSError:
+        return None, None
+    match = re.match(r"([\d.]+) pt", text.get("Smallest text", ""))
+    return (float(match.group(1)) if match else None), (float(dpi) if dpi else None)
+
+
+def image_problems(site, page_url, images, sizes):
+    """Problems of a page's images; the smallest shown text of each figure is appended to
+    ``sizes`` as ``(pt, page, src)``."""
+    problems = []
+    for image in images:
+        src, alt = image["src"] or "", " ".join(image["alt"].split())
+        if not alt or re.fullmatch(r"\S+\.(png|svg|jpe?g|gif)", alt) or alt == src:
+            problems.append(f"image without a useful alt text: {src} (alt={alt!r})")
+        if not image["output"] or not src.endswith(".png"):
+            continue
+        if image["link"] is None:
+            problems.append(f"figure not linked to its full size: {src}")
+        file = (site / unquote(urlsplit(page_url).path.lstrip("/"))).parent / unquote(src)
+        smallest, dpi = figure_facts(str(file.resolve()))
+        if smallest is None or dpi is None:
+            problems.append(f"figure without its smallest text size and dpi "
+                            f"(refconv.viz.to_png writes them): {src}")
+            continue
+        if dpi < MIN_DPI:
+            problems.append(f"figure drawn at {dpi:g} dpi (under {MIN_DPI}): {src}")
+        full = smallest * dpi / 72 * PT_PER_PX   # at full size: one image pixel, one CSS pixel
+        if full < MIN_TEXT_PT:
+            problems.append(f"figure text {full:.1f} pt at full size (under {MIN_TEXT_PT}): {src}")
+        if image["natural"]:
+            sizes.append((smallest * dpi / 72 * image["shown"] / image["natural"] * PT_PER_PX,
+                          page_url, src))
+    return problems
+
+
+def screenshot(page, base, screenshots):
+    """The ``SHOTS`` at each of ``SHOT_WIDTHS``, into ``screenshots``; the paths written."""
+    screenshots.mkdir(parents=True, exist_ok=True)
+    written = []
+    for width in SHOT_WIDTHS:
+        page.set_viewport_size({"width": width, "height": 1000})
+        for name, url, element in SHOTS:
+            page.goto(base + url, wait_until="load")
+            page.wait_for_load_state("networkidle")
+            if element is not None:
+                page.evaluate(f"document.querySelector({element!r}).scrollIntoView()")
+            path = screenshots / f"{name}_{width}.png"
+            page.screenshot(path=str(path))
+            written.append(path)
+    return written
+
+
+def check_pages(site, pages=None, screenshots=None, shots=(), sizes=None):
     """Open each page (paths relative to ``site``; default every ``*.html``) in Chromium.
 
     Returns ``(problems, formulas)``: ``problems`` maps a page to its list of
     problems (pages without any are left out), ``formulas`` counts the typeset
-    formulas over all pages. ``shots`` are pages to screenshot into ``screenshots``.
+    formulas over all pages. ``shots`` are pages to screenshot into ``screenshots``
+    (``SHOTS`` at each width when ``shots`` is ``"SHOTS"``). ``sizes``, a list, gets
+    ``(pt, page, figure)``: each notebook figure's smallest text as shown.
     """
     from playwright.sync_api import sync_playwright
 
@@ -182,12 +302,16 @@ def check_pages(site, pages=None, screenshots=None, shots=()):
             found.extend(f"MathJax error in: {text}" for text in maths["errors"])
             found.extend(f"broken link: {link}"
                          for link in broken_links(site, base, page.evaluate(LINKS_JS)))
-            if name in shots:
+            found.extend(image_problems(site, base + name, page.evaluate(IMAGES_JS),
+                                        [] if sizes is None else sizes))
+            if shots != "SHOTS" and name in shots:
                 screenshots.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(screenshots / (name.replace("/", "_")[:-5] + ".png")),
                                 full_page=True)
             if found:
                 problems[name] = list(dict.fromkeys(found))
+        if shots == "SHOTS":
+            screenshot(page, base, screenshots)
         browser.close()
     return problems, formulas
 
@@ -200,11 +324,17 @@ def main(argv=None):
     parser.add_argument("--screenshots", type=Path, default=SCREENSHOTS,
                         help="where the screenshots go (default: build/site/screenshots)")
     args = parser.parse_args(argv)
-    notebook_pages = sorted(p.relative_to(args.site).as_posix()
-                            for p in (args.site / "notebooks").glob("[0-9][0-9]_*.html"))
-    shots = ["index.html"] + notebook_pages[:1]
     start = time.perf_counter()
-    problems, formulas = check_pages(args.site, screenshots=args.screenshots, shots=shots)
+    file_problems = check_files(args.site)
+    sizes = []
+    try:
+        problems, formulas = check_pages(args.site, screenshots=args.screenshots,
+                                         shots="SHOTS", sizes=sizes)
+    except (FileNotFoundError, ModuleNotFoundError, ValueError) as error:
+        print(f"check_site: {error}", file=sys.stderr)
+        return 1
+    if file_problems:
+        problems["(files)"] = file_problems
     seconds = time.perf_counter() - start
     pages = len(site_pages(args.site))
     for name, found in problems.items():
@@ -212,10 +342,19 @@ def main(argv=None):
     if formulas == 0:
         print("no formula typeset on any page: the maths check checked nothing", file=sys.stderr)
     status = 1 if problems or formulas == 0 else 0
+    if sizes:
+        small = sorted(sizes)
+        under = sum(pt < MIN_TEXT_PT for pt, _, _ in small)
+        print(f"check_site: figures' smallest text as shown at 1280 px: {small[0][0]:.1f} to "
+              f"{small[-1][0]:.1f} pt (median {small[len(small) // 2][0]:.1f}); {under} of "
+              f"{len(small)} figures under {MIN_TEXT_PT} pt inline (a click opens each full "
+              f"size, where none is)")
+    shots = [str((args.screenshots / f"{name}_{width}.png").relative_to(REPO))
+             if args.screenshots.is_relative_to(REPO) else f"{name}_{width}.png"
+             for width in SHOT_WIDTHS for name, _, _ in SHOTS]
     print(f"check_site: {pages} pages in Chromium in {seconds:.1f} s, {formulas} formulas "
           f"typeset, {sum(map(len, problems.values()))} problems on {len(problems)} pages; "
-          f"screenshots: " + ", ".join(str((args.screenshots / (s.replace('/', '_')[:-5] + '.png'))
-                                          .relative_to(REPO)) for s in shots))
+          f"screenshots: " + ", ".join(shots))
     return status
 
 

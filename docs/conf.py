@@ -6,7 +6,6 @@ the notebooks, the generated API reference) into ``build/site/src`` and runs
 """
 
 import builtins
-import importlib
 import importlib.util
 import inspect
 import re
@@ -31,7 +30,11 @@ extensions = [
     "sphinx.ext.autodoc",     # the API reference, from the docstrings
     "sphinx.ext.napoleon",    # the docstrings' Args:/Returns: sections
     "sphinx.ext.mathjax",     # formulas, typeset in the browser by the site's own MathJax
+    "sphinx_copybutton",      # a copy button on every code block
 ]
+# The copy button copies the commands, not the prompts of a doctest example.
+copybutton_prompt_text = r">>> |\.\.\. |\$ "
+copybutton_prompt_is_regexp = True
 
 # --- warnings are errors (make_site passes -W --keep-going -n) -------------------------
 nitpicky = True  # every reference must resolve; _reference below says how
@@ -46,6 +49,9 @@ nb_merge_streams = True
 
 # --- the API reference --------------------------------------------------------------------
 autodoc_member_order = "bysource"
+# Optional dependencies of the documented modules that are not installed (onnx, torch...
+# for the conformance adapters): mocked, so that `pip install -e ".[docs]"` builds the site.
+autodoc_mock_imports = make_site.mocked_packages()
 autodoc_typehints = "none"  # shapes and types are written in the docstrings
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
@@ -59,8 +65,8 @@ def _field_comment(app, what, name, obj, options, lines):
     owner, _, field = name.rpartition(".")
     module_name, _, class_name = owner.rpartition(".")
     try:
-        source = inspect.getsource(getattr(importlib.import_module(module_name), class_name))
-    except (ImportError, AttributeError, OSError, TypeError):
+        source = inspect.getsource(getattr(make_site.load(module_name), class_name))
+    except (ImportError, AttributeError, OSError, TypeError, make_site.SiteError):
         source = ""
     match = re.search(rf"^\s+{re.escape(field)}\s*:[^#\n]*#\s*(.+)$", source, re.MULTILINE)
     # Without a comment the class docstring describes the field; "Alias for field
@@ -78,15 +84,15 @@ def _reference(app, env, node, contnode):
     * Another library's name (``numpy.ndarray`` in a NamedTuple's annotations,
       ``dict``, ``typing``'s names) shows as code: those libraries' inventories would
       need the network.
-    * Words with spaces are no name: napoleon took the prose before a colon on a
-      ``Returns:`` section's first line for a type. Shown as written.
+    * Words with spaces, or numbers, are no name: napoleon took the prose before a
+      colon on a ``Returns:`` section's first line for a type. Shown as written.
     * Anything else (a misspelt or removed name) is left to fail.
     """
     if node.get("refdomain") != "py":
         return None
     target = node["reftarget"].lstrip(".~")
-    if re.search(r"\s", target.strip()):
-        return contnode
+    if re.search(r"\s", target.strip()) or re.fullmatch(r"[\d.]+", target):
+        return contnode  # prose, or a number ("An array in [0, 1]:" read as types)
     context = node.get("py:module") or ""
     candidates = [target] if target.startswith("refconv.") else \
         [f"{context}.{target}"] + _defined_in_refconv(target)
@@ -114,8 +120,8 @@ def _existing(name):
     parts = name.split(".")
     for cut in range(len(parts), 0, -1):
         try:
-            obj = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
+            obj = make_site.load(".".join(parts[:cut]))
+        except (ImportError, make_site.SiteError):
             continue
         module_name = obj.__name__
         for attribute in parts[cut:]:
@@ -132,7 +138,7 @@ def _defined_in_refconv(target):
     first, _, rest = target.partition(".")
     found = []
     for module_name in make_site.modules():
-        module = importlib.import_module(module_name)
+        module = make_site.load(module_name)
         obj = getattr(module, first, None)
         if obj is None or inspect.ismodule(obj):
             continue
@@ -154,14 +160,21 @@ mathjax_path = "mathjax/tex-svg.js"
 html_theme = "sphinx_book_theme"
 html_title = "refconv"
 html_baseurl = _project["urls"]["Documentation"]
-html_static_path = [str(make_site.STATIC)]
+html_static_path = [str(make_site.STATIC), str(make_site.DOCS / "_static")]
+html_css_files = ["site.css"]
+html_favicon = str(make_site.DOCS / "_static" / "favicon.svg")
 html_show_sourcelink = False
 html_copy_source = False
+html_scaled_image_link = True  # a sized figure links to its full-size file
 html_theme_options = {
     "home_page_in_toc": True,
     "show_toc_level": 2,
     "use_download_button": False,  # each notebook page has its own download link
     "use_fullscreen_button": False,
     "navigation_with_keys": False,
+    # The repository (pyproject's project.urls.Source), linked from every page's header.
+    "repository_url": _project["urls"]["Source"],
+    "use_repository_button": True,
+    "repository_branch": "main",
 }
 html_context = {"default_mode": "light"}

@@ -89,6 +89,17 @@ class ConvCell:
             in_channels: ``C_in``, channels of one input frame.
             seed: int, ``np.random.SeedSequence`` or None (fresh entropy). The
                 same seed gives the same bits.
+
+        Example:
+            >>> import numpy as np, refconv
+            >>> cell = refconv.ConvLSTMCell([8, 8], filters=4, kernel=[3, 3])
+            >>> cell.build(2, seed=0)
+            >>> cell.params["kernel"].shape          # [*kernel, C_in + F, 4F]
+            (3, 3, 6, 16)
+            >>> again = refconv.ConvLSTMCell([8, 8], filters=4, kernel=[3, 3])
+            >>> again.build(2, seed=0)
+            >>> all(np.array_equal(cell.params[k], again.params[k]) for k in cell.params)
+            True
         """
         in_channels = check_int(in_channels, "in_channels")
         specs = self._param_specs(in_channels)
@@ -209,6 +220,15 @@ class ConvCell:
 
         ``reference=True`` runs the readable step function; otherwise the fast path
         runs where it covers the cell (:func:`refconv.dispatch.choose`).
+
+        Example:
+            >>> import numpy as np, refconv
+            >>> cell = refconv.ConvGRUCell([6, 6], filters=3, kernel=[3, 3])
+            >>> cell.build(1, seed=0)
+            >>> x = np.random.default_rng(1).random((2, 6, 6, 1))    # [B, *shape, C]
+            >>> h, state = cell(x, cell.zero_state(2))
+            >>> h.shape, bool(np.array_equal(h, state))
+            ((2, 6, 6, 3), True)
         """
         return self.run_step(x, state, reference=reference)
 

@@ -76,6 +76,23 @@ def dynamic_rnn_grad(cell, inputs, d_outputs, d_state=None, *, sequence_length=N
 
     Returns:
         :class:`RNNGradients` ``(inputs, initial_state, params)``.
+
+    Example:
+        The gradient of ``sum(outputs * d_outputs)`` with respect to one input value,
+        against a central difference:
+
+        >>> import numpy as np, refconv
+        >>> cell = refconv.ConvGRUCell([6], filters=2, kernel=[3])
+        >>> cell.build(1, seed=0)
+        >>> rng = np.random.default_rng(1)
+        >>> x, d_out = rng.random((2, 4, 6, 1)), rng.standard_normal((2, 4, 6, 2))
+        >>> grads = refconv.dynamic_rnn_grad(cell, x, d_out)
+        >>> def loss(x):
+        ...     return np.sum(refconv.dynamic_rnn(cell, x)[0] * d_out)
+        >>> e = np.zeros_like(x); e[1, 2, 3, 0] = 1e-6
+        >>> numeric = (loss(x + e) - loss(x - e)) / 2e-6
+        >>> bool(abs(grads.inputs[1, 2, 3, 0] - numeric) < 1e-8)
+        True
     """
     return _grad(cell, inputs, d_outputs, d_state, sequence_length, initial_state, time_major,
                  "initial_state", "d_outputs", "d_state", reference, workspace)

@@ -160,6 +160,14 @@ def compare(reference, candidate, rtol=1e-10, atol=1e-12, keys=None):
             ``GoldenFileNotFoundError`` (a ``ValueError``) for a path that is
             not there.
         MemoryError: one tensor's comparison needs more memory than is available.
+
+    Example:
+        >>> import numpy as np, refconv
+        >>> reference = {"outputs": np.linspace(0, 1, 6), "z_f": np.ones(3)}
+        >>> result = refconv.compare(reference, {"outputs": np.linspace(0, 1, 6),
+        ...                                      "z_f": np.array([1, 1, 0.5])})
+        >>> result.passed, result.first_failure.key
+        (False, 'z_f')
     """
     rtol, atol = _tolerance("rtol", rtol), _tolerance("atol", atol)
     keys = _keys(keys)

@@ -185,6 +185,17 @@ class ConvGRUCell(ConvCell):
     u), ``candidate/kernel`` ``[*kernel, C_in + F, F]``, and either the biases
     ``gates/bias`` ``[2F]`` (init ones) and ``candidate/bias`` ``[F]`` (zeros),
     or with normalize ``{r,u,candidate}/{gamma,beta}`` ``[F]``.
+
+    Example:
+        >>> import numpy as np, refconv
+        >>> cell = refconv.ConvGRUCell([16], filters=2, kernel=[3], normalize=False)
+        >>> cell.build(1, seed=0)
+        >>> sorted(cell.params)
+        ['candidate/bias', 'candidate/kernel', 'gates/bias', 'gates/kernel']
+        >>> x = np.random.default_rng(1).random((4, 16, 1))     # 1-D frames: [B, W, C]
+        >>> h, state = cell(x, cell.zero_state(4))
+        >>> h.shape
+        (4, 16, 2)
     """
 
     quantities = GRU_QUANTITIES  # what return_gates gives, in the order a step computes them

@@ -244,6 +244,19 @@ class ConvLSTMCell(ConvCell):
     ``[*kernel, C_in + F, 4F]`` (blocks z, z_i, z_f, z_o on the last axis),
     ``bias`` ``[4F]`` when not normalize, ``W_ci``/``W_cf``/``W_co`` ``S`` with
     peepholes, and ``{z,z_i,z_f,z_o,c}/{gamma,beta}`` ``[F]`` with normalize.
+
+    Example:
+        One step on a batch of two 8 x 8 frames with 3 channels, from the zero state:
+
+        >>> import numpy as np, refconv
+        >>> cell = refconv.ConvLSTMCell([8, 8], filters=4, kernel=[3, 3])
+        >>> cell.build(3, seed=0)
+        >>> x = np.random.default_rng(1).random((2, 8, 8, 3))
+        >>> h, (c, h_again) = cell(x, cell.zero_state(2))
+        >>> h.shape, c.shape, cell.output_size
+        ((2, 8, 8, 4), (2, 8, 8, 4), (8, 8, 4))
+        >>> bool(np.all(np.abs(h) < 1))        # h = z_o * tanh(c)
+        True
     """
 
     quantities = LSTM_QUANTITIES  # what return_gates gives, in the order a step computes them

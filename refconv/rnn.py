@@ -158,6 +158,20 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
         them (``cell.quantities``: LSTM ``z`` (after the activation), ``z_i``, ``z_f``,
         ``c``, ``z_o``, ``h``; GRU ``r``, ``u``, ``candidate``, ``h``), zero past each
         row's length; for a MultiRNNCell, a list of such dicts, one per layer.
+
+    Example:
+        Two videos of 5 frames, the second only 3 long:
+
+        >>> import numpy as np, refconv
+        >>> cell = refconv.ConvLSTMCell([8, 8], filters=4, kernel=[3, 3])
+        >>> cell.build(1, seed=0)
+        >>> video = np.random.default_rng(1).random((2, 5, 8, 8, 1))    # [B, T, *shape, C]
+        >>> outputs, (c, h), gates = refconv.dynamic_rnn(
+        ...     cell, video, sequence_length=[5, 3], return_gates=True)
+        >>> outputs.shape, sorted(gates)
+        ((2, 5, 8, 8, 4), ['c', 'h', 'z', 'z_f', 'z_i', 'z_o'])
+        >>> bool(np.all(outputs[1, 3:] == 0)), bool(np.array_equal(h[1], outputs[1, 2]))
+        (True, True)
     """
     run = _run_layers if return_all_layers else _run
     return run(cell, inputs, sequence_length, initial_state, dtype, time_major, return_gates,

@@ -94,6 +94,7 @@ class NdrplzConvLSTM(torch.nn.Module):
             NdrplzCell(c, f, k, forget_bias) for c, f, k in zip(inputs, hidden_dims, kernel_sizes))
 
     def forward(self, x):
+        """``(outputs, h, c)`` for ``x`` ``[B, T, C, H, W]``, as the class says."""
         batch, steps, _, height, width = x.shape
         for cell in self.cell_list:
             h = c = x.new_zeros(batch, cell.hidden_dim, height, width)

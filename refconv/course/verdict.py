@@ -48,6 +48,7 @@ class Grade:
 
     @property
     def by_hand(self):
+        """Whether a person grades this cell (a written answer: ``points`` is None)."""
         return self.points is None
 
 

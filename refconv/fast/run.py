@@ -37,11 +37,13 @@ class StackRunner:
                        for cell, p, s in zip(multi.cells, params, state)]
 
     def step(self, x, alive=None):
+        """One time step through every layer (``alive`` as each layer's); the top h."""
         for layer in self.layers:
             x = layer.step(x, alive=alive)
         return x
 
     def state(self):
+        """Each layer's current state, bottom first (new arrays)."""
         return tuple(layer.state() for layer in self.layers)
 
 

@@ -27,6 +27,16 @@ def write_golden(out_dir, cases=None, force=False):
     holds a ``manifest.json`` that is not refconv's, or a file this call would
     overwrite that refconv's manifest there does not list, is refused unless
     ``force``. Files are written mode 0644, each atomically.
+
+    Example:
+        >>> import os, tempfile, refconv
+        >>> folder = tempfile.mkdtemp()
+        >>> manifest = refconv.write_golden(folder)           # every case of the matrix
+        >>> "lstm_2d_cl_ln_peep" in manifest["cases"], os.path.isfile(f"{folder}/manifest.json")
+        (True, True)
+        >>> refconv.compare(folder, folder).passed
+        True
+        >>> import shutil; shutil.rmtree(folder)
     """
     cases = golden_cases() if cases is None else cases
     names = _case_names(cases)
