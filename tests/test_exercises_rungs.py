@@ -132,6 +132,9 @@ def test_a_crash_reports_the_shapes_given_and_expected_and_the_line(tmp_path, mo
     assert "kept = c * alive" in line and "alive [2]" in line
     assert "axis -1 holds 3 against 2" in axis and "(c or h)" in axis and "(alive)" in axis
     assert "from the LAST axis" in rule and "reshape(-1, 1, 1, 1)" in rule
+    assert axis.endswith("(report.hint(3): more)") and axis.count("report.hint") == 1
+    shown = str(check_plain_step(masked, hints=2))        # the axis shown unasked: said once
+    assert "axis -1 holds 3 against 2" in shown and shown.count("report.hint(3)") == 1
 
     report = check_conv1d(padded)
     assert "it was given: x [2, " in str(report) and "it must return: y [2, " in str(report)

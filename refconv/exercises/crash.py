@@ -231,9 +231,9 @@ def crash_hint(details, level):
             arrays = ", ".join(f"{name} {text}" for name, text in details["arrays"])
             return (f"which line: your code raised at {details['line']}"
                     + (f"; its arrays: {arrays}" if arrays else "")
-                    + f". NumPy said: {details['error']}. (report.hint(2): which axis)")
+                    + f". NumPy said: {details['error']}.")
         return (f"which line: the last line of the traceback above is your code's; NumPy said: "
-                f"{details['error']}. (report.hint(2): which axis)")
+                f"{details['error']}.")
     if level == 2:
-        return _which_axis(details) + " (report.hint(3): the broadcasting rule)"
+        return _which_axis(details)
     return _RULE

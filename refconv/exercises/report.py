@@ -226,7 +226,7 @@ class Report:
         tiers = self._tiers()
         level = min(max(int(level), 1), len(tiers))
         text = tiers[level - 1]
-        if level < len(tiers) and self.mismatch.name is not None:
+        if level < len(tiers):
             text += f" (report.hint({level + 1}): more)"
         return Hint(text)
 
