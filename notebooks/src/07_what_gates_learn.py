@@ -334,7 +334,8 @@ HTML(animation.to_jshtml(default_mode="loop"))
 # The memory task with a third input channel: in half the videos, a **reset** signal (1
 # everywhere) on frame 5, in the middle of the blank stretch. Then the answer at the cue is
 # blank; without it, the shape. The cell must keep the shape until frame 5, and then keep
-# it or drop it.
+# it or drop it. In each seed, look at the channel whose forget gate falls most at the
+# reset frame (videos with a reset against those without; `ablation.main_channel`).
 
 # %%
 f_inputs, f_targets = tasks.held_out("forget_lstm")
@@ -356,16 +357,18 @@ for seed, (cell, readout, losses, _) in forget_models.items():
     p = ablation.read_out(h, readout)
     error = {kind: np.mean((p[rows] - f_targets[rows])[:, recall] ** 2)
              for kind, rows in (("reset", reset), ("no reset", ~reset))}
-    channel = tasks.memory_channel(gates, "z_f", ablation.TASKS["forget"]["channel_frames"])
+    channel = ablation.main_channel("forget", gates, f_inputs)   # its z_f falls most at a reset
     z_f = gates["z_f"][..., channel]
     curve = {kind: np.array([z_f[rows, t][f_inside[rows]].mean() for t in range(10)])
              for kind, rows in (("reset", reset), ("no reset", ~reset))}
     forget_curves[seed] = (channel, curve)
     print(f"seed {seed}: recall error {error['no reset']:.5f} without a reset (answering blank "
           f"{keep_error:.5f}), {error['reset']:.5f} after one (recalling the shape {drop_error:.5f}); "
-          f"memory channel {channel}: z_f inside the shape at t = {tasks.RESET} "
+          f"forgetting channel {channel}: z_f inside the shape at t = {tasks.RESET} "
           f"{curve['no reset'][tasks.RESET]:.3f} without a reset, {curve['reset'][tasks.RESET]:.3f} with one")
     assert error["no reset"] < 0.1 * keep_error and error["reset"] < 0.1 * drop_error
+    # the forget gate drops at the reset, and only then: in every seed
+    assert curve["reset"][tasks.RESET] < 0.2 and curve["no reset"][tasks.RESET] > 0.8
 
 fig = Figure(figsize=(6.5, 3), layout="constrained")
 ax = fig.subplots()
@@ -374,11 +377,19 @@ for n, (seed, (channel, curve)) in enumerate(forget_curves.items()):
     ax.plot(curve["reset"], "s--", color=f"C{n}", markersize=3, label=f"seed {seed}, reset")
 ax.axvline(tasks.RESET, color="0.5", linewidth=0.8)
 ax.set_xlabel(f"t (the reset signal, when there is one: t = {tasks.RESET})")
-ax.set_ylabel("z_f of the memory channel")
+ax.set_ylabel("z_f, forgetting channel")
 ax.grid(alpha=0.3)
 ax.legend(fontsize=7, ncol=2)
 ax.set_title("forgetting task: the forget gate inside the shape, with and without a reset", fontsize=10)
 show(fig)
+
+# %% [markdown]
+# Here the forget gate does the textbook job, in every seed: on the frame of the reset it
+# falls to near 0 inside the shape, and `c = z_f * c + z_i * z` loses what it held; on
+# the same frame of a video without a reset it stays near 1. This is what Gers et al.
+# (2000) added the forget gate for: an LSTM without one can only accumulate, and they
+# showed it failing on continual streams that need a reset. Which channel does it, and
+# whether other channels help, differs from seed to seed.
 
 # %% [markdown]
 # ## 3. Occlusion: a moving shape behind a bar
@@ -414,9 +425,10 @@ show(task_picture({"visible": o_inputs[video, ..., 0], "bar": o_inputs[video, ..
 # Looking at a gate says what it does; forcing it says what it is **for**. `ablation.forced_run`
 # runs a trained cell step by step (the step written out line by line, equal to refconv's to
 # the last bit when nothing is forced) with one gate set to a value on chosen frames and
-# channels. Five interventions, on the memory channel ("main") or on every channel ("all"),
-# on the frames where the task needs its memory (`ablation.TASKS`: the blank stretch for
-# memory, from the second shape to the cue for forgetting, the crossing of the bar for
+# channels. Five interventions, on one channel ("main": the memory channel; for
+# forgetting, the channel whose `z_f` falls at the reset) or on every channel ("all"), on
+# the frames where the task needs its memory (`ablation.TASKS`: the blank stretch for
+# memory, from the reset frame to the cue for forgetting, the crossing of the bar for
 # occlusion):
 #
 # | forced | what it does to the step |
@@ -510,11 +522,10 @@ show(fig)
 #   `z_o = 0` costs many times the error in every seed, latched or refreshed: `h` is what
 #   the next step's gates and content read, so a memory that `h` does not show is one the
 #   cell cannot keep refreshing, or keep its own gates open for.
-# * **Forgetting needs the forget gate.** On the forgetting task, holding `z_f` at 1 on
-#   every channel from the second shape on makes the error several times worse in every
-#   seed: the first shape must be let go, and it is the forget gate that lets it go. On
-#   the memory channel alone it depends on the seed (printed in the table): a cell may
-#   spread what it forgets over several channels.
+# * **Forgetting needs the forget gate.** On the forgetting task, holding `z_f` at 1 from
+#   the reset frame on makes the error several times worse in every seed, on the
+#   forgetting channel alone and, more, on every channel: the memory must be let go, and
+#   it is the forget gate that lets it go.
 # * **Every task needs the input gate open.** `z_i = 0` on every channel is among the worst
 #   interventions on the memory and forgetting tasks, and costs several times the error on
 #   occlusion: the memory is written, and rewritten, through `z_i`.
@@ -532,7 +543,8 @@ assert ratios("memory", "z_f", 1.0, "main").max() < 3
 assert ratios("memory", "z_f", 0.5, "main").min() > 10
 # hiding the memory channel's c (z_o = 0) over a BLANK input hurts, in every seed
 assert ratios("memory", "z_o", 0.0, "main").min() > 5
-# forgetting: not forgetting (z_f = 1 on every channel, from the second shape on) hurts
+# forgetting: not forgetting (z_f = 1 from the reset frame on) hurts
+assert ratios("forget", "z_f", 1.0, "main").min() > 2
 assert ratios("forget", "z_f", 1.0, "all").min() > 2
 # every task: nothing written (z_i = 0, all channels) is worse, by far for the two memories
 assert all(ratios(task, "z_i", 0.0, "all").min() > 10 for task in ("memory", "forget"))
