@@ -150,12 +150,14 @@ def task_error(task, p, inputs, targets):
 def main_channel(task, gates, inputs):
     """The state channel an ablation forces as "main": for memory and occlusion the one whose
     ``z_f`` is highest over the task's ``channel_frames`` (the memory channel); for forget the
-    one whose ``z_f`` falls most at the reset frame, videos with a reset against those without."""
+    one whose ``z_f`` falls most inside the shape at the reset frame, videos with a reset
+    against those without."""
     if task != "forget":
         return tasks.memory_channel(gates, "z_f", TASKS[task]["channel_frames"])
     reset = inputs[:, tasks.RESET, 0, 0, 2] == 1
+    inside = inputs[:, 0, ..., 0] > 0.5                                   # the shape's pixels
     z_f = gates["z_f"][:, tasks.RESET]                                    # [B, H, W, F]
-    fall = z_f[~reset].mean(axis=(0, 1, 2)) - z_f[reset].mean(axis=(0, 1, 2))
+    fall = z_f[~reset][inside[~reset]].mean(axis=0) - z_f[reset][inside[reset]].mean(axis=0)
     return int(np.argmax(fall))
 
 

@@ -367,8 +367,12 @@ for seed, (cell, readout, losses, _) in forget_models.items():
           f"forgetting channel {channel}: z_f inside the shape at t = {tasks.RESET} "
           f"{curve['no reset'][tasks.RESET]:.3f} without a reset, {curve['reset'][tasks.RESET]:.3f} with one")
     assert error["no reset"] < 0.1 * keep_error and error["reset"] < 0.1 * drop_error
-    # the forget gate drops at the reset, and only then: in every seed
-    assert curve["reset"][tasks.RESET] < 0.2 and curve["no reset"][tasks.RESET] > 0.8
+    # the forget gate of that channel is lower after a reset than without one, in every seed
+    assert curve["reset"][tasks.RESET] < curve["no reset"][tasks.RESET]
+dropping = {seed: curve["no reset"][tasks.RESET] > 0.8 and curve["reset"][tasks.RESET] < 0.5
+            for seed, (_, curve) in forget_curves.items()}
+print("seeds whose forget gate drops from near 1 to below 0.5 at the reset:",
+      [seed for seed, drops in dropping.items() if drops], "of", list(dropping))
 
 fig = Figure(figsize=(6.5, 3), layout="constrained")
 ax = fig.subplots()
@@ -384,12 +388,15 @@ ax.set_title("forgetting task: the forget gate inside the shape, with and withou
 show(fig)
 
 # %% [markdown]
-# Here the forget gate does the textbook job, in every seed: on the frame of the reset it
-# falls to near 0 inside the shape, and `c = z_f * c + z_i * z` loses what it held; on
-# the same frame of a video without a reset it stays near 1. This is what Gers et al.
-# (2000) added the forget gate for: an LSTM without one can only accumulate, and they
-# showed it failing on continual streams that need a reset. Which channel does it, and
-# whether other channels help, differs from seed to seed.
+# Every seed learns the task. In the seeds listed above the forget gate does the textbook
+# job: on the frame of the reset it falls from near 1 to near 0 inside the shape, and
+# `c = z_f * c + z_i * z` loses what it held; on the same frame of a video without a reset
+# it stays near 1. This is what Gers et al. (2000) added the forget gate for: an LSTM
+# without one can only accumulate, and they showed it failing on continual streams that
+# need a reset. **Not every seed does it this way**: in a seed missing from the list the
+# forget gate's fall is partial or absent, and the cell drops the answer by other means
+# (section 4 forces its gates to see which). The one thing asserted for every seed is the
+# direction: after a reset that channel's forget gate is lower than without one.
 
 # %% [markdown]
 # ## 3. Occlusion: a moving shape behind a bar
@@ -451,7 +458,7 @@ show(task_picture({"visible": o_inputs[video, ..., 0], "bar": o_inputs[video, ..
 guess = {
     ### BEGIN SOLUTION
     "memory": ("z_o", 0.0, "all"),
-    "forget": ("z_i", 0.0, "all"),
+    "forget": ("z_o", 0.0, "all"),
     "occlusion": ("z_i", 0.0, "all"),
     ### END SOLUTION
 }
@@ -522,10 +529,11 @@ show(fig)
 #   `z_o = 0` costs many times the error in every seed, latched or refreshed: `h` is what
 #   the next step's gates and content read, so a memory that `h` does not show is one the
 #   cell cannot keep refreshing, or keep its own gates open for.
-# * **Forgetting needs the forget gate.** On the forgetting task, holding `z_f` at 1 from
-#   the reset frame on makes the error several times worse in every seed, on the
-#   forgetting channel alone and, more, on every channel: the memory must be let go, and
-#   it is the forget gate that lets it go.
+# * **Forgetting needs the forget gate.** On the forgetting task, holding `z_f` at 1 on
+#   every channel from the reset frame on makes the error several times worse in every
+#   seed: the memory must be let go, and the forget gate is how it goes. On the one channel
+#   whose gate falls most, it depends on the seed (the table): where the fall was partial
+#   (section 2), other channels share the work.
 # * **Every task needs the input gate open.** `z_i = 0` on every channel is among the worst
 #   interventions on the memory and forgetting tasks, and costs several times the error on
 #   occlusion: the memory is written, and rewritten, through `z_i`.
@@ -543,8 +551,7 @@ assert ratios("memory", "z_f", 1.0, "main").max() < 3
 assert ratios("memory", "z_f", 0.5, "main").min() > 10
 # hiding the memory channel's c (z_o = 0) over a BLANK input hurts, in every seed
 assert ratios("memory", "z_o", 0.0, "main").min() > 5
-# forgetting: not forgetting (z_f = 1 from the reset frame on) hurts
-assert ratios("forget", "z_f", 1.0, "main").min() > 2
+# forgetting: not forgetting (z_f = 1 on every channel from the reset frame on) hurts
 assert ratios("forget", "z_f", 1.0, "all").min() > 2
 # every task: nothing written (z_i = 0, all channels) is worse, by far for the two memories
 assert all(ratios(task, "z_i", 0.0, "all").min() > 10 for task in ("memory", "forget"))
