@@ -449,25 +449,24 @@ show(task_picture({"visible": o_inputs[video, ..., 0], "bar": o_inputs[video, ..
 # The table's number: the task's error with the gate forced, divided by the trained cell's.
 #
 # **Predict first.** For each task, which intervention hurts most? Write your guess as
-# `(gate, value, which)`, e.g. `("z_f", 0.5, "main")`, and run the check. It is checked
+# `(gate, value, which)`, e.g. `("z_f", 0.5, "main")`, returned by `worst_intervention(task)`
+# for `task` in `"memory"`, `"forget"`, `"occlusion"`, and run the check. It is checked
 # against the table computed on every training seed (a guess within a factor
 # `NEAR_WORST = 2` of the worst counts: the top ones can be close). The report does not
 # tell the answer; the table below does, so guess before you scroll.
 
 # %% nbgrader={"grade": false, "grade_id": "ablation_guess", "locked": false, "schema_version": 3, "solution": true, "task": false}
-guess = {
+def worst_intervention(task):
     ### BEGIN SOLUTION
-    "memory": ("z_o", 0.0, "all"),
-    "forget": ("z_o", 0.0, "all"),
-    "occlusion": ("z_i", 0.0, "all"),
+    return {"memory": ("z_o", 0.0, "all"), "forget": ("z_o", 0.0, "all"),
+            "occlusion": ("z_i", 0.0, "all")}[task]
     ### END SOLUTION
-}
 
 # %% nbgrader={"grade": true, "grade_id": "check_ablation_guess", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-report = check_ablation_guess(guess)          # the memory task
+report = check_ablation_guess(worst_intervention)          # the memory task
 print(report)
 ### BEGIN HIDDEN TESTS
-report = check_ablation_guess(guess, tasks=("memory", "forget", "occlusion"))   # every task
+report = check_ablation_guess(worst_intervention, tasks=("memory", "forget", "occlusion"))
 print("graded tasks:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
 ### END HIDDEN TESTS
 report.points(2)

@@ -36,7 +36,7 @@ The ladder, notebook by notebook:
  6   :func:`check_bug_hunt`                  ``{"gate": ..., "step": ...}`` for a :class:`Suspect`
  7   :func:`check_reach`                     ``(kernel, dilation, steps) -> pixels``
  7   :func:`check_ablation_guess`            ``{task: (gate, value, which)}``
- 8   :func:`check_worst_per_step`            ``(candidate, reference) -> [T]``
+ 8   :func:`check_scaled_errors`             ``(candidate, reference) -> {name: error}``
  8   :func:`check_first_failure`             ``(errors, atol) -> (layer, name, t)``
 ===  ======================================  ==============================================
 
@@ -65,7 +65,7 @@ from .bug_hunt import Suspect, check_bug_hunt
 from .cells import (GRU_ORDER, LSTM_ORDER, check_gru_step, check_layer_norm_step,
                     check_lstm_step, check_peephole_step, check_plain_step)
 from .convolution import check_conv1d, check_same_padding
-from .deployment import check_first_failure, check_worst_per_step
+from .deployment import check_first_failure, check_scaled_errors
 from .gates import check_ablation_guess, check_reach
 from .hints import HINTS
 from .report import CaseResult, Mismatch, Report
@@ -76,4 +76,4 @@ __all__ = ["check_lstm_step", "check_gru_step", "check_lstm_step_backward", "Rep
            "check_same_padding", "check_conv1d", "check_plain_step", "check_peephole_step",
            "check_layer_norm_step", "check_mask_step", "check_reverse_within_length",
            "check_bptt", "check_bug_hunt", "Suspect", "HINTS",
-           "check_reach", "check_ablation_guess", "check_worst_per_step", "check_first_failure"]
+           "check_reach", "check_ablation_guess", "check_scaled_errors", "check_first_failure"]
