@@ -27,7 +27,8 @@ from .lstm import ConvLSTMCell
 from .rnn import dynamic_rnn
 from .vocabulary import LSTM_BLOCKS, LSTM_QUANTITIES
 
-__all__ = ["forced_run", "INTERVENTIONS", "ablation", "TASKS", "task_error", "task_tables", "read_out", "reach_cone", "reach_profile",
+__all__ = ["forced_run", "INTERVENTIONS", "ablation", "TASKS", "task_error", "main_channel",
+           "task_tables", "read_out", "reach_cone", "reach_profile",
            "bootstrap_ratio", "saturation", "border_profile", "peephole_variant"]
 
 # The interventions of the ablation table: (gate, value). z_f = 1 keeps all of c; 0.5 halves
@@ -125,7 +126,8 @@ def ablation(cell, readout, inputs, error, frames, channel, interventions=INTERV
 
 
 # Each task's ablation: its model, the frames a gate is forced on (where it matters), the
-# frames whose z_f picks the "main" channel (tasks.memory_channel), and its error.
+# frames whose z_f picks the "main" channel (tasks.memory_channel; for forget, see
+# main_channel), and its error.
 TASKS = {
     # over the blank stretch, between the last sight of the shape and the cue
     "memory": dict(model="memory_lstm", frames=range(2, 8), channel_frames=range(2, 8)),
@@ -145,6 +147,20 @@ def task_error(task, p, inputs, targets):
     return float(np.mean((p - targets)[:, tasks.SHOW + tasks.BLANK:] ** 2))
 
 
+def main_channel(task, gates, inputs):
+    """The state channel an ablation forces as "main": for memory and occlusion the one whose
+    ``z_f`` is highest over the task's ``channel_frames`` (the memory channel); for forget the
+    one whose ``z_f`` falls most inside the shape at the reset frame, videos with a reset
+    against those without."""
+    if task != "forget":
+        return tasks.memory_channel(gates, "z_f", TASKS[task]["channel_frames"])
+    reset = inputs[:, tasks.RESET, 0, 0, 2] == 1
+    inside = inputs[:, 0, ..., 0] > 0.5                                   # the shape's pixels
+    z_f = gates["z_f"][:, tasks.RESET]                                    # [B, H, W, F]
+    fall = z_f[~reset][inside[~reset]].mean(axis=0) - z_f[reset][inside[reset]].mean(axis=0)
+    return int(np.argmax(fall))
+
+
 def task_tables(task, videos=12):
     """``{seed: (channel, trained error, {(gate, value, which): ratio})}`` of a task's ablation,
     for every seed of :func:`refconv.tasks.trained_dirs`, on ``videos`` held-out videos.
@@ -162,7 +178,7 @@ def _task_tables(task, videos, directories):
     for directory in directories:
         cell, readout, _, config = tasks.load(spec["model"], directory)
         h, gates = forced_run(cell, inputs)
-        channel = tasks.memory_channel(gates, "z_f", spec["channel_frames"])
+        channel = main_channel(task, gates, inputs)
         trained = task_error(task, read_out(h, readout), inputs, targets)
         table = ablation(cell, readout, inputs,
                          lambda p: task_error(task, p, inputs, targets), spec["frames"], channel)

@@ -62,6 +62,7 @@ SHAPE = (16, 16)
 SHOW, BLANK, RECALL = 2, 6, 2
 # The forgetting task's reset signal, in half the videos: a frame of the blank stretch.
 RESET = 5
+RESET_SHARE = 0.25        # the share of its videos that have one
 SPEEDS = (1, 2, 3)        # pixels per frame, the motion task
 MOTION_FRAMES = 8         # frames read; the target is each next frame
 OCCLUSION_FRAMES = 10     # the occlusion task's length
@@ -128,7 +129,7 @@ def forget_batch(batch_size, seed):
     there was no reset and blank when there was: the memory must be kept, or dropped.
     """
     inputs, targets = memory_batch(batch_size, seed)
-    reset = np.random.default_rng([seed, 1]).random(batch_size) < 0.5
+    reset = np.random.default_rng([seed, 1]).random(batch_size) < RESET_SHARE
     signal = np.zeros((batch_size, *inputs.shape[1:-1], 1))
     signal[reset, RESET] = 1.0
     targets[reset] = 0.0

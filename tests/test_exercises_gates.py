@@ -10,7 +10,7 @@ import pytest
 
 from refconv import ablation
 from refconv.exercises import (check_ablation_guess, check_first_failure, check_reach,
-                               check_worst_per_step)
+                               check_scaled_errors)
 from refconv.vocabulary import LSTM_QUANTITIES
 
 
@@ -60,30 +60,43 @@ def test_check_ablation_guess_against_the_table():
     report = check_ablation_guess({"forget": worst})
     assert not report.passed and "no 'memory'" in str(report)
     assert not check_ablation_guess([worst]).passed
+    assert check_ablation_guess(lambda task: worst).passed          # a function of the task
+    report = check_ablation_guess(lambda task: {}[task])
+    assert not report.passed and "KeyError" in str(report)
 
 
-def right_worst(candidate, expected):
-    keys = [k for k in expected if k.startswith("layer")]
-    return np.array([max(np.abs(candidate[k][:, t] - expected[k][:, t]).max() for k in keys)
-                     for t in range(expected[keys[0]].shape[1])])
+def right_scaled(candidate, expected):
+    result = {}
+    for key in expected:
+        if key.startswith("layer"):
+            name = key.split("/")[1]
+            error = np.abs(candidate[key] - expected[key]).max() / np.abs(expected[key]).max()
+            result[name] = max(result.get(name, 0.0), error)
+    return result
 
 
-def test_check_worst_per_step():
-    assert check_worst_per_step(right_worst).passed
-    assert check_worst_per_step(right_worst, seed=2029, count=8).passed
+def test_check_scaled_errors():
+    assert check_scaled_errors(right_scaled).passed
+    assert check_scaled_errors(right_scaled, seed=2029, count=8).passed
 
-    def with_outputs(candidate, expected):              # the model's outputs are not a layer's
-        return np.array([max(np.abs(candidate[k][:, t] - expected[k][:, t]).max() for k in expected)
-                         for t in range(expected["outputs"].shape[1])])
+    def absolute(candidate, expected):                 # not divided by the scale
+        return {key.split("/")[1]: np.abs(candidate[key] - expected[key]).max()
+                for key in expected if key.startswith("layer0")}
+
+    def last_layer(candidate, expected):               # each layer overwrites the one before
+        return {key.split("/")[1]: np.abs(candidate[key] - expected[key]).max()
+                / np.abs(expected[key]).max() for key in expected if key.startswith("layer")}
 
     def mean_not_max(candidate, expected):
-        keys = [k for k in expected if k.startswith("layer")]
-        return np.array([max(np.abs(candidate[k][:, t] - expected[k][:, t]).mean() for k in keys)
-                         for t in range(expected[keys[0]].shape[1])])
+        return {key.split("/")[1]: np.abs(candidate[key] - expected[key]).mean()
+                / np.abs(expected[key]).max() for key in expected if key.startswith("layer")}
 
-    for wrong, word in [(with_outputs, "too large"), (mean_not_max, "too small")]:
-        report = check_worst_per_step(wrong)
-        assert not report.passed and report.gate == "worst_per_step" and word in str(report)
+    for wrong in (absolute, last_layer, mean_not_max):
+        report = check_scaled_errors(wrong)
+        assert not report.passed and report.gate in LSTM_QUANTITIES, wrong
+        assert "your " + report.gate + " is too" in str(report)
+    report = check_scaled_errors(lambda c, e: [1.0])
+    assert not report.passed and "expected a dict" in str(report)
 
 
 def right_first(errors, atol):

@@ -61,6 +61,17 @@ def test_notebook_runs_top_to_bottom(path):
     assert all(cell.execution_count is not None for cell in code)
     assert not [o for cell in code for o in cell.outputs if o.output_type == "error"]
     assert _pngs(nb), f"{path.name} drew no figure"
+    # the solutions in the notebook earn every point of its graded cells (nbgrader's rule)
+    import importlib.util
+    graded = [cell for cell in code if cell.metadata.get("nbgrader", {}).get("grade")]
+    if path.name[:2] <= "08":   # the course: every notebook 01-08 has graded exercises
+        assert graded, f"{path.name} has no graded exercise"
+    if importlib.util.find_spec("nbgrader") is not None:   # the course extra's (not in README's minimal run)
+        from nbgrader.utils import determine_grade
+        for cell in graded:
+            points, max_points = determine_grade(cell)
+            assert points == max_points, f"{path.name}: {cell.metadata.nbgrader['grade_id']} " \
+                                         f"gets {points} of {max_points}"
     # Time is measured, not asserted (a busy machine is no bug): a notebook past the bar is
     # reported in the summary; a hung cell is stopped by run.CELL_TIMEOUT.
     if seconds > MAX_SECONDS:

@@ -58,7 +58,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from refconv import viz
-from refconv.exercises import check_first_failure, check_worst_per_step
+from refconv.exercises import check_first_failure, check_scaled_errors
 from refconv.vocabulary import LSTM_QUANTITIES
 from refconv.conformance import ATOL, RTOL, Report, check, describe, reference
 from refconv.conformance import onnx_torch
@@ -126,6 +126,14 @@ def row(deployed, deployed_probe, x, opt="all", dtype="float32"):
                  exporter="torchscript", options=f"opt={opt}", dtype=dtype, t_export=T_EXPORT)
 
 
+def worst_per_step(candidate, x):
+    """Per step, the worst |runtime - refconv| of every gate, c and h of every layer."""
+    expected = reference(cell, x)
+    keys = [k for k in candidate if k.startswith("layer")]
+    return np.array([max(np.abs(candidate[k][:, t] - expected[k][:, t]).max() for k in keys)
+                     for t in range(x.shape[1])])
+
+
 def tolerance_line(ax):
     ax.axhline(ATOL, color="tab:red", linestyle="--", linewidth=1)
     ax.text(0.01, ATOL * 1.3, f"tolerance (atol {ATOL:g})", color="tab:red", fontsize=8,
@@ -135,31 +143,6 @@ def tolerance_line(ax):
     ax.text(0.99, eps * 1.3, f"float32 eps = {eps:.1e}", color="gray", fontsize=8, ha="right",
             transform=ax.get_yaxis_transform())
 
-
-# %% [markdown]
-# **Exercise 1.** Write `worst_per_step(candidate, expected)`: for each time step, the worst
-# `|candidate - expected|` over every gate, `c` and `h` of every layer, that is over the
-# keys `"layer{L}/{name}"` (each array `[B, T, ...]`; the dicts hold other keys too, such as
-# `"outputs"`, which are not per layer: leave them out). It returns a `[T]` array. The
-# figures below use it.
-
-# %% nbgrader={"grade": false, "grade_id": "worst_per_step", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def worst_per_step(candidate, expected):
-    ### BEGIN SOLUTION
-    keys = [k for k in expected if k.startswith("layer")]
-    steps = expected[keys[0]].shape[1]
-    return np.array([max(np.abs(candidate[k][:, t] - expected[k][:, t]).max() for k in keys)
-                     for t in range(steps)])
-    ### END SOLUTION
-
-# %% nbgrader={"grade": true, "grade_id": "check_worst_per_step", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-report = check_worst_per_step(worst_per_step)
-print(report)
-### BEGIN HIDDEN TESTS
-report = check_worst_per_step(worst_per_step, seed=2029, count=8)       # the grader's own cases
-print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
-### END HIDDEN TESTS
-report.points(2)
 
 # %%
 rows = [row(graph, probe, x[:, :T_EXPORT], opt) for opt in onnx_torch.OPT_LEVELS]
@@ -173,7 +156,7 @@ fig = Figure(figsize=(8, 3), layout="constrained")
 ax = fig.subplots()
 for i, opt in enumerate(onnx_torch.OPT_LEVELS):
     ax.semilogy(range(T_EXPORT),
-                worst_per_step(float32_runs[(opt, "float32")], reference(cell, x[:, :T_EXPORT])),
+                worst_per_step(float32_runs[(opt, "float32")], x[:, :T_EXPORT]),
                 "o-", markersize=4 + i, fillstyle="none", label=f"opt={opt}")
 tolerance_line(ax)
 ax.set_ylim(1e-8, 1e-3)
@@ -252,46 +235,7 @@ bug = row(planted, planted_probe, x[:, :T_EXPORT])
 print(f"status {bug.status}; first outside the tolerance: {bug.first_failure}")
 assert (bug.status, bug.first_failure) == ("FAILED", "layer0 z_f t=3")
 
-# %% [markdown]
-# **Exercise 2.** The conformance table names where to start looking: `first_failure(errors,
-# atol)` gets `errors[f"layer{L}/{name}"]`, a `[T]` array of each quantity's worst error per
-# step, and returns `(layer, name, t)` for the quantity to look at first, or `None` when
-# every error is within `atol`: the **earliest step** with an error above `atol` (a NaN
-# counts as above), within that step the **lowest layer** (an error in layer 0 reaches
-# layer 1 in the same step), within that layer the quantity **computed first**, in the
-# order of `LSTM_QUANTITIES` (z, z_i, z_f, c, z_o, h). Below, it runs on the planted bug's
-# errors.
 
-# %% nbgrader={"grade": false, "grade_id": "first_failure", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def first_failure(errors, atol):
-    ### BEGIN SOLUTION
-    layers = sorted({int(key.split("/")[0][len("layer"):]) for key in errors})
-    steps = len(next(iter(errors.values())))
-    for t in range(steps):
-        for layer in layers:
-            for name in LSTM_QUANTITIES:
-                key = f"layer{layer}/{name}"
-                if key in errors and not errors[key][t] <= atol:
-                    return layer, name, t
-    return None
-    ### END SOLUTION
-
-# %% nbgrader={"grade": true, "grade_id": "check_first_failure", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-report = check_first_failure(first_failure)
-print(report)
-### BEGIN HIDDEN TESTS
-report = check_first_failure(first_failure, seed=2029, count=12)       # the grader's own cases
-print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
-### END HIDDEN TESTS
-report.points(2)
-
-# %%
-planted_run = onnx_torch.run(planted, x[:, :T_EXPORT], "all", planted_probe, located)
-expected = reference(cell, x[:, :T_EXPORT])
-planted_errors = {key: np.array([np.abs(planted_run[key][:, t] - expected[key][:, t]).max()
-                                 for t in range(T_EXPORT)])
-                  for key in expected if key.startswith("layer")}
-print("your first_failure on the planted bug:", first_failure(planted_errors, ATOL))
 
 # %% [markdown]
 # Every quantity of every step of both layers, as an error map: the first cell to light up
@@ -347,7 +291,7 @@ ax = fig.subplots()
 for dtype, colour in [("float32", "tab:green"), ("float16 weights", "tab:orange"),
                       ("int8 dynamic", "tab:purple")]:
     candidate = (float32_runs if dtype == "float32" else runs)[("all", dtype)]
-    ax.semilogy(range(T_EXPORT), worst_per_step(candidate, reference(cell, x[:, :T_EXPORT])), "o-",
+    ax.semilogy(range(T_EXPORT), worst_per_step(candidate, x[:, :T_EXPORT]), "o-",
                 color=colour, label=dtype)
 tolerance_line(ax)
 ax.set_ylim(1e-8, 1)
@@ -386,3 +330,66 @@ assert not planted_table.passed
 # **Try it**: export with `onnx_torch.export(model, x[:, :T_EXPORT], "dynamo")` (it needs
 # `onnxscript`) and feed it 10 steps; plant a `HardSigmoid` in layer 1's output gate at the
 # last step and check that `bug.first_failure` names it.
+
+# %% [markdown]
+# ## 8.7 Exercises
+#
+# **Exercise 1.** The table's columns are each quantity's worst error relative to its scale.
+# Write `scaled_errors(candidate, expected)`: for each name of `LSTM_QUANTITIES` (z, z_i,
+# z_f, c, z_o, h), the largest over the layers of `max |candidate - expected| / max
+# |expected|`, each over one `"layer{L}/{name}"` array `[B, T, ...]` (all its steps). The
+# dicts hold other keys too, such as `"outputs"`, which are not per layer: leave them out.
+# Return a dict name -> float.
+
+# %% nbgrader={"grade": false, "grade_id": "scaled_errors", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def scaled_errors(candidate, expected):
+    ### BEGIN SOLUTION
+    result = {}
+    for key in expected:
+        if key.startswith("layer"):
+            name = key.split("/")[1]
+            error = np.abs(candidate[key] - expected[key]).max() / np.abs(expected[key]).max()
+            result[name] = max(result.get(name, 0.0), error)
+    return result
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "check_scaled_errors", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+report = check_scaled_errors(scaled_errors)
+print(report)
+### BEGIN HIDDEN TESTS
+report = check_scaled_errors(scaled_errors, seed=2029, count=8)       # the grader's own cases
+print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
+### END HIDDEN TESTS
+report.points(2)
+
+# %% [markdown]
+# **Exercise 2.** The conformance table names where to start looking: `first_failure(errors,
+# atol)` gets `errors[f"layer{L}/{name}"]`, a `[T]` array of each quantity's worst error per
+# step, and returns `(layer, name, t)` for the quantity to look at first, or `None` when
+# every error is within `atol`: the **earliest step** with an error above `atol` (a NaN
+# counts as above), within that step the **lowest layer** (an error in layer 0 reaches
+# layer 1 in the same step), within that layer the quantity **computed first**, in the
+# order of `LSTM_QUANTITIES` (z, z_i, z_f, c, z_o, h).
+
+# %% nbgrader={"grade": false, "grade_id": "first_failure", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def first_failure(errors, atol):
+    ### BEGIN SOLUTION
+    layers = sorted({int(key.split("/")[0][len("layer"):]) for key in errors})
+    steps = len(next(iter(errors.values())))
+    for t in range(steps):
+        for layer in layers:
+            for name in LSTM_QUANTITIES:
+                key = f"layer{layer}/{name}"
+                if key in errors and not errors[key][t] <= atol:
+                    return layer, name, t
+    return None
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "check_first_failure", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+report = check_first_failure(first_failure)
+print(report)
+### BEGIN HIDDEN TESTS
+report = check_first_failure(first_failure, seed=2029, count=12)       # the grader's own cases
+print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
+### END HIDDEN TESTS
+report.points(2)

@@ -42,7 +42,7 @@ The ladder, notebook by notebook:
  6   :func:`check_bug_hunt`                  ``{"gate": ..., "step": ...}`` for a :class:`Suspect`
  7   :func:`check_reach`                     ``(kernel, dilation, steps) -> pixels``
  7   :func:`check_ablation_guess`            ``{task: (gate, value, which)}``
- 8   :func:`check_worst_per_step`            ``(candidate, reference) -> [T]``
+ 8   :func:`check_scaled_errors`             ``(candidate, reference) -> {name: error}``
  8   :func:`check_first_failure`             ``(errors, atol) -> (layer, name, t)``
 ===  ======================================  ==============================================
 
@@ -94,7 +94,7 @@ check_bptt = recordable(backward.check_bptt)
 check_bug_hunt = recordable(bug_hunt.check_bug_hunt)
 check_reach = recordable(gates.check_reach)
 check_ablation_guess = recordable(gates.check_ablation_guess)
-check_worst_per_step = recordable(deployment.check_worst_per_step)
+check_scaled_errors = recordable(deployment.check_scaled_errors)
 check_first_failure = recordable(deployment.check_first_failure)
 start_grading_hook()
 
@@ -105,4 +105,4 @@ __all__ = ["check_lstm_step", "check_gru_step", "check_lstm_step_backward", "Rep
            "check_bptt", "check_bug_hunt", "Suspect", "HINTS", "POLICY",
            "check_plain_step_backward", "check_peephole_step_backward",
            "check_layer_norm_step_backward", "check_reach",
-           "check_ablation_guess", "check_worst_per_step", "check_first_failure"]
+           "check_ablation_guess", "check_scaled_errors", "check_first_failure"]

@@ -1,8 +1,9 @@
 """The exercises of notebook 8: reading a deployed model's errors as the conformance table does.
 
-* :func:`check_worst_per_step`: ``worst_per_step(candidate, reference) -> [T]``, per time
-  step the largest ``|candidate - reference|`` over every ``layerL/NAME`` array (each
-  ``[B, T, ...]``) of both dicts; other keys (``outputs``, ``h``, ``c``) are left out.
+* :func:`check_scaled_errors`: ``scaled_errors(candidate, reference) -> {name: float}``,
+  for each quantity name the largest over the layers of ``max |candidate - reference| /
+  max |reference|`` over its ``layerL/NAME`` array (each ``[B, T, ...]``), as the
+  conformance table's columns; other keys (``outputs``) are left out.
 * :func:`check_first_failure`: ``first_failure(errors, atol) -> (layer, name, t)`` or None:
   given ``errors[f"layer{L}/{name}"]``, a ``[T]`` array of a quantity's worst error per step,
   the quantity to look at first: the earliest step with an error above ``atol``, within it
@@ -20,7 +21,7 @@ from ..vocabulary import LSTM_QUANTITIES
 from .report import CaseResult, Mismatch, Report
 from .runs import compare, function_name, short_traceback
 
-__all__ = ["check_worst_per_step", "check_first_failure"]
+__all__ = ["check_scaled_errors", "check_first_failure"]
 
 
 def _random_run(rng):
@@ -40,35 +41,49 @@ def _random_run(rng):
     return candidate, reference, steps
 
 
-def _worst(candidate, reference, steps):
+def _scaled(candidate, reference):
     keys = [key for key in reference if key.startswith("layer")]
-    return np.array([max(float(np.abs(candidate[k][:, t] - reference[k][:, t]).max()) for k in keys)
-                     for t in range(steps)])
+    result = {}
+    for name in LSTM_QUANTITIES:
+        for key in keys:
+            if key.split("/")[-1] == name:
+                error = np.abs(candidate[key] - reference[key]).max() / np.abs(reference[key]).max()
+                result[name] = max(result.get(name, 0.0), float(error))
+    return result
 
 
-def check_worst_per_step(worst_per_step, seed=0, count=6):
-    """Check ``worst_per_step(candidate, reference)`` on ``count`` random runs. A :class:`Report`."""
+def check_scaled_errors(scaled_errors, seed=0, count=6):
+    """Check ``scaled_errors(candidate, reference)`` on ``count`` random runs. A :class:`Report`."""
     results = []
+    names = tuple(LSTM_QUANTITIES)
     for n in range(count):
         rng = np.random.default_rng([seed, n, 8])
-        candidate, reference, steps = _random_run(rng)
-        truth = _worst(candidate, reference, steps)
-        errors = np.zeros((1, 1))
+        candidate, reference, _ = _random_run(rng)
+        truth = _scaled(candidate, reference)
+        errors = np.zeros((len(names), 1))
+        first = None
         try:
-            yours = worst_per_step({k: v.copy() for k, v in candidate.items()},
-                                   {k: v.copy() for k, v in reference.items()})
-            first = compare(0, "worst_per_step", yours, truth, 1e-12, 0.0)
+            yours = scaled_errors({k: v.copy() for k, v in candidate.items()},
+                                  {k: v.copy() for k, v in reference.items()})
         except Exception as error:       # a learner's bug: report it, do not crash the check
             first = Mismatch(0, None, np.inf, problem=short_traceback(error))
-        if first is not None:
-            errors[0, 0] = first.error
-            if first.problem is None:
-                first = Mismatch(**{**first.__dict__, "reference": None, "problem": (
-                    f"at time step {first.index[0]} your worst error is {first.yours:.3g}: "
-                    f"{'too large' if first.yours > truth[first.index[0]] else 'too small'}")})
-        options = {"layers": sum(k.endswith("/h") for k in reference), "steps": steps}
-        results.append(CaseResult(options, ("worst_per_step",), errors, first))
-    return Report("check_worst_per_step", function_name(worst_per_step), results, 1e-12, 0.0,
+        else:
+            if not isinstance(yours, dict):
+                first = Mismatch(0, None, np.inf, problem=(
+                    f"expected a dict name -> float, got {type(yours).__name__}"))
+            for row, name in enumerate(names):
+                if first is not None:
+                    break
+                mismatch = compare(0, name, yours.get(name), truth[name], 1e-12, 0.0)
+                if mismatch is not None:
+                    errors[row, 0] = mismatch.error
+                    if mismatch.problem is None:
+                        side = "too large" if mismatch.yours > truth[name] else "too small"
+                        mismatch = Mismatch(0, name, mismatch.error, problem=f"your {name} is {side}")
+                    first = mismatch
+        options = {"layers": sum(k.endswith("/h") for k in reference)}
+        results.append(CaseResult(options, names, errors, first))
+    return Report("check_scaled_errors", function_name(scaled_errors), results, 1e-12, 0.0,
                   hints=False, kind="deployment", step_word="run")
 
 

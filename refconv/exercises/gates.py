@@ -70,7 +70,8 @@ def check_reach(reach, seed=0, count=6):
 
 
 def check_ablation_guess(guess, tasks=("memory",), videos=12):
-    """Check a prediction ``{task: (gate, value, which)}`` for each task of ``tasks``.
+    """Check a prediction ``{task: (gate, value, which)}`` (or a function ``guess(task) ->
+    (gate, value, which)``) for each task of ``tasks``.
 
     ``gate, value`` one of :data:`refconv.ablation.INTERVENTIONS`, ``which`` ``"main"`` or
     ``"all"``. Right when its median ratio over the seeds is at least the worst's divided
@@ -86,12 +87,19 @@ def check_ablation_guess(guess, tasks=("memory",), videos=12):
         errors = np.zeros((1, 1))
         first = None
         yours = guess.get(task) if isinstance(guess, dict) else None
-        if not isinstance(guess, dict):
+        if callable(guess):
+            try:
+                yours = guess(task)
+            except Exception as error:   # a learner's bug: report it, do not crash the check
+                first = Mismatch(0, None, np.inf, problem=short_traceback(error))
+        elif not isinstance(guess, dict):
             first = Mismatch(0, None, np.inf, problem=(
                 f"expected a dict task -> (gate, value, which), got {type(guess).__name__}"))
+        if first is not None:
+            pass
         elif yours is None:
             first = Mismatch(0, task, np.inf, problem=f"your guess has no {task!r}")
-        elif tuple(yours) not in median:
+        elif not isinstance(yours, (tuple, list)) or tuple(yours) not in median:
             first = Mismatch(0, task, np.inf, problem=(
                 f"{yours!r} is not an intervention of the table: expected (gate, value, which) "
                 f"with (gate, value) in {list(ablation.INTERVENTIONS)} and which 'main' or 'all'"))

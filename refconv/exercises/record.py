@@ -65,7 +65,7 @@ POLICY = {
     "check_bug_hunt": (),
     "check_reach": (),
     "check_ablation_guess": (),
-    "check_worst_per_step": ("compare",),
+    "check_scaled_errors": ("compare",),
     "check_first_failure": ("compare",),
 }
 CHECKERS = {}                        # name -> the wrapped checker (filled by recordable)
