@@ -117,7 +117,7 @@ def grade_class(submissions, out, source=None, secret=None, secret_file=None, ti
 
 def _write_csv(path, work):
     with open(path, "w", newline="") as file:
-        writer = csv.writer(file)
+        writer = csv.writer(file, lineterminator="\n")
         writer.writerow(COLUMNS)
         for item in work:
             for g in item.grades:
