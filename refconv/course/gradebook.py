@@ -160,7 +160,7 @@ def _limit(task):
 
 def _write_csv(path, work):
     with open(path, "w", newline="") as file:
-        writer = csv.writer(file)
+        writer = csv.writer(file, lineterminator="\n")
         writer.writerow(COLUMNS)
         for item in work:
             for g in item.grades:
