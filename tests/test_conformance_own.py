@@ -246,7 +246,7 @@ def _insert(graph, layer, gate_index, op):
     before their activation."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
-    from refconv.conformance.onnx_torch import _Graph
+    from refconv.conformance.onnx_graph import _Graph
 
     copy = onnx.ModelProto()
     copy.CopyFrom(graph)
