@@ -101,10 +101,13 @@ def test_a_report_of_nothing_fails():
 
 
 def _wide_report():
+    """Two runs, rows differing in every label (none is hoisted above the table)."""
+    errors = {k: 1.234e-7 for k in ("outputs", "h", "c", "z", "z_i", "z_f", "z_o")}
     rows = [Row("onnxruntime 1.32.0", "a_rather_long_file_name_of_a_deployed_model.onnx",
-                "opt=extended", "int8 dynamic range", None, 11, TRUNCATED,
-                {k: 1.234e-7 for k in ("outputs", "h", "c", "z", "z_i", "z_f", "z_o")},
-                "layer1 z_o t=10", "fed T=11, returned 8 steps without an error; " * 6)]
+                "opt=extended", "int8 dynamic range", None, 11, TRUNCATED, errors,
+                "layer1 z_o t=10", "fed T=11, returned 8 steps without an error; " * 6),
+            Row("litert 2.3.0", "keras3 unrolled", "xnnpack", "float32", 8, 8, OK, errors,
+                run=1)]
     env = conformance.describe()
     env["skipped"] = ["tf_keras models: tf_keras is not installed " * 4]
     return Report([env, env], rows, RTOL, ATOL)
@@ -119,6 +122,13 @@ def test_the_table_fits_120_columns_and_verbose_adds_the_details():
     assert max(map(len, verbose.splitlines())) <= 120, verbose
     assert "1.234e-07" in verbose and "a_rather_long_file_name_of_a_deployed_model.onnx" in verbose
     assert "1.234e-07" not in table
+    # a label every row shares is said once above the table, in full; the others shortened
+    shared = Report([conformance.describe()], [_row(OK)._replace(exporter="torchscript opset 17",
+                                                                  dtype="float16 weights"),
+                                               _row(OK)._replace(options="opt=all")],
+                    RTOL, ATOL).table()
+    assert "every row: runtime rt 1; dtype" not in shared
+    assert "every row: runtime rt 1" in shared and "f16 w" in shared and " opset" not in shared
 
 
 def test_the_json_says_the_verdict_when_how_long_and_the_versions(tmp_path):
@@ -246,7 +256,7 @@ def _insert(graph, layer, gate_index, op):
     before their activation."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
-    from refconv.conformance.onnx_torch import _Graph
+    from refconv.conformance.onnx_graph import _Graph
 
     copy = onnx.ModelProto()
     copy.CopyFrom(graph)

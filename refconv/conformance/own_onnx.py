@@ -30,7 +30,8 @@ import onnx
 import onnxruntime as ort
 
 from ..interop._common import gate_names
-from .onnx_torch import _Graph, _row, gate_path, instrument, locate, not_exposed
+from .onnx_graph import _Graph, gate_path, instrument, locate, not_exposed
+from .onnx_torch import _row
 
 __all__ = ["read_signature", "read_layout", "output_keys", "conform_file"]
 

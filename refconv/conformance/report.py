@@ -11,6 +11,7 @@ compares them across machines bit for bit.
 
 import json
 import os
+import re
 import textwrap
 from typing import NamedTuple
 
@@ -44,6 +45,10 @@ assert set(COLUMNS[3:]) <= set(LSTM_QUANTITIES)
 # The table's width: a terminal's, and a CI log's without wrapping.
 WIDTH = 120
 SHORT = {"outputs": "out"}
+LABELS = ("runtime", "exporter", "options", "dtype")
+# Words the table drops or shortens in its labels (the versions are in each run's header).
+SHORT_LABELS = (("float16 weights", "f16 w"), ("int8 dynamic range", "int8 dyn"),
+                ("int8 dynamic", "int8 dyn"), ("opt=", ""))
 
 
 class Row(NamedTuple):
@@ -107,17 +112,24 @@ class Report(NamedTuple):
                            f"|refconv| element-wise; errors below are max |d| / max |refconv| "
                            f"(worst layer and step)", width))
         many = len(self.runs) > 1
-        head = ["#", *(["run"] if many else []), "runtime", "exporter", "options", "dtype", "T",
+        labels = [dict(runtime=row.runtime, exporter=row.exporter, options=row.options,
+                       dtype=row.dtype) for row in self.rows]
+        # a label every row shares is said once, above the table, in full
+        same = [k for k in LABELS if len({label[k] for label in labels}) == 1 and labels]
+        if same:
+            lines.extend(_wrap("every row: " + "; ".join(f"{k} {labels[0][k]}" for k in same),
+                               width))
+        shown = [k for k in LABELS if k not in same]
+        head = ["#", *(["run"] if many else []), *shown, "T",
                 *(SHORT.get(k, k) for k in COLUMNS), "first bad", "status"]
         body = []
-        for n, row in enumerate(self.rows, start=1):
+        for n, (row, label) in enumerate(zip(self.rows, labels), start=1):
             t_export = "dyn" if row.t_export is None else str(row.t_export)
-            body.append([str(n), *([str(row.run)] if many else []), row.runtime.split()[0],
-                         row.exporter, row.options, row.dtype, f"{t_export}/{row.t_run}",
+            body.append([str(n), *([str(row.run)] if many else []),
+                         *(_short_label(k, label[k]) for k in shown), f"{t_export}/{row.t_run}",
                          *(f"{row.errors[k]:.0e}" if k in row.errors else "-" for k in COLUMNS),
                          row.first_failure or "-", row.status])
-        lines.extend(_columns(head, body, width, shrink=("exporter", "options", "dtype",
-                                                          "runtime")))
+        lines.extend(_columns(head, body, width, shrink=shown))
         notes = [(i, row) for i, row in enumerate(self.rows) if row.note]
         if notes:
             lines.append("notes:")
@@ -156,6 +168,17 @@ class Report(NamedTuple):
         with open(path, "w", encoding="utf-8") as f:
             json.dump(self.to_json(**meta), f, indent=1, sort_keys=True)
             f.write("\n")
+
+
+def _short_label(key, text):
+    """A row's label as the table shows it (``--verbose`` and the header give it in full): a
+    runtime without its version, an exporter without its opset, shorter dtypes."""
+    if key == "runtime":
+        return text.split()[0] if text.split() else text
+    text = re.sub(r" opset \d+$", "", text)
+    for long, short in SHORT_LABELS:
+        text = text.replace(long, short)
+    return text.strip()
 
 
 def _wrap(text, width):
