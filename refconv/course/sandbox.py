@@ -4,7 +4,7 @@ The mechanisms, strongest first (``detect`` picks the first that works on this m
 
 - ``bwrap`` (bubblewrap): own user, process, network, IPC and host-name namespaces; a file
   system made of read-only binds of the system folders, this Python and refconv's package,
-  and a size-capped tmpfs as the working folder and HOME: the teacher's home, the
+  and size-capped tmpfs as the working folder, HOME and /tmp: the teacher's home, the
   instructor build, the secret and the other students' folders are not there at all.
 - ``unshare``: own network namespace (loopback only) and process tree; the file system
   stays visible and writable as the teacher.
@@ -127,12 +127,15 @@ def _bwrap_prefix(limits, env):
             argv += ["--ro-bind", folder, folder]
     for name in ETC:
         argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    for folder in _python_dirs():
-        argv += ["--ro-bind", str(folder), str(folder)]
+    # the disk limit is shared: 7/8 for the task's folder (and TMPDIR), 1/8 for /tmp
+    scratch = max(1 << 20, limits.disk // 8)
     argv += ["--proc", "/proc", "--dev", "/dev",
-             "--size", str(limits.disk), "--tmpfs", SANDBOX, "--dir", f"{SANDBOX}/task",
-             "--dir", f"{SANDBOX}/task/.tmp", "--symlink", f"{SANDBOX}/task/.tmp", "/tmp",
-             "--remount-ro", "/", "--chdir", f"{SANDBOX}/task", "--clearenv"]
+             "--size", str(limits.disk - scratch), "--tmpfs", SANDBOX,
+             "--dir", f"{SANDBOX}/task", "--dir", f"{SANDBOX}/task/.tmp",
+             "--size", str(scratch), "--tmpfs", "/tmp"]
+    for folder in _python_dirs():      # after /tmp: a Python or refconv under /tmp stays seen
+        argv += ["--ro-bind", str(folder), str(folder)]
+    argv += ["--remount-ro", "/", "--chdir", f"{SANDBOX}/task", "--clearenv"]
     for key, value in env.items():
         argv += ["--setenv", key, value]
     return argv + ["--"]
