@@ -133,15 +133,15 @@ def test_every_shape_has_its_own_colour(seed):
     assert len(directions) >= 2, directions
 
 
-def test_every_shape_lies_within_its_radius_of_its_centre():
+@pytest.mark.parametrize("shape", [(48, 48), (16, 64)])
+def test_every_shape_lies_within_its_radius_of_its_centre(shape):
     """A shape's half-width r is at most 0.24 of the frame's smallest side, and no point of it
     lies farther than sqrt(2) r from its centre (a square's corner; a triangle's vertices are
     at r, a disc's edge at r), plus the one-pixel ramp. Measured on single-shape videos at
     the frame of largest mass (not cut by a wall), the centre being the centroid."""
-    side = 48
-    bound = np.sqrt(2) * 0.24 * side + 1.0
+    bound = np.sqrt(2) * 0.24 * min(shape) + 1.0
     for seed in range(6):
-        video = moving_shapes(batch_size=8, timesteps=6, shape=(side, side), n_shapes=1,
+        video = moving_shapes(batch_size=8, timesteps=6, shape=shape, n_shapes=1,
                               seed=seed)[..., 0]
         for b in range(8):
             frame = video[b, int(np.argmax(video[b].reshape(6, -1).sum(axis=1)))]
@@ -150,3 +150,43 @@ def test_every_shape_lies_within_its_radius_of_its_centre():
             cy, cx = (weight * ys).sum() / weight.sum(), (weight * xs).sum() / weight.sum()
             farthest = np.sqrt((ys - cy) ** 2 + (xs - cx) ** 2).max()
             assert farthest <= bound, (seed, b, farthest, bound)
+
+
+def _centroids(video):
+    """Each frame's centre of mass ``[T, 2]`` of a one-shape 2-D video ``[T, H, W]``."""
+    grid = np.indices(video.shape[1:], dtype=np.float64)
+    mass = video.sum(axis=(1, 2))
+    return np.stack([(video * grid[i]).sum(axis=(1, 2)) / mass for i in range(2)], axis=1)
+
+
+def test_every_shape_moves_at_a_speed_in_the_documented_range():
+    """Speed: 0.03 to 0.06 of the smallest side per frame (at least half a pixel), whatever
+    the direction. Measured by the centroid between bounces (a step next to a wall is
+    shortened by the bounce, and a cut shape's centroid moves less: the longest steps of each
+    video are the free ones)."""
+    side = 64
+    for seed in range(4):
+        video = moving_shapes(batch_size=6, timesteps=8, shape=(side, side), n_shapes=1,
+                              seed=seed)[..., 0]
+        for b in range(6):
+            steps = np.linalg.norm(np.diff(_centroids(video[b]), axis=0), axis=1)
+            free = np.sort(steps)[-3:]
+            assert free.max() <= 0.06 * side + 0.05, (seed, b, steps)
+            assert free.min() >= max(0.03 * side, 0.5) - 0.05, (seed, b, steps)
+
+
+@pytest.mark.parametrize("shape, kinds", [((64, 64), {"square": 1.0, "disc": np.pi / 4,
+                                                      "triangle": 0.5}),
+                                          ((32, 32, 32), {"cube": 1.0, "ball": np.pi / 6})])
+def test_every_kind_of_shape_is_drawn(shape, kinds):
+    """Over 24 one-shape videos each kind of the dimension appears: told apart by how much of
+    its bounding box a shape fills (a box all of it, a disc pi/4, a ball pi/6, a triangle at
+    most half)."""
+    video = moving_shapes(batch_size=24, timesteps=1, shape=shape, n_shapes=1, seed=11)[:, 0, ..., 0]
+    seen = set()
+    for frame in video:
+        lit = np.nonzero(frame > 0.5)
+        box = np.prod([axis.max() - axis.min() + 1 for axis in lit])
+        fill = (frame > 0.5).sum() / box
+        seen.add(min(kinds, key=lambda kind: abs(kinds[kind] - fill)))
+    assert seen == set(kinds), seen

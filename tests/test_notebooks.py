@@ -45,8 +45,7 @@ def _require_frameworks(path):
     except under REFCONV_REQUIRE_CROSSCHECK=1 (CI), where that is a failure."""
     missing = run.missing_frameworks(path)
     if missing:
-        message = (f"{path.name} needs {missing}: pip install -e \".[crosscheck]\" && "
-                   f"pip install --no-deps \"tf-keras==2.21.*\"")
+        message = f"{path.name} needs {missing}: {run.install_hint(missing)}"
         if os.environ.get("REFCONV_REQUIRE_CROSSCHECK") == "1":
             pytest.fail(f"REFCONV_REQUIRE_CROSSCHECK=1 but {message}", pytrace=False)
         pytest.skip(message)

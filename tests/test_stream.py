@@ -100,3 +100,21 @@ def test_bad_streams_are_refused_clearly():
         stream_bidirectional_rnn(cell, cell, lambda t: good, 0)
     with pytest.raises(TypeError, match="frame_at: expected a function"):
         stream_bidirectional_rnn(cell, cell, [good], 1)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "multi"])
+def test_stream_bidirectional_starts_each_direction_from_its_own_state(kind):
+    cell = make(kind, seed=4)
+    rng = np.random.default_rng(5)
+    inputs = rng.standard_normal((2, 3, 6, 5, 2))
+    state_fw = dynamic_rnn(cell, inputs[:, :1])[1]
+    state_bw = dynamic_rnn(cell, -inputs[:, 1:])[1]
+    (out_fw, out_bw), states = bidirectional_dynamic_rnn(
+        cell, cell, inputs, initial_state_fw=state_fw, initial_state_bw=state_bw)
+    seen = {"fw": {}, "bw": {}}
+    got = stream_bidirectional_rnn(cell, cell, lambda t: inputs[:, t], 3,
+                                   lambda d, t, h: seen[d].__setitem__(t, h.copy()),
+                                   initial_state_fw=state_fw, initial_state_bw=state_bw)
+    assert_equal(np.stack([seen["fw"][t] for t in range(3)], axis=1), out_fw)
+    assert_equal(np.stack([seen["bw"][t] for t in range(3)], axis=1), out_bw)
+    assert_equal(got, states)

@@ -2,7 +2,8 @@
 
 Each mutation replaces a short piece of text that must occur exactly once in
 one file of refconv/ (or tests/) with a wrong one, one line's worth. For each
-mutation this script copies refconv/, tests/, pyproject.toml and README.md into
+mutation this script copies the tree the tests read (refconv/, tests/, notebooks/,
+docs/, benchmarks/, tools/, pyproject.toml, README.md...; :data:`COPIED`) into
 a fresh temporary folder (the real tree is never edited), applies the
 mutation there, and runs::
 
@@ -64,9 +65,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LIST = Path(__file__).resolve().parent / "mutations.toml"
-COPIED = ["refconv", "tests", "pyproject.toml", "README.md", "notebooks"]   # notebooks: the course tests read them
+# The tree as tests see it: refconv/_notebooks is a link to notebooks/ (kept a link, as in
+# the repository: a copied folder would turn the notebooks' sources into modules of
+# refconv), and the tests read notebooks/, docs/, benchmarks/ and tools/. A copy missing
+# any of them fails tests whatever the mutant: a false kill.
+COPIED = ["refconv", "tests", "notebooks", "docs", "benchmarks", "tools", "pyproject.toml",
+          "README.md", "LICENSE", "CITATION.cff"]
 FIELDS = {"id", "file", "original", "mutated", "breaks", "tests"}
-IGNORED = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".hypothesis", "*.pyc")
+IGNORED = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".hypothesis", "*.pyc",
+                                 ".ipynb_checkpoints", "_build", "build", "dist", "*.egg-info",
+                                 "node_modules")
 
 
 def load(path=LIST):
@@ -145,7 +153,7 @@ def scratch_copy():
     for name in COPIED:
         source = ROOT / name
         if source.is_dir():
-            shutil.copytree(source, folder / name, ignore=IGNORED)
+            shutil.copytree(source, folder / name, symlinks=True, ignore=IGNORED)
         elif source.is_file():
             shutil.copy2(source, folder / name)
     return folder
