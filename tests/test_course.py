@@ -72,6 +72,11 @@ def test_student_notebook_is_what_nbgrader_makes_and_the_shipped_ones_are_fresh(
         shipped = nbformat.read(str(REPO / "notebooks" / "student" / path.name), as_version=4)
         assert shipped == mine, f"notebooks/student/{path.name} is stale: python notebooks/run.py --students"
         assert "edit the source" not in json.dumps(mine)
+        executed = nbformat.read(str(path), as_version=4)     # the committed one: with outputs
+        assert any(cell.get("outputs") for cell in executed.cells)
+        reference = nbformat.read(str(path), as_version=4)
+        reference.cells = reference.cells[1:]
+        assert student_notebook(executed) == student_version(reference), path.name
 
 
 def test_instructor_only_cells_are_left_out():

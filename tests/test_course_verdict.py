@@ -60,7 +60,7 @@ def grading(tmp_path, monkeypatch):
     monkeypatch.setattr(record, "_GRADING", None)
 
 
-def judge(path, secret):
+def replayed(path, secret):
     meta, calls, answer = record.load_record(path)
     report = record.replay("check_plain_step", meta, calls, answer,
                            record.derive_seed(secret, GRADE_ID))
@@ -70,7 +70,7 @@ def judge(path, secret):
 def test_a_record_replayed_in_the_grading_process_gives_exactly_the_share_of_cases_passed(grading):
     path = grading("secret A")
     kernel = check_plain_step(only_float64, seed=0)           # the cell's own seed is ignored
-    report = judge(path, "secret A")
+    report = replayed(path, "secret A")
     dtypes = [case.setup["dtype"] for case in report.cases]
     passed = dtypes.count("float64")
     assert 0 < passed < len(dtypes)
@@ -82,8 +82,8 @@ def test_a_record_replayed_in_the_grading_process_gives_exactly_the_share_of_cas
 def test_the_grade_is_computed_against_the_builds_own_secret(grading):
     path = grading("secret A")
     check_plain_step(plain_step)
-    assert judge(path, "secret A").points(2) == 2
-    other = judge(path, "secret B")                 # replayed against another build's cases
+    assert replayed(path, "secret A").points(2) == 2
+    other = replayed(path, "secret B")                 # replayed against another build's cases
     assert other.points(2) == 0
     a = check_plain_step.unwrapped(plain_step, seed=record.derive_seed("secret A", GRADE_ID))
     b = check_plain_step.unwrapped(plain_step, seed=record.derive_seed("secret B", GRADE_ID))
@@ -97,7 +97,7 @@ def test_patching_the_report_in_the_kernel_changes_nothing_here(grading, monkeyp
     monkeypatch.undo()
     grading("s")
     check_plain_step(lambda *a, **k: {})
-    assert judge(path, "s").points(2) == 0
+    assert replayed(path, "s").points(2) == 0
 
 
 def test_refconvs_own_step_is_unavailable_in_a_graded_case_and_noted_in_practice(grading):
@@ -105,7 +105,7 @@ def test_refconvs_own_step_is_unavailable_in_a_graded_case_and_noted_in_practice
     assert practice.passed and "refconv.lstm_step" in str(practice).splitlines()[-1]
     path = grading("s")
     check_plain_step(with_lstm_step)
-    report = judge(path, "s")
+    report = replayed(path, "s")
     assert report.points(2) == 0
     assert "refconv.lstm_step is not available while check_plain_step grades" in str(report)
     assert refconv.lstm_step.__module__ == "refconv.lstm"           # put back afterwards
@@ -156,3 +156,69 @@ def test_every_conv1d_case_fails_a_flipped_kernel_and_a_front_padded_one():
         assert flipped.points(2) == 0 and front.points(2) == 0
         padding = check_same_padding(lambda n, k, s, d: refconv.conv_padding(n, k, 1, d), seed=seed)
         assert padding.points(2) == 0
+
+
+def _task(tmp_path, secret, records, run=None):
+    """A task folder as refconv.course.run leaves it, and the reference notebook."""
+    import nbformat
+    from refconv.course.grade import prepare_task
+    reference = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("report = check_plain_step(plain_step)\nreport.points(2)",
+                                  metadata={"nbgrader": {"grade": True, "grade_id": GRADE_ID,
+                                                         "points": 2, "locked": True,
+                                                         "solution": False}}),
+        nbformat.v4.new_markdown_cell("YOUR ANSWER HERE", metadata={"nbgrader": {
+            "grade": True, "grade_id": "q", "points": 1, "solution": True}})])
+    task = prepare_task(nbformat.from_dict(json.loads(json.dumps(reference))), reference,
+                        tmp_path / "task", "x.ipynb", secret)
+    (task / "result" / "records").mkdir(parents=True)
+    for name, (checker, grade_id, calls) in records.items():
+        record.save_record(task / "result" / "records" / name, checker, grade_id, "f", calls)
+    (task / "result" / "result.json").write_text(json.dumps(run or {"status": "ok"}))
+    nbformat.write(reference, str(task / "result" / "executed.ipynb"))
+    return task, reference
+
+
+def test_judge_scores_the_record_of_the_cells_own_checker_and_leaves_answers_by_hand(
+        tmp_path, grading):
+    from refconv.course.verdict import judge
+    path = grading("s")
+    check_plain_step(only_float64)
+    _, calls, _ = record.load_record(path)
+    task, reference = _task(tmp_path, "s", {f"{GRADE_ID}.npz": ("check_plain_step", GRADE_ID,
+                                                                 calls)})
+    grades, _ = judge(task, reference, "s")
+    assert grades[0].status == "graded" and grades[0].points == replayed(path, "s").points(2) > 0
+    assert grades[1].by_hand and grades[1].status == "by hand"
+    forged, reference = _task(tmp_path / "f", "s", {f"{GRADE_ID}.npz": (
+        "check_conv1d", GRADE_ID, calls)})                  # another checker's record
+    grades, _ = judge(forged, reference, "s")
+    assert grades[0].points == 0 and grades[0].status == "error"
+    assert "not check_plain_step's" in grades[0].feedback[0]
+
+
+def test_the_secret_comes_from_the_build(tmp_path):
+    from refconv.course.build import PUBLIC_SECRET, read_secret
+    (tmp_path / "secret.txt").write_text("mine\n")
+    assert read_secret(source=tmp_path) == "mine"
+    assert read_secret(secret_file=tmp_path / "secret.txt") == "mine"
+    assert read_secret(source=tmp_path / "nothing", warn=False) == PUBLIC_SECRET
+
+
+def test_the_bptt_hint_for_a_state_not_carried_points_at_the_loop():
+    from refconv.exercises import check_bptt
+
+    def bptt(cell, params, caches, d_outputs, d_final_state):
+        d_state, d_inputs, totals = d_final_state, [], {}
+        for t in reversed(range(len(caches))):
+            d_x, d_state, d_p = refconv.lstm_step_backward(d_outputs[:, t], d_state, caches[t],
+                                                           params, cell)
+            d_state = refconv.LSTMStateTuple(np.zeros_like(d_state.c), d_state.h)   # the slip
+            d_inputs.insert(0, d_x)
+            for name, value in d_p.items():
+                totals[name] = totals.get(name, 0) + value
+        return {"d_inputs": np.stack(d_inputs, axis=1), "d_initial_c": d_state.c,
+                "d_initial_h": d_state.h, **{"d_" + n: v for n, v in totals.items()}}
+    report = check_bptt(bptt, count=1)
+    assert report.gate == "d_x" and "not carried back" in report.mistake
+    assert "step t + 1" in report.hint(1) and "convolution" not in report.hint(1)

@@ -47,7 +47,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LIST = Path(__file__).resolve().parent / "mutations.toml"
-COPIED = ["refconv", "tests", "pyproject.toml", "README.md"]
+COPIED = ["refconv", "tests", "pyproject.toml", "README.md", "notebooks"]   # notebooks: the course tests read them
 FIELDS = {"id", "file", "original", "mutated", "breaks", "tests"}
 IGNORED = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".hypothesis", "*.pyc")
 

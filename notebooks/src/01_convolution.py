@@ -416,6 +416,8 @@ for shape, kernel in [((20,), (3,)), ((20,), (4,)), ((9, 11), (3, 3)), ((9, 11),
 # zeros `(before, after)` TensorFlow's SAME adds to one axis of length `n` for a kernel of
 # size `k`: the output has `ceil(n / stride)` values, a dilated kernel spans
 # `(k - 1) * dilation + 1` inputs, and the odd zero goes after. (Section 1.2 did stride 1.)
+# When graded, `refconv.conv_padding` and `refconv.conv_output_size` are unavailable: they
+# are the answer.
 
 # %% nbgrader={"grade": false, "grade_id": "same_padding", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def same_padding(n, k, stride=1, dilation=1):
@@ -436,7 +438,8 @@ report.points(2)
 # TensorFlow's SAME cross-correlation of `x` `[B, W, C]` with `kernel` `[k, C, F]`, giving
 # `[B, W, F]`: pad the spatial axis, then add up one matrix product per kernel offset,
 # `slice @ kernel[j]`, as in section 1.4. The checker tries odd and even kernels, one channel
-# and several, float64 and float32, against `refconv.conv_nd`.
+# and several, float64 and float32, against `refconv.conv_nd`. NumPy only: when graded,
+# `refconv.conv_nd` and `refconv.conv_nd_naive` are unavailable.
 
 # %% nbgrader={"grade": false, "grade_id": "conv1d", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def conv1d(x, kernel):

@@ -444,7 +444,9 @@ assert abs(runs["LN only"]["z_f"].mean() - bent) < 0.01 and abs(runs["neither"][
 # rungs. Each is a function of the frame `x` `[B, H, W, C]`, the old state `c`, `h`
 # `[B, H, W, F]` and a dict `params` named as `cell.params`, and returns the six quantities
 # `{"z", "z_i", "z_f", "c", "z_o", "h"}` (`z` after its tanh, the gates after their sigmoids,
-# `c` the new state). Use `refconv.conv_nd`, `refconv.sigmoid` and `refconv.layer_norm`.
+# `c` the new state). Use `refconv.conv_nd`, `refconv.sigmoid` and `refconv.layer_norm`;
+# when graded, refconv's own step (`lstm_step`, `lstm_gates`, `dynamic_rnn`, `stream_rnn`) is
+# unavailable, and a case that calls it scores 0.
 #
 # Each rung has a checker from `refconv.exercises`. It runs your function and refconv side by
 # side from random states, with a **random forget bias** in every case (never 1), random

@@ -135,7 +135,8 @@ print(f"the lines above agree with refconv on {GRU_NAMES} at t = {t}")
 # their sigmoids), `candidate` (after its tanh) and the new `h`. The checker
 # (`refconv.exercises.check_gru_step`) tries both settings, odd and even kernels, float64
 # and float32, from random states, and names the quantity and step where yours first
-# differs.
+# differs. Use `conv_nd`, `layer_norm` and `sigmoid`; when graded, `refconv.gru_step`,
+# `gru_gates`, `dynamic_rnn` and `stream_rnn` are unavailable.
 
 # %% nbgrader={"grade": false, "grade_id": "gru_step_by_hand", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def gru_step_by_hand(x, h, params, normalize=True):

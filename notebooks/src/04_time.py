@@ -345,7 +345,8 @@ print("time_major and channels_first give the same numbers")
 # sequence_length, h_new, state_new, state_old)` returning `(output, state)` the way
 # `dynamic_rnn` keeps them: rows still inside their length take the new values; for the
 # others the output is zero and the state stays as it was. (Arrays are `[B, H, W, F]`;
-# `sequence_length` is `[B]`.)
+# `sequence_length` is `[B]`.) When graded, `refconv.dynamic_rnn` and `stream_rnn` are
+# unavailable.
 
 # %% nbgrader={"grade": false, "grade_id": "mask_step", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def mask_step(t, sequence_length, h_new, state_new, state_old):
@@ -367,7 +368,8 @@ report.points(2)
 # **Exercise 2: reversing within each row's length.** Write `reverse_within_length(x,
 # sequence_length)` for `x` `[B, T, ...]`: row `b`'s first `sequence_length[b]` steps in
 # reverse order, the rest where they were (TensorFlow's `reverse_sequence`, which the
-# backward direction reads its input through).
+# backward direction reads its input through). When graded, `refconv.reverse_sequence` is
+# unavailable.
 
 # %% nbgrader={"grade": false, "grade_id": "reverse_within_length", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def reverse_within_length(x, sequence_length):

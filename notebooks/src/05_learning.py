@@ -276,7 +276,9 @@ for t in range(T):                                           # forward, keeping 
 # `refconv.lstm_step_backward(d_h, d_state, caches[t], params, cell)`, and return a dict
 # with `d_inputs` (`[B, T, H, W, C]`), `d_initial_c`, `d_initial_h` and `"d_" + name` for
 # every parameter (summed over the steps). The checker compares yours with
-# `refconv.dynamic_rnn_grad`, from the last step back.
+# `refconv.dynamic_rnn_grad`, from the last step back. Here `refconv.lstm_step_backward` is
+# yours to use (the loop is the exercise); when graded, `refconv.dynamic_rnn_grad` is
+# unavailable.
 
 # %% nbgrader={"grade": false, "grade_id": "bptt", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def bptt(cell, params, caches, d_outputs, d_final_state):

@@ -950,7 +950,8 @@ if jax is not None:
 # every quantity at every step (to 1e-10, as the oracle does), and return the **first step**
 # where they differ and the **first quantity of that step**, in the order a step computes
 # them (`refconv.vocabulary.LSTM_QUANTITIES`), as `{"gate": name, "step": t}`. The graded
-# check runs your function on suspects you have not seen.
+# check runs your function on suspects you have not seen. Every refconv function may be used
+# here: refconv is the oracle.
 
 # %%
 from refconv.exercises import Suspect, check_bug_hunt

@@ -112,9 +112,10 @@ def build(out, source=None, secret=None):
         if (source / "data").is_dir():
             shutil.copytree(source / "data", out / kind / "data", dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns("__pycache__"))
+    full = any(_has_solutions(path) for path in paths)     # else: the wheel's student copies
     for path in paths:
         nb = nbformat.read(str(path), as_version=4)
-        if _has_solutions(path):
+        if full:
             nbformat.write(instructor_version(nb), str(out / "instructor" / path.name))
             written["instructor"].append(out / "instructor" / path.name)
         nbformat.write(student_notebook(nb), str(out / "student" / path.name))

@@ -78,6 +78,9 @@ def prepare_task(nb, reference, task_dir, name, secret, data=None):
     work = task_dir / "work"
     work.mkdir(parents=True, exist_ok=True)
     nb = _restore_locked_cells(nb, reference)
+    for cell in nb.cells:           # what the student's file shows is never what the run did
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
     import nbformat
     nbformat.write(nb, str(work / name))
     if data is not None and pathlib.Path(data).is_dir():

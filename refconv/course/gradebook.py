@@ -117,7 +117,7 @@ def grade_class(submissions, out, source=None, secret=None, secret_file=None, ti
 
 def _write_csv(path, work):
     with open(path, "w", newline="") as file:
-        writer = csv.writer(file)
+        writer = csv.writer(file, lineterminator="\n")
         writer.writerow(COLUMNS)
         for item in work:
             for g in item.grades:
@@ -169,7 +169,8 @@ def _write_answers(folder, work, references):
         lines = [f"# Written answers: {name}", ""]
         for cell in questions:
             grade_id = nbgrader_meta(cell)["grade_id"]
-            lines += [f"## {grade_id} ({float(nbgrader_meta(cell)['points']):g} points)", "",
+            points = float(nbgrader_meta(cell)["points"])
+            lines += [f"## {grade_id} ({points:g} point{'' if points == 1 else 's'})", "",
                       _question_of(reference, grade_id), ""]
             if "YOUR ANSWER HERE" not in cell.source:
                 lines += ["**The key:**", "", *["> " + l for l in cell.source.splitlines()], ""]

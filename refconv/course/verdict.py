@@ -97,14 +97,20 @@ def _code_grade(grade_id, max_points, source, executed, records, run, secret):
         return Grade(grade_id, report.points(max_points), max_points, _short(text), "graded",
                      report=text)
     # no record: say why, from the run and the cell
-    cells = [c for c in executed.cells if nbgrader_meta(c).get("grade_id") == grade_id]
-    errors = _cell_errors(cells[0]) if cells else []
-    if not cells:
+    index = next((n for n, c in enumerate(executed.cells)
+                  if nbgrader_meta(c).get("grade_id") == grade_id), None)
+    if index is None:
         return Grade(grade_id, 0.0, max_points, ["this graded cell was deleted"], "graded")
-    if any(e.startswith("CellTimeout") for e in errors):
-        return Grade(grade_id, 0.0, max_points, errors, "timeout")
-    if cells[0].get("execution_count") is None and run.get("status") in ("dead", "timeout",
-                                                                         "error"):
+    errors = _cell_errors(executed.cells[index])
+    timed_out = [n for n in run.get("timed_out_cells", []) if n is not None and n <= index]
+    if timed_out:
+        return Grade(grade_id, 0.0, max_points,
+                     [f"cell {timed_out[0]} ran past the time limit and was interrupted, so "
+                      f"this exercise was not checked", *errors], "timeout")
+    dead = run.get("dead_cell")
+    if (run.get("status") == "dead" and dead is not None and dead <= index) or (
+            run.get("status") in ("error", "timeout")
+            and executed.cells[index].get("execution_count") is None):
         return Grade(grade_id, 0.0, max_points, [run.get("message") or "the cell did not run"],
                      "timeout" if run["status"] == "timeout" else "error")
     return Grade(grade_id, 0.0, max_points,

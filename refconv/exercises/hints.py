@@ -144,6 +144,8 @@ def hint_text(name, level, kind="LSTM"):
         key = "padding"
     elif name in ("d_initial_c", "d_initial_h"):
         key = "d_initial_state"
+    elif name == "d_x" and kind == "BPTT":     # the loop's d_inputs[:, t], not one step's d_x
+        key = "d_inputs"
     elif name.startswith("d_") and name not in HINTS and kind == "BPTT":
         key = "d_params"
     tiers = HINTS.get(key)
