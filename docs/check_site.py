@@ -96,7 +96,8 @@ FORBIDDEN_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS",
 TEXT_SUFFIXES = (".html", ".ipynb", ".js", ".txt", ".json", ".py", ".md", ".css")
 # Screenshots: (name, page, element to scroll to or None); each at every width.
 SHOTS = (("home", "index.html", None),
-         ("notebook", "notebooks/02_convlstm_gates.html", ".cell_output img"),
+         ("notebook", "notebooks/02_convlstm_gates.html",
+          ".cell_output img[alt*='gates over time']"),
          ("convlstmcell", "api/refconv.html", "dt[id='refconv.ConvLSTMCell']"))
 SHOT_WIDTHS = (1400, 400)
 

@@ -500,17 +500,14 @@ def module_doc(module_name):
 
 def modules():
     """Every module of the refconv package (private ones, ``_name``, left out), sorted;
-    found from the files, nothing imported."""
-    root = _source_of("refconv").parent
-    names = ["refconv"]
+    found from the files (each folder on the way a package), nothing imported."""
+    root = REPO / "refconv"
+    names = []
     for path in root.rglob("*.py"):
-        parts = path.relative_to(root.parent).with_suffix("").parts
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        if (path.parent / "__init__.py").is_file() and all(
-                (root.parent.joinpath(*parts[:i]) / "__init__.py").is_file()
-                for i in range(1, len(parts))):
-            names.append(".".join(parts))
+        parts = path.relative_to(REPO).with_suffix("").parts
+        packages = [REPO.joinpath(*parts[:i]) for i in range(1, len(parts))]
+        if all((folder / "__init__.py").is_file() for folder in packages):
+            names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
     return sorted(set(name for name in names
                       if not any(part.startswith("_") for part in name.split("."))))
 
@@ -543,11 +540,11 @@ def modules_page():
 
 
 def _attribute_in_source(module_name, name):
-    """Whether ``module_name``'s source names ``name`` in its ``__all__`` or imports it
-    from a sub-module of the same name (a function that shadows its module)."""
+    """Whether ``module_name``'s source imports a ``name`` from one of its modules (a
+    function that shadows the module of the same name: ``from .compare import compare``)."""
     tree = ast.parse(_source_of(module_name).read_text(encoding="utf-8"))
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and any(
+        if isinstance(node, ast.ImportFrom) and node.module is not None and any(
                 (alias.asname or alias.name) == name for alias in node.names):
             return True
     return False
