@@ -9,6 +9,7 @@ the length (fixed: an unrolled model, whose every step's gates are read;
 dynamic: a WHILE loop, whose gates stay inside its subgraph) and the frame.
 """
 
+import functools
 import json
 import os
 import subprocess
@@ -27,7 +28,18 @@ READ_SECONDS = 300
 
 
 def read_keras(path):
-    """``(description, weights)`` of the ``.keras`` file: see ``_tflite_convert.read_keras``."""
+    """``(description, weights)`` of the ``.keras`` file: see ``_tflite_convert.read_keras``.
+
+    A process that checks several files against one model reads it once (the
+    child process that imports TensorFlow costs seconds): the answer is kept
+    while the file's size and modification time stay the same.
+    """
+    info = os.stat(path)
+    return _read_keras(os.path.abspath(path), info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_keras(path, size, mtime):
     with tempfile.TemporaryDirectory() as folder:
         env = {k: v for k, v in os.environ.items()
                if k not in ("KERAS_BACKEND", "TF_USE_LEGACY_KERAS")}
