@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -133,23 +134,34 @@ def cluster(tmp_path):
 
 
 def test_a_dask_cluster_writes_the_same_results_and_survives_a_dead_worker(tmp_path, cluster):
+    from distributed import Client
     address, workers = cluster
-    local = make_class(tmp_path / "local", 6, sleep=2)
-    remote = make_class(tmp_path / "remote", 6, sleep=2)
+    local = make_class(tmp_path / "local", 6, sleep=3)
+    remote = make_class(tmp_path / "remote", 6, sleep=3)
     execute_tasks(local, command=COMMAND, workers=2, limits=LIMITS, progress=False)
     killed = []
 
-    def kill_one(task, report):
-        if not killed:              # the first result is in: the other worker holds a task
-            killed.append(report["worker"])
-            os.killpg(workers[0].pid, signal.SIGKILL)
+    def kill_w0(task, report):
+        """At the first result, wait until worker w0 runs a task, then kill it."""
+        if killed:
+            return
+        with Client(address, timeout="30s") as watcher:
+            w0 = next(a for a, w in watcher.scheduler_info()["workers"].items()
+                      if w["name"] == "w0")
+            for _ in range(200):
+                running = watcher.processing(workers=[w0])[w0]
+                if running:
+                    break
+                time.sleep(0.05)
+        killed.append(list(running))
+        os.killpg(workers[0].pid, signal.SIGKILL)
 
     reports = execute_tasks(remote, command=COMMAND, scheduler=address, limits=LIMITS,
-                            progress=False, on_result=kill_one)
+                            progress=False, on_result=kill_w0)
+    assert killed and killed[0], "w0 was running no task when it was killed"
+    assert workers[0].wait(10) is not None
     assert results(remote) == results(local)
     assert len(reports) == 6 and all(r["status"] == "ok" for r in reports.values())
-    assert workers[0].wait(10) is not None
-    assert len({r["worker"] for r in reports.values()}) >= 1
 
 
 def test_a_class_resumes_and_grades_one_student_again(tmp_path):
