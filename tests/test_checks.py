@@ -61,6 +61,9 @@ def test_integer_checks_take_the_minimum_and_refuse_below(minimum):
         with pytest.raises((TypeError, ValueError), match="n: expected an int"):
             checks.check_int(bad, "n", minimum) if not isinstance(bad, str) else \
                 checks.check_count("n", bad, minimum)
+    for bad in (True, np.True_, 2.0, np.float64(2.0), "2", None):   # not integers: a TypeError
+        with pytest.raises(TypeError, match=rf"n: expected an int >= {minimum}, got .* of type"):
+            checks.check_count("n", bad, minimum)
     with pytest.raises(ValueError, match="k: expected 2 integers"):
         checks.check_ints([1, 2, 3], "k", 2)
 

@@ -60,3 +60,22 @@ def test_a_stacks_gradient_has_every_layers_parameters_on_both_paths():
         for name in layer.params:
             np.testing.assert_allclose(total[name], forward[name] + back[name], rtol=1e-9,
                                        atol=1e-12)
+
+
+def test_gradcheck_refuses_a_gradient_that_misses_a_layer(monkeypatch):
+    """A stack's gradient without its top layer must not pass gradcheck as checked."""
+    import importlib
+
+    import pytest
+    gradcheck_module = importlib.import_module("refconv.gradcheck")  # the name is the function
+    cell = MultiRNNCell([ConvLSTMCell([4, 3], 2, [3, 3]), ConvGRUCell([4, 3], 2, [3, 3])])
+    cell.build(1, seed=0)
+    real = gradcheck_module.dynamic_rnn_grad
+
+    def missing_top(*args, **kwargs):
+        grads = real(*args, **kwargs)
+        return grads._replace(params=grads.params[:1])
+
+    monkeypatch.setattr(gradcheck_module, "dynamic_rnn_grad", missing_top)
+    with pytest.raises(AssertionError, match="gradients for 1 layers of a 2-layer stack"):
+        gradcheck_module.gradcheck(cell, np.ones((1, 2, 4, 3, 1)), max_entries=2)

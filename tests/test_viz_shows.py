@@ -102,3 +102,15 @@ def test_a_heatmap_of_signed_values_is_centred_on_white_zero():
         lo, hi = fig.axes[0].images[0].get_clim()
         assert lo == -hi == -np.abs(values).max()
         assert fig.axes[0].images[0].get_cmap().name == "RdBu_r"
+
+
+def test_the_input_strip_shows_each_frame_in_the_range_asked_for():
+    video = np.random.default_rng(5).uniform(-1, 2, (2, 3, 6, 5, 2))
+    for vrange in ((0.0, 1.0), (-1.0, 2.0)):
+        fig = viz.frame_strip(video, sample=1, channel=1, vrange=vrange)
+        assert "sample 1, channel 1" in fig.get_suptitle()
+        for t, ax in enumerate(fig.axes):
+            assert ax.images[0].get_clim() == vrange
+            assert ax.images[0].get_cmap().name == "gray"
+            np.testing.assert_array_equal(ax.images[0].get_array(), video[1, t, ..., 1])
+            assert ax.get_title() == f"t={t}"
