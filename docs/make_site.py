@@ -43,7 +43,6 @@ import importlib.util
 import inspect
 import io
 import json
-import pkgutil
 import re
 import shutil
 import subprocess
@@ -176,7 +175,7 @@ def stage_notebooks():
         link = (f"{{download}}`Download this notebook </_notebook_files/{path.name}>` "
                 f"(`{path.name}`, the student version, with the outputs shown here) to run it "
                 f"yourself: {{doc}}`how </course>`.")
-        if any(student._nbgrader(cell).get("solution") for cell in
+        if any(student.nbgrader(cell).get("solution") for cell in
                json.loads(path.read_text(encoding="utf-8"))["cells"]):
             link += (f" The exercises show `YOUR CODE HERE` / `YOUR ANSWER HERE` and the "
                      f"checkers; once you have tried, the worked solutions are in "
