@@ -742,6 +742,8 @@ def publish(html):
             if cleaned != text:
                 path.write_text(cleaned, encoding="utf-8", errors="surrogateescape")
     (html / ".buildinfo").unlink(missing_ok=True)
+    with contextlib.suppress(OSError):   # html_copy_source=False leaves it empty
+        (html / "_sources").rmdir()
 
 
 def site_size():
