@@ -34,7 +34,6 @@ import contextlib
 import functools
 import html.parser
 import http.server
-import io
 import os
 import re
 import sys

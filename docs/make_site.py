@@ -43,7 +43,6 @@ import importlib.util
 import inspect
 import io
 import json
-import pkgutil
 import re
 import shutil
 import subprocess
@@ -176,7 +175,7 @@ def stage_notebooks():
         link = (f"{{download}}`Download this notebook </_notebook_files/{path.name}>` "
                 f"(`{path.name}`, the student version, with the outputs shown here) to run it "
                 f"yourself: {{doc}}`how </course>`.")
-        if any(student._nbgrader(cell).get("solution") for cell in
+        if any(student.nbgrader(cell).get("solution") for cell in
                json.loads(path.read_text(encoding="utf-8"))["cells"]):
             link += (f" The exercises show `YOUR CODE HERE` / `YOUR ANSWER HERE` and the "
                      f"checkers; once you have tried, the worked solutions are in "
@@ -743,6 +742,8 @@ def publish(html):
             if cleaned != text:
                 path.write_text(cleaned, encoding="utf-8", errors="surrogateescape")
     (html / ".buildinfo").unlink(missing_ok=True)
+    with contextlib.suppress(OSError):   # html_copy_source=False leaves it empty
+        (html / "_sources").rmdir()
 
 
 def site_size():

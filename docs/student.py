@@ -24,7 +24,7 @@ FORBIDDEN = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN
              "BEGIN MARK SCHEME", "END MARK SCHEME")
 
 
-def _nbgrader(cell):
+def nbgrader(cell):
     return cell.get("metadata", {}).get("nbgrader", {})
 
 
@@ -58,7 +58,7 @@ def answer_made(notebook):
     for cell in notebook["cells"]:
         if cell["cell_type"] != "code":
             continue
-        meta, source = _nbgrader(cell), _source(cell)
+        meta, source = nbgrader(cell), _source(cell)
         if meta.get("solution"):
             answers |= _defined_names(source)
         uses = {n.id for n in ast.walk(_tree(source)) if isinstance(n, ast.Name)}
