@@ -272,7 +272,7 @@ assert all(h_seen[t].sum() < h_seen[t + 1].sum() for t in range(3))    # the reg
 assert (gates["z_f"] > 0.5).mean() > 0.8
 viz.to_png(viz.gate_grid(gates, ["z_f", "h"], frames=video, steps=[0, 1, 2, 4, 9],
                          title="forget gate and output over time (untrained weights; sample 0, "
-                               "channel 0 of 4)"), dpi=110)
+                               "channel 0 of 4)"))
 
 # %% [markdown]
 # ### Each channel's mean over time
