@@ -14,8 +14,10 @@ same command gives the same bytes on the same machine and NumPy: every random
 number is seeded, the .npz members carry a fixed date, and NumPy's BLAS runs on
 one thread (a matrix product split over threads may add in another order).
 Another machine's BLAS may round differently (1e-12 to 1e-8 relative after
-training). Every model of one seed takes about 1.5 minutes of CPU time (measured
-with /usr/bin/time, seed 1, on the 2-core machine: see the README of the issue's report).
+training). The seven models of one seed take a little over a minute of CPU time
+(measured with /usr/bin/time on the 2-core machine, seed 7: 71.5 s user for seven
+models, one of them a task since replaced by forget_lstm, which took 9.0 s; several
+minutes of wall time while the machine was shared with other jobs).
 """
 
 import os

@@ -31,13 +31,13 @@
 # (training by backpropagation through time). **Time:** about 60 minutes, 20 of them for the
 # two exercises.
 #
-# **The weights.** Training takes about half a minute of CPU per model, so it happened once,
+# **The weights.** Training takes seconds to a minute of CPU per model, so it happened once,
 # in `notebooks/data/train_gates.py`, which writes `refconv/trained/seedS/NAME.npz` (plain
 # arrays, loaded without unpickling). Retrain with a seed nobody tried, and run this notebook
 # on it: every assert below must still pass.
 #
 # ```bash
-# python notebooks/data/train_gates.py --seed 7 --out /tmp/seed7   # every model, ~5 min CPU
+# python notebooks/data/train_gates.py --seed 7 --out /tmp/seed7   # every model, ~70 s of CPU
 # REFCONV_TRAINED=/tmp/seed7 python notebooks/run.py 07             # this notebook, on them
 # ```
 #
