@@ -83,6 +83,50 @@ def test_an_interrupted_run_resumes_with_the_rest(tmp_path):
     assert not (tasks[3] / "result.partial").exists()
 
 
+
+def test_two_classes_at_once_leave_each_other_alone(tmp_path):
+    """Two calls in two threads (two teachers' classes, or two single notebooks): the one
+    that ends first stops nothing of the other's."""
+    from concurrent.futures import ThreadPoolExecutor
+    quick = make_class(tmp_path / "quick", 1)
+    slow = make_class(tmp_path / "slow", 1, sleep=6)
+    with ThreadPoolExecutor(2) as pool:
+        runs = [pool.submit(execute_tasks, tasks, command=COMMAND, workers=1, limits=LIMITS,
+                            progress=False) for tasks in (slow, quick)]
+        for run in runs:
+            run.result()
+    assert all(json.loads(r)["status"] == "ok" for r in results(quick + slow).values())
+
+
+def _alive(marker):
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if marker.encode() in cmdline.read_bytes():
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def test_an_interrupted_run_stops_its_sandboxes(tmp_path):
+    tasks = make_class(tmp_path, 2)
+    (tasks[1] / "task.json").write_text(json.dumps({"student": "s1", "sleep": 120}))
+    marker = f"marker-{os.getpid()}-{tmp_path.name}"
+
+    def interrupt(task, report):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        execute_tasks(tasks, command=[*COMMAND, marker], workers=2, limits=LIMITS,
+                      progress=False, on_result=interrupt)
+    for _ in range(100):
+        if not _alive(marker):
+            break
+        time.sleep(0.1)
+    assert not _alive(marker), "the interrupted run left its sandbox running"
+    assert not (tasks[1] / "result" / "result.json").exists()
+    assert sorted(execute_tasks(tasks[:1], command=COMMAND, progress=False)) == [tasks[0]]
+
 def test_bad_arguments_say_what_is_wrong(tmp_path):
     with pytest.raises(ValueError, match="workers must be a whole number >= 1, got 0"):
         execute_tasks([], workers=0)

@@ -169,13 +169,12 @@ def command_line(mechanism, command, limits, workdir, cgroup_files=()):
 
 
 _detected = {}
-RUNNING = set()         # the sandboxes' process ids, for stop_all
 
 
-def stop_all():
-    """Kill every sandbox this process started that is still running (on Ctrl-C: each is
-    in a session of its own, so the terminal's interrupt does not reach it)."""
-    for pid in list(RUNNING):
+def stop_all(running):
+    """Kill the sandboxes whose process ids are in the set ``running`` (``run_task`` keeps
+    it): on Ctrl-C, since each is in a session of its own, out of the terminal's reach."""
+    for pid in list(running):
         try:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -237,14 +236,16 @@ def _cell_errors(data):
         return ""
 
 
-def run_task(data, command, limits=Limits(), mechanism="bwrap", use_cgroup=True):
+def run_task(data, command, limits=Limits(), mechanism="bwrap", use_cgroup=True, running=None):
     """Run ``command`` sandboxed in a folder holding the files of zip bytes ``data``.
 
     Returns ``(result, report)``: ``result`` is the zip bytes of the task's ``result/``
     (None when nothing came back), ``report`` a dict: mechanism, seconds, cpu_seconds,
     peak_memory (bytes), exit (the sandbox's exit status or -signal), killed ("timeout" or
-    "disk" when this process stopped it, else None) and reason (``explain``).
+    "disk" when this process stopped it, else None) and reason (``explain``). While it
+    runs, the sandbox's process id is in the set ``running`` (if given).
     """
+    running = set() if running is None else running
     workdir = Path(tempfile.mkdtemp(prefix="refconv-task-"))
     group = Cgroup.create(limits.processes, limits.memory + limits.disk) if use_cgroup else None
     files = group.procs_files() if group else ()
@@ -255,7 +256,7 @@ def run_task(data, command, limits=Limits(), mechanism="bwrap", use_cgroup=True)
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, env=env, cwd=workdir,
                                 start_new_session=True)
-        RUNNING.add(proc.pid)
+        running.add(proc.pid)
 
         def stop(why):
             if not killed:
@@ -300,7 +301,7 @@ def run_task(data, command, limits=Limits(), mechanism="bwrap", use_cgroup=True)
             report["peak_memory"] = max(report["peak_memory"], group.peak_memory() or 0)
     finally:
         if proc is not None:
-            RUNNING.discard(proc.pid)
+            running.discard(proc.pid)
         if group:
             group.remove()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -115,10 +115,11 @@ def _json(data):
     return json.dumps(data, indent=1, sort_keys=True) + "\n"
 
 
-def _run_here(data, command, sandbox, limits, timeout):
+def _run_here(data, command, sandbox, limits, timeout, running=None):
     """One task on this machine (a pool thread or a Dask worker): (result bytes, report)."""
     mechanism = detect(sandbox)
-    result, report = run_task(data, command or runner_command(timeout), limits, mechanism)
+    result, report = run_task(data, command or runner_command(timeout), limits, mechanism,
+                              running=running)
     report["worker"] = f"{socket.gethostname()}:{os.getpid()}"
     return result, report
 
@@ -163,16 +164,18 @@ def execute_tasks(task_dirs, *, command=None, workers=None, scheduler=None, sand
             line = notice(mechanism)
             if line:
                 print(line, file=sys.stderr)
-            pool = ThreadPoolExecutor(max_workers=workers)
+            pool, running = ThreadPoolExecutor(max_workers=workers), set()
             try:                   # each thread zips its task when it starts: memory stays small
                 futures = {pool.submit(lambda t: _run_here(_task_bytes(t), command, mechanism,
-                                                           limits, timeout), task): task
+                                                           limits, timeout, running), task): task
                            for task in todo}
                 for future in as_completed(futures):
                     finish(futures[future], *future.result())
-            finally:               # Ctrl-C: no new task starts, the running ones are killed
+            except BaseException:  # Ctrl-C: no new task starts, this call's running ones die
                 pool.shutdown(wait=False, cancel_futures=True)
-                stop_all()
+                stop_all(running)
+                raise
+            pool.shutdown()
     finally:
         bar.close()
     return reports
