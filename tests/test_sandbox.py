@@ -51,8 +51,10 @@ try:
         print(os.listdir(spec["paths"][0]))
     if kind == "network":
         socket.create_connection(("127.0.0.1", spec["port"]), timeout=5).sendall(b"stolen")
-    if kind == "memory":
+    if kind == "memory":                              # one block, larger than any limit
         block = bytearray(spec["bytes"])
+    if kind == "memory-touch":                        # a MiB at a time, each page written
+        blocks = [bytearray(b"x" * (1 << 20)) for _ in range(spec["bytes"] >> 20)]
     if kind == "fork":
         children = []
         for _ in range(spec["count"]):               # bounded: never more than count
@@ -157,7 +159,9 @@ def test_a_class_of_attacks_in_bubblewrap(tmp_path):
             "write": make_task(work / "write", "write", paths=[str(p) for p in protected] + [
                 "/usr/refconv-defaced", "/refconv-defaced", f"{sys.prefix}/refconv-defaced"]),
             "network": make_task(work / "network", "network", port=server.port),
-            "memory": make_task(work / "memory", "memory", bytes=2 * SMALL.memory),
+            "memory": make_task(work / "memory", "memory", bytes=16 * SMALL.memory),
+            "memory-touch": make_task(work / "memory-touch", "memory-touch",
+                                      bytes=2 * SMALL.memory),
             "fork": make_task(work / "fork", "fork", count=200),
             "disk": make_task(work / "disk", "disk", mib=64),
             "sleep": make_task(work / "sleep", "sleep", seconds=120),
@@ -185,6 +189,8 @@ def test_a_class_of_attacks_in_bubblewrap(tmp_path):
     assert "done: []" in (tasks["write"] / "result" / "result.json").read_text()
     assert rows["network"] == ("error", "no network in the sandbox")
     assert rows["memory"] == ("error", "memory limit 768 MiB reached")
+    # refused (MemoryError) where only the address space bounds it; killed by the control group
+    assert rows["memory-touch"][1] == "memory limit 768 MiB reached"
     assert rows["fork"] == ("error", "process limit 40 reached")
     assert rows["disk"][1] == "disk limit 32 MiB reached"      # "dead": no room for its result
     assert rows["sleep"] == ("timeout", "timeout 20 s")
@@ -213,7 +219,7 @@ def test_the_fallbacks_still_limit(tmp_path, mechanism):
                 continue
             ran.append(fallback)
             root = tmp_path / fallback
-            tasks = {"memory": make_task(root / "memory", "memory", bytes=2 * SMALL.memory),
+            tasks = {"memory": make_task(root / "memory", "memory", bytes=16 * SMALL.memory),
                      "sleep": make_task(root / "sleep", "sleep", seconds=120),
                      "network": make_task(root / "network", "network", port=server.port),
                      "ordinary": make_task(root / "ordinary", "ordinary", n=4)}

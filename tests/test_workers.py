@@ -110,7 +110,7 @@ def _alive(marker):
 
 def test_an_interrupted_run_stops_its_sandboxes(tmp_path):
     tasks = make_class(tmp_path, 2)
-    (tasks[1] / "task.json").write_text(json.dumps({"student": "s1", "sleep": 120}))
+    (tasks[1] / "task.json").write_text(json.dumps({"student": "s1", "sleep": 30}))
     marker = f"marker-{os.getpid()}-{tmp_path.name}"
 
     def interrupt(task, report):

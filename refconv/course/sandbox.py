@@ -39,6 +39,7 @@ __all__ = ["Limits", "MECHANISMS", "detect", "command_line", "run_task", "explai
            "stop_all"]
 
 MECHANISMS = ("bwrap", "unshare", "rlimits", "none")
+ADDRESS_SPACE = 4             # a process's address space, in memory limits, under a control group
 SANDBOX = "/sandbox"                                       # bwrap's tmpfs: HOME and cwd
 ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "alternatives", "fonts",
        "passwd", "group", "nsswitch.conf", "mime.types")
@@ -47,7 +48,8 @@ SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32", "/opt"
 
 @dataclass(frozen=True)
 class Limits:
-    """What one task may use. memory: bytes (per process, and per task where cgroups allow);
+    """What one task may use. memory: bytes the task's processes may fill together (a control
+    group, where this process may make one; elsewhere the address space of each process);
     cpu: CPU seconds per process; processes: processes and threads; disk: bytes written;
     wall: seconds for the whole task."""
     memory: int = 2 << 30
@@ -157,7 +159,12 @@ def command_line(mechanism, command, limits, workdir, cgroup_files=()):
     inside += ["--", *command]
     if mechanism == "none":
         return inside, env
-    limit = [sys.executable, "-S", "-c", LIMIT_CODE, str(limits.memory), str(int(limits.cpu)),
+    # Address space is not memory: PyTorch and TensorFlow together reserve 2 GB of it before
+    # they use any. With a control group bounding the memory really used, the address space
+    # of each process only backs it up (ADDRESS_SPACE times the limit); without one, it is
+    # the only bound there is, and it is the limit itself.
+    space = limits.memory * (ADDRESS_SPACE if cgroup_files else 1)
+    limit = [sys.executable, "-S", "-c", LIMIT_CODE, str(space), str(int(limits.cpu)),
              str(limits.processes), str(limits.disk), str(len(cgroup_files)), *cgroup_files]
     if mechanism == "bwrap":
         return limit + _bwrap_prefix(limits, env) + inside, env
