@@ -89,7 +89,8 @@ def test_same_padding_right_and_each_slip_in_every_case():
     assert right.passed and right.points(4) == 4.0
     slips = {"swapped": lambda n, k, s, d: conv_padding(n, k, s, d)[::-1],
              "stride": lambda n, k, s, d: conv_padding(n, k, 1, d),
-             "dilation": lambda n, k, s, d: conv_padding(n, k, s, 1)}
+             "dilation": lambda n, k, s, d: conv_padding(n, k, s, 1),
+             "symmetric": lambda n, k, s, d: (((k - 1) * d) // 2, ((k - 1) * d) // 2)}
     for seed in range(6):
         for word, slip in slips.items():
             report = check_same_padding(slip, seed=seed)
