@@ -99,6 +99,12 @@ def test_same_padding_right_and_each_slip_in_every_case():
     after_wrong = check_same_padding(lambda n, k, s, d: (conv_padding(n, k, s, d)[0],
                                                           conv_padding(n, k, s, 1)[1]))
     assert after_wrong.gate == "padding_after" and "dilation" in after_wrong.mistake
+    for seed in range(4):     # each case's wrong padding_after is named (it may read as swapped)
+        report = check_same_padding(lambda n, k, s, d: (conv_padding(n, k, s, d)[0],
+                                                         conv_padding(n, k, s, 1)[1]), seed=seed)
+        named = [case.first.mistake or "" for case in report.cases]
+        assert all("dilation" in m or "swapped" in m for m in named), (seed, named)
+        assert sum("dilation" in m for m in named) >= 3, (seed, named)
 
 
 def test_conv1d_named_slips():
