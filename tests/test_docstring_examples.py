@@ -20,7 +20,7 @@ MODULES = {
     "refconv.rnn": ["dynamic_rnn"],
     "refconv.bptt": ["dynamic_rnn_grad"],
     "refconv.compare": ["compare"],
-    "refconv.golden": ["write_golden"],
+    "refconv.golden.write": ["write_golden"],
     "refconv.viz": ["to_png"],
 }
 

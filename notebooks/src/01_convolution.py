@@ -31,7 +31,7 @@
 # `same_padding` 10 min; exercise `conv1d` 15 min; the two questions 10 min.
 
 # %% [markdown]
-# ### Words used here (and in every later notebook)
+# ## Words used here (and in every later notebook)
 #
 # | word | what it means here |
 # |---|---|

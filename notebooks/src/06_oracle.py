@@ -57,7 +57,7 @@ if _missing:
     # bug hunt (the graded exercise) needs refconv alone, so it runs, and is graded, anyway.
     print(f"{' and '.join(_missing)} {'is' if len(_missing) == 1 else 'are'} not installed: "
           f"the sections comparing frameworks are skipped, the bug hunt at the end is not. "
-          f"To run them: pip install \"refconv[crosscheck]\" && "
+          f"To run them, from the clone: pip install -e \".[crosscheck]\" && "
           f"pip install --no-deps \"tf-keras==2.21.*\"")
 
     def _skip_until_the_bug_hunt(lines):

@@ -15,7 +15,7 @@ unchanged. refconv's own course kit, one module a stage:
 * :mod:`.verdict`: the points, computed in the grading process from the records
   against refconv's own answers (no student code runs there);
 * :mod:`.gradebook`: a whole class: grades.csv, feedback, written answers;
-  :mod:`.dispatch`: :func:`execute_tasks`, the one function that runs the tasks;
+  :mod:`.dispatch`: :func:`~refconv.course.dispatch.execute_tasks`, the one function that runs the tasks;
 * :mod:`.workers`: the tasks on this machine's cores (``--workers``) or a Dask cluster
   (``--scheduler``), resumable; :mod:`.sandbox` (with :mod:`.inside` and :mod:`.cgroup`):
   each task confined (bubblewrap, else unshare, else limits) with limits on memory, CPU

@@ -1,4 +1,4 @@
-"""Run many grading tasks: ONE function, :func:`execute_tasks`, that a class's grading calls.
+"""Run many grading tasks: ONE function, :func:`~refconv.course.dispatch.execute_tasks`, that a class's grading calls.
 
 Each task is ``python -m refconv.course.run . --timeout S`` run in (a copy of) its folder,
 sandboxed, on this machine's cores or on a Dask cluster (:mod:`.workers`, :mod:`.sandbox`):
