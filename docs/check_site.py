@@ -96,7 +96,7 @@ TEXT_SUFFIXES = (".html", ".ipynb", ".js", ".txt", ".json", ".py", ".md", ".css"
 # Screenshots: (name, page, element to scroll to or None); each at every width.
 SHOTS = (("home", "index.html", None),
          ("notebook", "notebooks/02_convlstm_gates.html",
-          ".cell_output img[alt*='gates over time']"),
+          ".cell_output img[alt*='forget gate and output over time']"),
          ("convlstmcell", "api/refconv.html", "dt[id='refconv.ConvLSTMCell']"))
 SHOT_WIDTHS = (1400, 400)
 

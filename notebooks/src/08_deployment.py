@@ -356,10 +356,6 @@ def scaled_errors(candidate, expected):
 # %% nbgrader={"grade": true, "grade_id": "check_scaled_errors", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 report = check_scaled_errors(scaled_errors)
 print(report)
-### BEGIN HIDDEN TESTS
-report = check_scaled_errors(scaled_errors, seed=2029, count=8)       # the grader's own cases
-print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
-### END HIDDEN TESTS
 report.points(2)
 
 # %% [markdown]
@@ -388,8 +384,19 @@ def first_failure(errors, atol):
 # %% nbgrader={"grade": true, "grade_id": "check_first_failure", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 report = check_first_failure(first_failure)
 print(report)
-### BEGIN HIDDEN TESTS
-report = check_first_failure(first_failure, seed=2029, count=12)       # the grader's own cases
-print("graded cases:", report.passed and "passed" or f"failed ({report.gate or 'an exception'} first)")
-### END HIDDEN TESTS
 report.points(2)
+
+# %% [markdown]
+# ## Question
+#
+# **Q1.** Every step of the float32 export is as right as float32 allows, yet its error against
+# float64 refconv grows along the sequence (the drift of section 8.3). Why, and what does that
+# mean for the tolerance a deployment check should use?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q_drift", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# Each step reads the previous step's `c` and `h`, so the rounding error of step `t` is in the
+# input of step `t + 1`, which adds its own; the forget gate keeps most of `c`, so the errors
+# are carried and add up rather than fade. A single tolerance for the first step is then too
+# tight for the last, and one loose enough for the last hides a wrong first step: compare step
+# by step, with a tolerance that grows with `t` as float32 itself drifts (refconv run in
+# float32 shows how much), and look first at the earliest step that is out of it.
