@@ -62,6 +62,7 @@ def test_build_writes_both_versions_of_every_notebook_and_the_secret(builds):
 
 
 def test_without_a_secret_the_build_makes_a_random_one(tmp_path):
+    needs_nbgrader()
     one, two = build(tmp_path / "a")["secret"], build(tmp_path / "b")["secret"]
     assert len(one.read_text().strip()) >= 24 and one.read_text() != two.read_text()
 
@@ -76,6 +77,7 @@ def _load_run_py():
 
 def test_student_notebook_is_what_nbgrader_makes_and_the_shipped_ones_are_fresh():
     """Cell for cell nbgrader's generate_assignment; notebooks/student/ made from the sources."""
+    needs_nbgrader()
     run = _load_run_py()
     for path in notebook_paths(REPO / "notebooks"):
         source = run.load(path)                    # from notebooks/src/, as run.py builds it

@@ -212,6 +212,7 @@ def test_a_class_resumes_and_grades_one_student_again(tmp_path):
     """The real runner, sandboxed, through ``refconv course grade``: a rerun runs nothing,
     ``--student`` runs only that student's notebook, and grades.csv is the same each time."""
     pytest.importorskip("nbclient")
+    pytest.importorskip("nbgrader", reason="refconv course build needs nbgrader: pip install -e \".[course]\"")
 
     def refconv(*args):
         done = subprocess.run([sys.executable, "-m", "refconv", *map(str, args)], cwd=tmp_path,
