@@ -49,6 +49,8 @@
 # `refconv/tasks.py`; the measurements are `refconv/ablation.py`.
 
 # %%
+import re
+
 import matplotlib
 import numpy as np
 from IPython.display import HTML
@@ -326,7 +328,19 @@ def draw(t):
 
 fig.set_dpi(80)
 animation = FuncAnimation(fig, draw, frames=inputs.shape[1], interval=700)
-HTML(animation.to_jshtml(default_mode="loop"))
+# matplotlib's player takes its button icons from a web font on a CDN; the notebook and the
+# site work offline, so the icons become plain characters, and the frames get an alt text.
+ICONS = {"fa fa-fast-backward": "\u23ee", "fa fa-step-backward": "\u23f4",
+         "fa fa-play fa-flip-horizontal": "\u25c0", "fa fa-pause": "\u23f8",
+         "fa fa-play": "\u25b6", "fa fa-step-forward": "\u23f5", "fa fa-fast-forward": "\u23ed",
+         "fa fa-minus": "\u2212", "fa fa-plus": "+"}
+player = re.sub(r'<link\s[^>]*href="https://[^"]*"[^>]*>', "", animation.to_jshtml(default_mode="loop"))
+for name, character in ICONS.items():
+    player = player.replace(f'<i class="{name}"></i>', character)
+player = player.replace("<img id=", '<img alt="the memory task, frame by frame: the input and '
+                        'the gates of the memory channel" id=', 1)
+assert "https://" not in player and 'class="fa' not in player
+HTML(player)
 
 # %% [markdown]
 # ## 2. Forgetting: drop the memory when told
