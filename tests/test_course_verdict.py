@@ -222,3 +222,16 @@ def test_the_bptt_hint_for_a_state_not_carried_points_at_the_loop():
     report = check_bptt(bptt, count=1)
     assert report.gate == "d_x" and "not carried back" in report.mistake
     assert "step t + 1" in report.hint(1) and "convolution" not in report.hint(1)
+
+
+def test_a_checker_without_its_policy_is_refused_when_wrapped():
+    """POLICY says which refconv functions a graded exercise may not call; a checker wrapped
+    without an entry would be graded with nothing forbidden, so wrapping it is refused."""
+    from refconv.exercises.record import POLICY, recordable
+
+    def check_something_new(student):
+        return None
+
+    assert "check_something_new" not in POLICY
+    with pytest.raises(ValueError, match="check_something_new has no entry"):
+        recordable(check_something_new)

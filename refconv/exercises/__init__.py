@@ -63,8 +63,9 @@ what the notebooks' graded cells do.
 The package: :mod:`.report` (the report), :mod:`.hints` (the hints per quantity),
 :mod:`.crash` (what a report says when the function raised),
 :mod:`.mistakes` (the recognisable mistakes), :mod:`.runs` (cases and
-comparison), and one module per subject: :mod:`.convolution`, :mod:`.cells`,
-:mod:`.sequences`, :mod:`.backward`, :mod:`.bug_hunt`.
+comparison), :mod:`.record` (graded runs: the outputs recorded, the verdict computed
+outside the kernel), and one module per subject: :mod:`.convolution`, :mod:`.cells`,
+:mod:`.sequences`, :mod:`.backward`, :mod:`.bug_hunt`, :mod:`.gates`, :mod:`.deployment`.
 """
 
 from . import backward, bug_hunt, cells, convolution, deployment, gates, sequences

@@ -336,6 +336,9 @@ def load_record(path):
 def recordable(checker):
     """Wrap a checker ``checker(student, **options) -> Report`` for graded runs (see the module)."""
     name = checker.__name__
+    if name not in POLICY:   # a checker without its policy would grade with nothing forbidden
+        raise ValueError(f"checker: {name} has no entry in refconv.exercises.record.POLICY "
+                         f"(the refconv functions its exercise may not call; () for none)")
 
     @functools.wraps(checker)
     def run(student, *args, **kwargs):
