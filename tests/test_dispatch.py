@@ -164,22 +164,13 @@ def modules():
     return names
 
 
-# The user's-own-model modules import their runtime when loaded, as the adapters do (the
-# conformance package imports them only when a user's file is checked).
-LOADS_A_RUNTIME = {
-    "refconv.conformance.onnx_graph": ("onnx",),
-    "refconv.conformance.own_onnx": ("onnx", "onnxruntime"),
-    "refconv.conformance.own_tflite": ("tensorflow", "ai_edge_litert"),
-}
-
-
 @pytest.mark.parametrize("module", modules())
 def test_every_module_imports_alone_in_a_fresh_interpreter(module):
-    """No import circle: each module of refconv imported first, alone. A runtime's adapter
-    (refconv.conformance.RUNTIMES) imports its frameworks: skipped, naming them, where they
-    are missing, except under REFCONV_REQUIRE_CROSSCHECK=1 (CI)."""
-    from refconv.conformance import RUNTIMES
-    needs = {**dict(RUNTIMES.values()), **LOADS_A_RUNTIME}.get(module, ())
+    """No import circle: each module of refconv imported first, alone. A module that loads a
+    runtime (refconv.conformance.LOADS_A_RUNTIME) imports its frameworks: skipped, naming
+    them, where they are missing, except under REFCONV_REQUIRE_CROSSCHECK=1 (CI)."""
+    from refconv.conformance import LOADS_A_RUNTIME
+    needs = LOADS_A_RUNTIME.get(module, ())
     missing = [name for name in needs if importlib.util.find_spec(name) is None]
     if missing:
         message = f"{module} imports {missing}, not installed: pip install -e \".[crosscheck,deploy]\""

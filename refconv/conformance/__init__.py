@@ -26,7 +26,7 @@ from .own import check_model
 from .report import (ATOL, ERROR, FAILED, OK, REFUSED, RTOL, TRUNCATED, Report, Row, load,
                      merge)
 
-__all__ = ["run", "check_model", "RUNTIMES", "available", "install_hint", "Report", "Row", "Candidate", "check", "reference",
+__all__ = ["run", "check_model", "RUNTIMES", "LOADS_A_RUNTIME", "available", "install_hint", "Report", "Row", "Candidate", "check", "reference",
            "load", "merge", "describe", "RTOL", "ATOL",
            "OK", "FAILED", "TRUNCATED", "REFUSED", "ERROR"]
 
@@ -36,6 +36,12 @@ RUNTIMES = {
     "onnxruntime": ("refconv.conformance.onnx_torch", ("torch", "onnx", "onnxruntime")),
     "tflite": ("refconv.conformance.tflite_keras", ("tensorflow", "ai_edge_litert")),
 }
+# Every module of this package that imports a runtime when loaded, and what it imports: the
+# adapters above, and the user's-own-model modules (imported only when a user's file is checked).
+LOADS_A_RUNTIME = {**dict(RUNTIMES.values()),
+                   "refconv.conformance.onnx_graph": ("onnx",),
+                   "refconv.conformance.own_onnx": ("onnx", "onnxruntime"),
+                   "refconv.conformance.own_tflite": ("tensorflow", "ai_edge_litert")}
 
 
 def install_hint():
