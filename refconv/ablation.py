@@ -28,7 +28,7 @@ from .rnn import dynamic_rnn
 from .vocabulary import LSTM_BLOCKS, LSTM_QUANTITIES
 
 __all__ = ["forced_run", "INTERVENTIONS", "ablation", "TASKS", "task_error", "main_channel",
-           "task_tables", "read_out", "reach_cone", "reach_profile",
+           "task_tables", "read_out", "reset_frames", "forget_test", "reach_cone", "reach_profile",
            "bootstrap_ratio", "saturation", "border_profile", "peephole_variant"]
 
 # The interventions of the ablation table: (gate, value). z_f = 1 keeps all of c; 0.5 halves
@@ -44,7 +44,8 @@ def forced_run(cell, inputs, force=()):
     ``force``: a list of ``(gate, value, frames, channels)`` or ``(gate, value, frames,
     channels, rows)``: ``gate`` one of z_i, z_f, z_o, set to ``value`` (after its sigmoid)
     on the time steps ``frames``, the state channels ``channels`` (None: all of them) and
-    the videos ``rows`` of the batch (a slice; default all). ``gates``: a dict name -> ``[B, T, *S, F]``
+    the videos ``rows`` of the batch (a slice; default all). ``value`` is a number, or an
+    array that broadcasts to ``[rows, *S, channels]`` (a value per video, pixel and channel). ``gates``: a dict name -> ``[B, T, *S, F]``
     of every quantity of :data:`refconv.vocabulary.LSTM_QUANTITIES`, as
     ``refconv.dynamic_rnn(cell, inputs, return_gates=True)`` gives.
     """
@@ -83,8 +84,10 @@ def _checked(item, steps, filters):
     gate, value, frames, channels, rows = (*item, slice(None))[:5]
     if gate not in FORCEABLE:
         raise ValueError(f"force: expected a gate of {FORCEABLE}, got {gate!r}")
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"force: expected a value in [0, 1] for {gate}, got {value!r}")
+    value = np.asarray(value, dtype=np.float64)
+    if not np.all((value >= 0.0) & (value <= 1.0)):
+        raise ValueError(f"force: expected a value in [0, 1] for {gate}, got "
+                         f"{value if value.ndim == 0 else [value.min(), value.max()]}")
     frames = set(int(t) for t in frames)
     if frames and (min(frames) < 0 or max(frames) >= steps):
         raise ValueError(f"force: expected frames in [0, {steps}), got {sorted(frames)}")
@@ -93,7 +96,7 @@ def _checked(item, steps, filters):
         raise ValueError(f"force: expected channels in [0, {filters}), got {channels}")
     if not isinstance(rows, slice):
         raise ValueError(f"force: expected rows as a slice, got {rows!r}")
-    return gate, float(value), frames, channels, rows
+    return gate, value, frames, channels, rows
 
 
 def _force(gate_values, name, t, force):
@@ -131,8 +134,9 @@ def ablation(cell, readout, inputs, error, frames, channel, interventions=INTERV
 TASKS = {
     # over the blank stretch, between the last sight of the shape and the cue
     "memory": dict(model="memory_lstm", frames=range(2, 8), channel_frames=range(2, 8)),
-    # from the reset signal (in half the videos) to the cue: where the memory is dropped
-    "forget": dict(model="forget_lstm", frames=range(tasks.RESET, 8), channel_frames=range(2, 5)),
+    # from the first frame a reset may come on (in half the videos) to the cue: where the
+    # memory is dropped
+    "forget": dict(model="forget_lstm", frames=range(tasks.RESET_FRAMES[0], 8), channel_frames=()),
     # while the shape crosses the bar (its centre is behind the bar from t = 3 to 6)
     "occlusion": dict(model="occlusion_lstm", frames=range(2, 8), channel_frames=range(3, 7)),
 }
@@ -150,15 +154,89 @@ def task_error(task, p, inputs, targets):
 def main_channel(task, gates, inputs):
     """The state channel an ablation forces as "main": for memory and occlusion the one whose
     ``z_f`` is highest over the task's ``channel_frames`` (the memory channel); for forget the
-    one whose ``z_f`` falls most inside the shape at the reset frame, videos with a reset
-    against those without."""
+    one whose ``z_f`` falls most inside the shape on the reset frame and the next (a cell may
+    drop ``c`` on the step after the signal, once ``h`` carries it): each video with a reset
+    against the videos without one, on the same frames."""
     if task != "forget":
         return tasks.memory_channel(gates, "z_f", TASKS[task]["channel_frames"])
-    reset = inputs[:, tasks.RESET, 0, 0, 2] == 1
+    frames = reset_frames(inputs)
     inside = inputs[:, 0, ..., 0] > 0.5                                   # the shape's pixels
-    z_f = gates["z_f"][:, tasks.RESET]                                    # [B, H, W, F]
-    fall = z_f[~reset][inside[~reset]].mean(axis=0) - z_f[reset][inside[reset]].mean(axis=0)
-    return int(np.argmax(fall))
+    calm = frames < 0
+    fall = []
+    for b in np.flatnonzero(~calm):
+        window = [frames[b], frames[b] + 1]
+        without = np.mean([gates["z_f"][calm, t][inside[calm]].mean(axis=0) for t in window], axis=0)
+        fall.append(without - np.mean([gates["z_f"][b, t][inside[b]].mean(axis=0) for t in window],
+                                      axis=0))
+    return int(np.argmax(np.mean(fall, axis=0)))
+
+
+AROUND = (-2, -1, 0, 1, 2, 3)   # forget_test's frames, from the reset frame (3 to 5: all exist)
+DROP_FRAMES = (0, 1)            # the reset frame and the next: where the drop must come
+
+
+def reset_frames(inputs):
+    """``[B]``: each forgetting-task video's reset frame (channel 2 is 1 everywhere), -1 where
+    it has none."""
+    signal = inputs[..., 2].max(axis=tuple(range(2, inputs.ndim - 1)))   # [B, T]
+    return np.where(signal.max(axis=1) > 0.5, signal.argmax(axis=1), -1)
+
+
+def forget_test(cell, readout, inputs, targets):
+    """Does the forget gate drop at the reset, and does the task need that drop?
+
+    Measured on the videos of ``inputs`` that have a reset, each against *itself without
+    its reset* (channel 2 zeroed; everything else equal), on the forgetting channel
+    (:func:`main_channel`, chosen on all of ``inputs``):
+
+    * ``z_f``: ``{"reset": [K], "no reset": [K]}``, that channel's ``z_f`` inside the first
+      shape on the frames ``r + k`` for ``k`` in :data:`AROUND` (``r`` the reset frame), mean
+      over the videos; ``drop``: the smaller of ``z_f`` with the reset over ``z_f`` without
+      it, on the reset frame and the next (:data:`DROP_FRAMES`);
+    * ``ratio``: ``{"main": r, "all": r}``, the error on those videos (the recall frames)
+      with ``z_f`` held on the reset frame and the next at what it is without the reset
+      (pixel by pixel: the drop cannot happen, nothing else is touched), on the forgetting
+      channel or on every channel, divided by the trained cell's error;
+    * ``channel``, ``error`` (the trained cell's) and ``recall_error`` (the error of
+      recalling the shape where blank is the answer: the scale of a failure).
+    """
+    frames = reset_frames(inputs)
+    order = np.argsort(frames, kind="stable")
+    order = order[frames[order] >= 0]                 # the reset videos, by reset frame
+    if order.size == 0:
+        raise ValueError("inputs: expected some forgetting-task videos with a reset, got none")
+    channel = main_channel("forget", forced_run(cell, inputs)[1], inputs)
+    x, y, frames = inputs[order], targets[order], frames[order]
+    calm = x.copy()                                   # the same videos without their reset:
+    calm[..., 2] = 0.0                                # no signal, and nothing shown after it
+    for b, t in enumerate(frames):
+        calm[b, t:, ..., 0] = 0.0
+    h, gates = forced_run(cell, x)
+    calm_gates = forced_run(cell, calm)[1]
+    inside = x[:, 0, ..., 0] > 0.5
+
+    def around(z_f):                                  # [B, T, H, W] -> [len(AROUND)]
+        return np.array([np.mean([z_f[b, t + k][inside[b]].mean() for b, t in enumerate(frames)])
+                         for k in AROUND])
+
+    def error(h):
+        return float(np.mean((read_out(h, readout) - y)[:, tasks.SHOW + tasks.BLANK:] ** 2))
+
+    base = error(h)
+    ratio = {}
+    for which, channels in (("main", [channel]), ("all", list(range(cell.filters)))):
+        force = []
+        for t in np.unique(frames):                   # per reset frame, its videos (contiguous)
+            rows = slice(np.flatnonzero(frames == t)[0], np.flatnonzero(frames == t)[-1] + 1)
+            force += [("z_f", calm_gates["z_f"][rows, t + k][..., channels], [t + k], channels, rows)
+                      for k in DROP_FRAMES]
+        ratio[which] = error(forced_run(cell, x, force)[0]) / base
+    z_f = {"reset": around(gates["z_f"][..., channel]),
+           "no reset": around(calm_gates["z_f"][..., channel])}
+    drop = min(z_f["reset"][AROUND.index(k)] / z_f["no reset"][AROUND.index(k)] for k in DROP_FRAMES)
+    first = np.mean((x[:, :1, ..., 0] - y[:, tasks.SHOW + tasks.BLANK:, ..., 0]) ** 2)
+    return dict(channel=channel, error=base, recall_error=float(first),
+                ratio=ratio, z_f=z_f, drop=float(drop))
 
 
 def task_tables(task, videos=12):

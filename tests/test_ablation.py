@@ -160,3 +160,69 @@ def test_position_free_peepholes_make_no_ring_at_the_first_step():
         assert np.all(spread[0] == 0.0) and np.all(spread[1] > 0)  # padding acts from t = 1
     trained = np.ptp(ablation.forced_run(cell, blank)[1]["z_o"][0, 0], axis=(0, 1))
     assert np.all(trained > 0)                                     # per-pixel peepholes at t = 0
+
+
+def test_a_force_may_hold_a_value_per_video_pixel_and_channel():
+    rng = np.random.default_rng(7)
+    cell = _cell(rng)
+    x = rng.standard_normal((4, 5, 7, 9, 2))
+    held = rng.uniform(size=(2, 7, 9, 2))
+    _, gates = ablation.forced_run(cell, x, [("z_f", held, [3], [0, 2], slice(1, 3))])
+    np.testing.assert_array_equal(gates["z_f"][1:3, 3][..., [0, 2]], held)
+    free = ablation.forced_run(cell, x)[1]
+    np.testing.assert_array_equal(gates["z_f"][1:3, 3, ..., 1], free["z_f"][1:3, 3, ..., 1])
+    with pytest.raises(ValueError, match="value in \\[0, 1\\]"):
+        ablation.forced_run(cell, x, [("z_f", held + 1, [3], [0, 2], slice(1, 3))])
+
+
+def test_forget_test_against_each_video_run_alone():
+    """forget_test's counterfactual, its z_f and its held error, rebuilt video by video."""
+    rng = np.random.default_rng(8)
+    cell = _cell(rng, shape=(16, 16), filters=3, channels=3)
+    readout = {"w": rng.normal(0, 1, (3, 1)), "b": np.array([-1.0])}
+    x, y = tasks.forget_batch(10, seed=3)
+    frames = ablation.reset_frames(x)
+    assert np.all(frames[frames >= 0] >= tasks.RESET_FRAMES[0]) and (frames < 0).any()
+    result = ablation.forget_test(cell, readout, x, y)
+    channel = result["channel"]
+    gates = dynamic_rnn(cell, x, return_gates=True, reference=True)[2]
+    assert channel == ablation.main_channel("forget", gates, x)
+    recall = slice(tasks.SHOW + tasks.BLANK, None)
+    z_f, calm_z_f, trained, held = [], [], [], {"main": [], "all": []}
+    for b in np.flatnonzero(frames >= 0):
+        t, inside = frames[b], x[b, 0, ..., 0] > 0.5
+        calm = x[b:b + 1].copy()
+        calm[0, :, ..., 2] = 0.0
+        calm[0, t:, ..., 0] = 0.0                  # nothing happens from the reset on
+        g = dynamic_rnn(cell, x[b:b + 1], return_gates=True, reference=True)[2]["z_f"][0]
+        c = dynamic_rnn(cell, calm, return_gates=True, reference=True)[2]["z_f"][0]
+        z_f.append([g[t + k][inside, channel].mean() for k in ablation.AROUND])
+        calm_z_f.append([c[t + k][inside, channel].mean() for k in ablation.AROUND])
+        h = ablation.forced_run(cell, x[b:b + 1])[0]
+        trained.append(np.mean((ablation.read_out(h, readout) - y[b:b + 1])[:, recall] ** 2))
+        for which, channels in (("main", [channel]), ("all", [0, 1, 2])):
+            force = [("z_f", c[t + k][None][..., channels], [t + k], channels)
+                     for k in ablation.DROP_FRAMES]
+            h = ablation.forced_run(cell, x[b:b + 1], force)[0]
+            held[which].append(np.mean((ablation.read_out(h, readout) - y[b:b + 1])[:, recall] ** 2))
+    np.testing.assert_allclose(result["z_f"]["reset"], np.mean(z_f, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(result["z_f"]["no reset"], np.mean(calm_z_f, axis=0), rtol=1e-12)
+    assert result["error"] == pytest.approx(np.mean(trained), rel=1e-12)
+    for which in held:
+        assert result["ratio"][which] == pytest.approx(np.mean(held[which]) / np.mean(trained), rel=1e-10)
+    drops = np.mean(z_f, axis=0) / np.mean(calm_z_f, axis=0)
+    assert result["drop"] == pytest.approx(min(drops[ablation.AROUND.index(k)] for k in (0, 1)))
+    with pytest.raises(ValueError, match="with a reset"):
+        ablation.forget_test(cell, readout, x[frames < 0], y[frames < 0])
+
+
+def test_the_forgetting_channel_is_the_one_whose_z_f_falls_most():
+    x, _ = tasks.forget_batch(8, seed=4)
+    frames = ablation.reset_frames(x)
+    gates = {"z_f": np.full((8, 10, 16, 16, 3), 0.9)}
+    for b in np.flatnonzero(frames >= 0):              # channel 2 falls on the frame after
+        gates["z_f"][b, frames[b] + 1, ..., 2] = 0.1    # the reset; channel 0 a little, on it
+        gates["z_f"][b, frames[b], ..., 0] = 0.6
+    assert ablation.main_channel("forget", gates, x) == 2
+    gates["z_f"][..., 2] = 0.9
+    assert ablation.main_channel("forget", gates, x) == 0

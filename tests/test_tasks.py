@@ -16,7 +16,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from refconv import tasks
+from refconv import ablation, tasks
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "notebooks" / "data" / "train_gates.py"
@@ -38,19 +38,30 @@ def test_tasks_are_seeded_and_shaped():
     np.testing.assert_array_equal(x[:, 1:], y[:, :-1])                 # the target is the next frame
 
 
-def test_forget_task_drops_the_shape_after_a_reset():
-    x, y = tasks.forget_batch(12, seed=10 ** 6)
-    memory_x, memory_y = tasks.memory_batch(12, seed=10 ** 6)
-    assert x.shape == (12, 10, 16, 16, 3) and y.shape == (12, 10, 16, 16, 1)
-    np.testing.assert_array_equal(x[..., :2], memory_x)            # the memory task's two channels
-    reset = x[..., 2].max(axis=(2, 3))                              # [B, T]
-    with_reset = reset[:, tasks.RESET] == 1
-    assert 0 < with_reset.sum() < 12                                # some videos have one, some not
-    assert np.all(reset[:, np.arange(10) != tasks.RESET] == 0)
-    assert np.all(x[with_reset, tasks.RESET, ..., 2] == 1)         # everywhere on its frame
+def test_forget_task_replaces_the_shape_after_a_reset():
+    x, y = tasks.forget_batch(48, seed=10 ** 6)
+    memory_x, memory_y = tasks.memory_batch(48, seed=10 ** 6)
+    assert x.shape == (48, 10, 16, 16, 3) and y.shape == (48, 10, 16, 16, 1)
+    signal = x[..., 2].max(axis=(2, 3))                             # [B, T]
+    with_reset = signal.max(axis=1) == 1
+    assert 12 < with_reset.sum() < 36                               # about half the videos
+    assert np.all(signal.sum(axis=1) <= 1)                          # one reset frame at most
+    frames = signal.argmax(axis=1)[with_reset]
+    assert set(frames) == set(tasks.RESET_FRAMES) and min(frames) > tasks.SHOW
+    np.testing.assert_array_equal(ablation.reset_frames(x), np.where(with_reset, signal.argmax(axis=1), -1))
+    for b in np.flatnonzero(with_reset):
+        r = signal[b].argmax()
+        assert np.all(x[b, r, ..., 2] == 1)                         # everywhere on its frame
+        np.testing.assert_array_equal(x[b, :r + 1, ..., :2], memory_x[b, :r + 1])  # as before, up to r
+        second = x[b, r + 1, ..., 0]
+        assert second.max() == 1 and not np.array_equal(second, memory_x[b, 0, ..., 0])
+        np.testing.assert_array_equal(x[b, r + 2, ..., 0], second)  # shown for two frames
+        assert np.all(x[b, r + 3:, ..., 0] == 0)
+        np.testing.assert_array_equal(y[b, tasks.SHOW + tasks.BLANK:, ..., 0], [second, second])
+        assert np.all(y[b, :tasks.SHOW + tasks.BLANK] == 0)
+    np.testing.assert_array_equal(x[~with_reset, ..., :2], memory_x[~with_reset])
     np.testing.assert_array_equal(y[~with_reset], memory_y[~with_reset])
-    assert np.all(y[with_reset] == 0)                               # after a reset: blank
-    np.testing.assert_array_equal(tasks.forget_batch(12, seed=10 ** 6)[0], x)
+    np.testing.assert_array_equal(tasks.forget_batch(48, seed=10 ** 6)[0], x)
 
 
 def test_occlusion_task_hides_the_shape_behind_the_bar():
