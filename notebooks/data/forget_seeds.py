@@ -16,7 +16,7 @@ and without it; ``drop``, the smaller ratio of the two on the reset frame and th
 the error on the reset videos when ``z_f`` is held on those two frames at its value
 without the reset (the forgetting channel alone, and every channel), over the trained
 cell's; and that held error as a share of the error of answering the first shape.
-Training one seed takes about 15 s of CPU (600 steps) on an idle machine.
+Training one seed takes seconds to a minute of CPU (600 steps; more while the machine is shared).
 """
 
 import os
@@ -53,6 +53,20 @@ def design():
     return dict(reset_frames=list(tasks.RESET_FRAMES), reset_share=tasks.RESET_SHARE,
                 model=tasks.MODELS[NAME], around=list(ablation.AROUND),
                 drop_frames=list(ablation.DROP_FRAMES))
+
+
+RECORD = pathlib.Path(__file__).resolve().parent / "forget_seeds.json"
+
+
+def load_record(path=RECORD):
+    """The recorded results, ``{"command", "videos", "design", "seeds": {seed: result}}``
+    (seeds as ints); a ValueError if they were measured on another design than the current."""
+    record = json.loads(pathlib.Path(path).read_text())
+    if record["design"] != design():
+        raise ValueError(f"{path}: recorded for the design {record['design']}, not the current "
+                         f"{design()}: run {record['command']} again")
+    record["seeds"] = {int(seed): result for seed, result in record["seeds"].items()}
+    return record
 
 
 def trained(seed, out):

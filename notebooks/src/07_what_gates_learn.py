@@ -363,6 +363,14 @@ HTML(player)
 # by frame from the reset; and, to see whether the task **needs** the drop, the error when
 # `z_f` is held on the reset frame and the next at its value without the reset, pixel by
 # pixel (the drop cannot happen, nothing else is touched).
+#
+# The table's columns: `z_f` of the forgetting channel inside the first shape, mean over
+# the videos with a reset, on the frames `r - 2` to `r + 3` around each video's reset frame
+# `r`, with the reset and in the same video without it; `drop`, the smaller of the two
+# ratios (with / without) on `r` and `r + 1`; the error on the reset videos with `z_f` held,
+# over the trained cell's, on the forgetting channel and on every channel; the trained
+# cell's error; and `share`, the held error (every channel) as a share of the error of
+# answering the first shape: how much of the old memory comes back.
 
 # %%
 f_inputs, f_targets = tasks.held_out("forget_lstm", 48)
@@ -376,34 +384,36 @@ show(task_picture({"picture": f_inputs[shown, ..., 0], "cue": f_inputs[shown, ..
                   {0: "\nfirst", r: "\nreset", r + 1: "\nsecond", SHOW + BLANK: "\ncue"}))
 
 # %%
+import importlib.util  # noqa: E402  (the script that measures many seeds, read as a module)
+
+spec = importlib.util.spec_from_file_location("forget_seeds", "data/forget_seeds.py")
+forget_seeds = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(forget_seeds)              # its table's header and rows, used here too
+
 forget_models = tasks.load_seeds("forget_lstm")
 keep_error = np.mean(f_targets[~reset][:, recall] ** 2)     # answering blank where it must recall
-DROP_BELOW, HELD_ABOVE = 0.8, 3.0                           # what every seed tried clears (below)
+DROP_BELOW, HELD_ABOVE = 0.8, 3.0                           # what every recorded seed clears (below)
 forget_runs = {}
-print(f"{reset.sum()} of {len(reset)} held-out videos have a reset; z_f of the forgetting channel "
-      f"inside the first shape, mean over them, on the frames from the reset (t = r + k)")
 for seed, (cell, readout, losses, _) in forget_models.items():
     p = ablation.read_out(ablation.forced_run(cell, f_inputs)[0], readout)
     calm_error = np.mean((p[~reset] - f_targets[~reset])[:, recall] ** 2)
     run = forget_runs[seed] = ablation.forget_test(cell, readout, f_inputs, f_targets)
     print(f"seed {seed}: recall error {calm_error:.1e} without a reset (answering blank "
           f"{keep_error:.3f}), {run['error']:.1e} after one (answering the first shape "
-          f"{run['recall_error']:.3f}); forgetting channel {run['channel']}")
-    print("   k:         " + "".join(f"{k:>7d}" for k in ablation.AROUND))
-    for kind in ("reset", "no reset"):
-        print(f"   {kind + ':':<11}" + "".join(f"{v:7.2f}" for v in run["z_f"][kind]))
-    print(f"   on the reset frame or the next, z_f falls to {run['drop']:.3f} of its value without "
-          f"the reset; held there, the error on these videos x{run['ratio']['main']:.1f} (this "
-          f"channel), x{run['ratio']['all']:.1f} (every channel), "
-          f"{run['ratio']['all'] * run['error'] / run['recall_error']:.0%} of answering the first shape")
+          f"{run['recall_error']:.3f})")
     assert calm_error < 0.1 * keep_error and run["error"] < 0.1 * run["recall_error"]
     # in every seed: the forget gate drops when the signal comes (not before: k = -1 is the
     # same video until then), and the task needs that drop
     assert run["drop"] < DROP_BELOW and run["ratio"]["all"] > HELD_ABOVE
+print(f"\n{reset.sum()} of {len(reset)} held-out videos have a reset")
+print(forget_seeds.header())
+for seed, run in forget_runs.items():
+    print(forget_seeds.row(seed, run))
 deep = [seed for seed, run in forget_runs.items() if run["drop"] < 0.25]
 print("seeds whose forget gate falls below a quarter of its value without the reset:", deep,
       "of", list(forget_runs))
 
+# %%
 fig = Figure(figsize=(11, 3.4), layout="constrained")
 ax, bx = fig.subplots(1, 2, width_ratios=[1.6, 1])
 for n, (seed, run) in enumerate(forget_runs.items()):
@@ -426,7 +436,7 @@ for offset, which, colour in ((-width / 2, "main", "C0"), (width / 2, "all", "C1
            color=colour, label={"main": "forgetting channel", "all": "every channel"}[which])
 bx.set_yscale("log")
 bx.axhline(1, color="black", linewidth=0.8)
-bx.axhline(HELD_ABOVE, color="0.5", linewidth=0.8, linestyle="--")
+bx.axhline(HELD_ABOVE, color="0.5", linewidth=0.8, linestyle="--", label=f"asserted: > {HELD_ABOVE:g}")
 bx.set_xticks(range(len(seeds)), [f"seed {s}" for s in seeds], fontsize=9)
 bx.set_ylabel("error / trained cell's error")
 bx.legend(fontsize=8)
@@ -435,25 +445,45 @@ bx.grid(alpha=0.3, axis="y", which="both")
 show(fig)
 
 # %% [markdown]
+# Three seeds are few. `notebooks/data/forget_seeds.py` ran the same test on more seeds
+# than ship (it trains each, then measures), and recorded what it printed in
+# `notebooks/data/forget_seeds.json`; the thresholds asserted above are the ones every
+# recorded seed clears.
+
+# %%
+recorded = forget_seeds.load_record()        # refuses a record of another task design
+print(f"recorded by: {recorded['command']}\n({recorded['videos']} held-out videos)")
+print(forget_seeds.header())
+for seed, result in recorded["seeds"].items():
+    print(forget_seeds.row(seed, result))
+drops = {seed: result["drop"] for seed, result in recorded["seeds"].items()}
+held = {seed: result["ratio"]["all"] for seed, result in recorded["seeds"].items()}
+partial = [seed for seed, drop in drops.items() if drop >= 0.25]
+print(f"{len(drops)} seeds: drop at most {max(drops.values()):.3f} (asserted below {DROP_BELOW}), "
+      f"the held z_f costs at least x{min(held.values()):.1f} (asserted above {HELD_ABOVE}); "
+      f"seeds whose fall is partial (z_f above a quarter of its no-reset value): {partial}")
+assert max(drops.values()) < DROP_BELOW and min(held.values()) > HELD_ABOVE
+
+# %% [markdown]
 # Every seed learns the task, and in every seed the forget gate does the textbook job at
 # the right moment: on the frame before the reset it is what it would be without one (the
-# video is the same until then), and on the reset frame (or, in some seeds, the next, once
-# `h` carries the signal) it falls, so `c = z_f * c + z_i * z` lets go of the first shape,
-# and on a video without a reset it stays where it was. Holding it there for those two
-# frames multiplies the error on the reset videos in every seed: the drop is **needed**, not
-# a side effect. This is what Gers et al. (2000) added the forget gate for: an LSTM without
-# one can only accumulate, and they showed it failing on continual streams that need a
-# reset.
+# video is the same until then), and on the reset frame it falls, so `c = z_f * c + z_i * z`
+# lets go of the first shape, while on the same video without a reset it stays where it
+# was. (The test also counts the frame after, where a cell could drop `c` once `h` carries
+# the signal; the columns `r` and `+1` show where each seed's fall comes.) Holding `z_f` at
+# its no-reset value on those two frames multiplies the error on the reset videos in every
+# seed: the drop is **needed**, not a side effect. This is what Gers et al. (2000) added the
+# forget gate for: an LSTM without one can only accumulate, and they showed it failing on
+# continual streams that need a reset.
 #
-# **Where the seeds differ** (printed above): in the seeds listed the fall is deep (to below
-# a quarter) and the gate climbs back within a frame or two, in time to hold the second
-# shape; in the others it is partial, and holding it costs less: those cells also drown the
-# first shape by writing over it through `z_i * z` (section 4's table forces the other
-# gates). Not every seed holds its memory with `z_f` near 1 either (the `k = -1` column):
-# as in section 1, some refresh it through `h` at a lower `z_f`. What is asserted for every
-# seed is what held for all of the 20 seeds tried with `notebooks/data/forget_seeds.py`:
-# the fall below `DROP_BELOW` of its no-reset value, and the held gate costing more than
-# `HELD_ABOVE` times the error.
+# **Where the seeds differ** (the two tables): in most seeds the fall is deep, to below a
+# quarter of the gate's no-reset value, on the reset frame itself, and the gate climbs back
+# within a frame or two, in time to hold the second shape. In the recorded seeds listed as
+# partial it falls only part of the way and holding it costs less (the share column: how
+# much of the first shape's error comes back): those cells have a second way to drop the
+# first shape, which holding `z_f` does not touch. What is asserted for every seed is what
+# held for every recorded one: the fall below `DROP_BELOW` of its no-reset value, and the
+# held gate costing more than `HELD_ABOVE` times the error.
 
 # %% [markdown]
 # ## 3. Occlusion: a moving shape behind a bar
