@@ -8,6 +8,10 @@ Notebook 07's measurements, as functions its tests can hold to an oracle:
   gives refconv's reference run to the last bit (a test holds it to that).
 * :func:`ablation`: the error of a trained model with each gate forced, relative to
   the trained cell's, for one channel and for all of them.
+* :func:`forget_test`: on the forgetting task, each video with a reset against itself
+  without it: does the forget gate drop at the signal, and does holding it cost the
+  task? (:func:`forget_row` prints it; ``notebooks/data/forget_seeds.py`` runs it over
+  many training seeds and records them, :func:`load_forget_record` reads the record.)
 * :func:`reach_cone`: in 1-D, which pixels of ``h`` one input pixel has changed after
   ``t`` steps: the cone ``d * (k // 2) + t * (k // 2)`` (input dilation ``d``).
 * :func:`reach_profile`: a motion model's prediction on target pixels ``n`` pixels
@@ -18,6 +22,8 @@ Notebook 07's measurements, as functions its tests can hold to an oracle:
 """
 
 import functools
+import json
+import pathlib
 
 import numpy as np
 from scipy import ndimage
@@ -28,7 +34,8 @@ from .rnn import dynamic_rnn
 from .vocabulary import LSTM_BLOCKS, LSTM_QUANTITIES
 
 __all__ = ["forced_run", "INTERVENTIONS", "ablation", "TASKS", "task_error", "main_channel",
-           "task_tables", "read_out", "reset_frames", "forget_test", "reach_cone", "reach_profile",
+           "task_tables", "read_out", "reset_frames", "forget_test", "forget_design",
+           "load_forget_record", "forget_header", "forget_row", "reach_cone", "reach_profile",
            "bootstrap_ratio", "saturation", "border_profile", "peephole_variant"]
 
 # The interventions of the ablation table: (gate, value). z_f = 1 keeps all of c; 0.5 halves
@@ -237,6 +244,45 @@ def forget_test(cell, readout, inputs, targets):
     first = np.mean((x[:, :1, ..., 0] - y[:, tasks.SHOW + tasks.BLANK:, ..., 0]) ** 2)
     return dict(channel=channel, error=base, recall_error=float(first),
                 ratio=ratio, z_f=z_f, drop=float(drop))
+
+
+def forget_design():
+    """What :func:`forget_test`'s numbers depend on: the forgetting task's timeline, its
+    model's training, and the test's frames (a record of another design is stale)."""
+    return dict(reset_frames=list(tasks.RESET_FRAMES), reset_share=tasks.RESET_SHARE,
+                model=tasks.MODELS["forget_lstm"], around=list(AROUND),
+                drop_frames=list(DROP_FRAMES))
+
+
+def load_forget_record(path):
+    """A record written by ``notebooks/data/forget_seeds.py --record PATH``:
+    ``{"command", "videos", "design", "seeds": {seed: forget_test's result}}`` (seeds as
+    ints). Raises ValueError when it was measured on another design than the current one."""
+    record = json.loads(pathlib.Path(path).read_text())
+    if record["design"] != forget_design():
+        raise ValueError(f"{path}: recorded for the design {record['design']}, not the current "
+                         f"{forget_design()}: run {record['command']} again")
+    record["seeds"] = {int(seed): result for seed, result in record["seeds"].items()}
+    return record
+
+
+def forget_header():
+    """The two header lines of :func:`forget_row`'s table."""
+    frames = " ".join(f"{format(k, '+d') if k else 'r':>5}" for k in AROUND)
+    return (f"{'':12}  {'z_f with the reset, frames from it':<{len(frames)}}   "
+            f"{'z_f, the same video without it':<{len(frames)}}          held z_f: error x\n"
+            f"{'seed':>4} {'channel':>7}  {frames}   {frames}  {'drop':>6} {'channel':>9} {'all':>9} "
+            f"{'error':>8} {'share':>7}")
+
+
+def forget_row(seed, result):
+    """One line of the table: :func:`forget_test`'s ``result`` for ``seed``; ``share`` is the
+    held error (every channel) over the error of answering the first shape."""
+    share = result["ratio"]["all"] * result["error"] / result["recall_error"]
+    return (f"{seed:4d} {result['channel']:7d}  " + " ".join(f"{v:5.2f}" for v in result["z_f"]["reset"])
+            + "   " + " ".join(f"{v:5.2f}" for v in result["z_f"]["no reset"])
+            + f"  {result['drop']:6.3f} {result['ratio']['main']:8.1f}x {result['ratio']['all']:8.1f}x "
+            f"{result['error']:8.1e} {share:7.2f}")
 
 
 def task_tables(task, videos=12):

@@ -18,13 +18,14 @@ from refconv import ablation, tasks
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "notebooks" / "data" / "forget_seeds.py"
+RECORD = REPO / "notebooks" / "data" / "forget_seeds.json"
 spec = importlib.util.spec_from_file_location("forget_seeds", SCRIPT)
 forget_seeds = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(forget_seeds)
 
 
 def test_the_record_is_of_this_design_and_its_shipped_seeds_are_the_shipped_weights():
-    record = forget_seeds.load_record()
+    record = ablation.load_forget_record(RECORD)
     assert set(tasks.SEEDS) <= set(record["seeds"]) and len(record["seeds"]) >= 10
     inputs, targets = tasks.held_out("forget_lstm", record["videos"])
     for seed in tasks.SEEDS:
@@ -38,16 +39,16 @@ def test_the_record_is_of_this_design_and_its_shipped_seeds_are_the_shipped_weig
             assert recorded["ratio"][which] == pytest.approx(result["ratio"][which], rel=1e-9)
         for kind in ("reset", "no reset"):
             np.testing.assert_allclose(recorded["z_f"][kind], result["z_f"][kind], rtol=1e-9)
-        assert forget_seeds.row(seed, recorded) == forget_seeds.row(seed, result)
+        assert ablation.forget_row(seed, recorded) == ablation.forget_row(seed, result)
 
 
 def test_a_record_of_another_design_is_refused(tmp_path):
-    record = json.loads(forget_seeds.RECORD.read_text())
+    record = json.loads(RECORD.read_text())
     record["design"]["reset_frames"] = [5]
     stale = tmp_path / "stale.json"
     stale.write_text(json.dumps(record))
     with pytest.raises(ValueError, match="not the current"):
-        forget_seeds.load_record(stale)
+        ablation.load_forget_record(stale)
 
 
 def test_seed_lists():
@@ -62,7 +63,7 @@ def test_the_script_trains_measures_and_records(tmp_path, monkeypatch):
     assert forget_seeds.main(["--seeds", "3", "--out", str(out), "--videos", "8",
                               "--record", str(path)]) == 0
     assert (out / "seed3" / "forget_lstm.npz").exists()
-    record = forget_seeds.load_record(path)
+    record = ablation.load_forget_record(path)
     cell, readout, _, config = tasks.load("forget_lstm", out / "seed3")
     assert config["steps"] == 2 and list(record["seeds"]) == [3]
     inputs, targets = tasks.held_out("forget_lstm", 8)

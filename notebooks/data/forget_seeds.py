@@ -48,27 +48,6 @@ def seed_list(text):
     return seeds
 
 
-def design():
-    """What the recorded numbers depend on: the task's timeline and the model's training."""
-    return dict(reset_frames=list(tasks.RESET_FRAMES), reset_share=tasks.RESET_SHARE,
-                model=tasks.MODELS[NAME], around=list(ablation.AROUND),
-                drop_frames=list(ablation.DROP_FRAMES))
-
-
-RECORD = pathlib.Path(__file__).resolve().parent / "forget_seeds.json"
-
-
-def load_record(path=RECORD):
-    """The recorded results, ``{"command", "videos", "design", "seeds": {seed: result}}``
-    (seeds as ints); a ValueError if they were measured on another design than the current."""
-    record = json.loads(pathlib.Path(path).read_text())
-    if record["design"] != design():
-        raise ValueError(f"{path}: recorded for the design {record['design']}, not the current "
-                         f"{design()}: run {record['command']} again")
-    record["seeds"] = {int(seed): result for seed, result in record["seeds"].items()}
-    return record
-
-
 def trained(seed, out):
     """The cell of ``seed`` from ``out/seedS/forget_lstm.npz``, trained first if missing or stale."""
     folder = pathlib.Path(out) / f"seed{seed}"
@@ -80,23 +59,6 @@ def trained(seed, out):
     cell, readout, losses = tasks.train(NAME, seed=seed)
     tasks.save(folder / f"{NAME}.npz", NAME, cell, readout, losses, tasks.MODELS[NAME]["steps"], seed)
     return cell, readout
-
-
-def row(seed, result):
-    """One printed line of the table (the header is :func:`header`)."""
-    share = result["ratio"]["all"] * result["error"] / result["recall_error"]
-    return (f"{seed:4d} {result['channel']:7d}  " + " ".join(f"{v:5.2f}" for v in result["z_f"]["reset"])
-            + "   " + " ".join(f"{v:5.2f}" for v in result["z_f"]["no reset"])
-            + f"  {result['drop']:6.3f} {result['ratio']['main']:8.1f}x {result['ratio']['all']:8.1f}x "
-            f"{result['error']:8.1e} {share:7.2f}")
-
-
-def header():
-    frames = " ".join(f"{format(k, '+d') if k else 'r':>5}" for k in ablation.AROUND)
-    return (f"{'':12}  {'z_f with the reset, frames from it':<{len(frames)}}   "
-            f"{'z_f, the same video without it':<{len(frames)}}          held z_f: error x\n"
-            f"{'seed':>4} {'channel':>7}  {frames}   {frames}  {'drop':>6} {'channel':>9} {'all':>9} "
-            f"{'error':>8} {'share':>7}")
 
 
 def main(argv=None):
@@ -114,18 +76,18 @@ def main(argv=None):
     print(f"{NAME}: {int((ablation.reset_frames(inputs) >= 0).sum())} of {args.videos} held-out "
           f"videos have a reset; z_f of the forgetting channel inside the first shape, mean over "
           f"them; share: the held error over the error of answering the first shape")
-    print(header())
+    print(ablation.forget_header())
     results = {}
     for seed in args.seeds:
         cell, readout = trained(seed, args.out)
         result = ablation.forget_test(cell, readout, inputs, targets)
-        print(row(seed, result), flush=True)
+        print(ablation.forget_row(seed, result), flush=True)
         results[seed] = {key: (value.tolist() if isinstance(value, np.ndarray) else value)
                          for key, value in result.items()}
         results[seed]["z_f"] = {kind: list(map(float, values)) for kind, values in result["z_f"].items()}
     if args.record:
         record = dict(command=" ".join(["python notebooks/data/forget_seeds.py"] + (argv or sys.argv[1:])),
-                      videos=args.videos, design=design(), seeds=results)
+                      videos=args.videos, design=ablation.forget_design(), seeds=results)
         pathlib.Path(args.record).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
         print(f"recorded in {args.record}")
     return 0

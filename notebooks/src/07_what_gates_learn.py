@@ -384,12 +384,6 @@ show(task_picture({"picture": f_inputs[shown, ..., 0], "cue": f_inputs[shown, ..
                   {0: "\nfirst", r: "\nreset", r + 1: "\nsecond", SHOW + BLANK: "\ncue"}))
 
 # %%
-import importlib.util  # noqa: E402  (the script that measures many seeds, read as a module)
-
-spec = importlib.util.spec_from_file_location("forget_seeds", "data/forget_seeds.py")
-forget_seeds = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(forget_seeds)              # its table's header and rows, used here too
-
 forget_models = tasks.load_seeds("forget_lstm")
 keep_error = np.mean(f_targets[~reset][:, recall] ** 2)     # answering blank where it must recall
 DROP_BELOW, HELD_ABOVE = 0.8, 3.0                           # what every recorded seed clears (below)
@@ -406,9 +400,9 @@ for seed, (cell, readout, losses, _) in forget_models.items():
     # same video until then), and the task needs that drop
     assert run["drop"] < DROP_BELOW and run["ratio"]["all"] > HELD_ABOVE
 print(f"\n{reset.sum()} of {len(reset)} held-out videos have a reset")
-print(forget_seeds.header())
+print(ablation.forget_header())
 for seed, run in forget_runs.items():
-    print(forget_seeds.row(seed, run))
+    print(ablation.forget_row(seed, run))
 deep = [seed for seed, run in forget_runs.items() if run["drop"] < 0.25]
 print("seeds whose forget gate falls below a quarter of its value without the reset:", deep,
       "of", list(forget_runs))
@@ -451,11 +445,11 @@ show(fig)
 # recorded seed clears.
 
 # %%
-recorded = forget_seeds.load_record()        # refuses a record of another task design
+recorded = ablation.load_forget_record("data/forget_seeds.json")   # refuses another design's
 print(f"recorded by: {recorded['command']}\n({recorded['videos']} held-out videos)")
-print(forget_seeds.header())
+print(ablation.forget_header())
 for seed, result in recorded["seeds"].items():
-    print(forget_seeds.row(seed, result))
+    print(ablation.forget_row(seed, result))
 drops = {seed: result["drop"] for seed, result in recorded["seeds"].items()}
 held = {seed: result["ratio"]["all"] for seed, result in recorded["seeds"].items()}
 partial = [seed for seed, drop in drops.items() if drop >= 0.25]
