@@ -16,8 +16,9 @@ one thread (a matrix product split over threads may add in another order).
 Another machine's BLAS may round differently (1e-12 to 1e-8 relative after
 training). The seven models of one seed take a little over a minute of CPU time
 (measured with /usr/bin/time on the 2-core machine, seed 7: 71.5 s user for seven
-models, one of them a task since replaced by forget_lstm, which took 9.0 s; several
-minutes of wall time while the machine was shared with other jobs).
+models, one of them a task since replaced by forget_lstm; forget_lstm alone, 600 steps
+of the task that replaced it: 14.5 s user; several minutes of wall time while the
+machine was shared with other jobs).
 """
 
 import os
