@@ -97,6 +97,7 @@ VIEWPORT = 1280   # CSS px: the window the pages are checked in (a laptop)
 COLUMN = 688      # CSS px: the content column there (measured in Chromium; 368 at 400 px)
 MIN_TEXT_PT = 9
 MIN_DPI = 149.5   # 150 dpi, as the PNG stores it (pixels per metre, rounded)
+ROUNDING = 0.02   # pt: a page gives a figure a whole number of CSS px, so 9 pt may show as 8.99
 # What a built site must not hold: answers, a build cache, source maps.
 FORBIDDEN_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS",
                      "END HIDDEN TESTS", "BEGIN MARK SCHEME", "END MARK SCHEME")
@@ -237,7 +238,7 @@ def image_problems(site, page_url, images, sizes):
         if image["natural"] and image["shown"]:   # (a hidden image is shown at no size)
             shown = full * image["shown"] / image["natural"]
             sizes.append((shown, page_url, src))
-            if shown < MIN_TEXT_PT:
+            if shown < MIN_TEXT_PT - ROUNDING:
                 problems.append(f"figure text {shown:.1f} pt as shown in the page (under "
                                 f"{MIN_TEXT_PT}; drawn {smallest:g} pt in a figure "
                                 f"{image['natural'] / dpi:.1f} in wide, shown "
@@ -357,7 +358,7 @@ def main(argv=None):
     status = 1 if problems or formulas == 0 else 0
     if sizes:
         small = sorted(sizes)
-        under = sum(pt < MIN_TEXT_PT for pt, _, _ in small)
+        under = sum(pt < MIN_TEXT_PT - ROUNDING for pt, _, _ in small)
         print(f"check_site: figures' smallest text as shown at {VIEWPORT} px: {small[0][0]:.1f} to "
               f"{small[-1][0]:.1f} pt (median {small[len(small) // 2][0]:.1f}); {under} of "
               f"{len(small)} figures under {MIN_TEXT_PT} pt inline")

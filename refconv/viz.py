@@ -1,8 +1,8 @@
 """Pictures of what a convolutional LSTM/GRU does, step by step.
 
 Each function takes the arrays that ``dynamic_rnn(..., return_gates=True)``
-returns and gives back a matplotlib ``Figure``; save it with
-``fig.savefig(path)`` or let a notebook show it.
+returns and gives back a matplotlib ``Figure``; :func:`to_png` draws it into the
+PNG a notebook or the site shows (``fig.savefig(path)`` works too).
 
 Two choices make the pictures comparable across time steps, runs and cells:
 
@@ -149,7 +149,7 @@ def picture_grid(rows, steps, title=None, step_titles=None, bars=True):
                      0.8 * len(rows) * blocks + 0.3 * blocks + 0.4)
         axes = fig.subplots(len(rows) * blocks, per, squeeze=False)
         for extra in axes[len(rows) * (blocks - 1):, len(steps) - per * (blocks - 1):].flat:
-            fig.delaxes(extra)   # the last block's empty places
+            extra.set_visible(False)   # the last block's empty places (kept: bars align)
         for block in range(blocks):
             shown = steps[block * per:(block + 1) * per]
             titles = step_titles[block * per:(block + 1) * per]
@@ -168,8 +168,7 @@ def picture_grid(rows, steps, title=None, step_titles=None, bars=True):
                         line[col].set_title(titles[col])
                 line[0].set_ylabel(label, rotation=0, ha="right", va="center")
                 if bars:
-                    bar = fig.colorbar(image, ax=line[:len(shown)], fraction=0.04, pad=0.02,
-                                       aspect=7)
+                    bar = fig.colorbar(image, ax=line, fraction=0.04, pad=0.02, aspect=7)
                     bar.set_ticks([lo, (lo + hi) / 2, hi])
                     bar.set_label(bar_label)
         if title:
