@@ -150,7 +150,8 @@ def _wrap_titles(figure, renderer):
             continue
         lines = text.get_text().split("\n")
         chars = max(8, int(max(map(len, lines)) * room / length * 0.95))   # per line, that fit
-        text.set_text("\n".join(textwrap.fill(line, chars) for line in lines))
+        text.set_text("\n".join(textwrap.fill(line, chars, break_on_hyphens=False,
+                                               break_long_words=False) for line in lines))
         wrapped = True
     return wrapped
 

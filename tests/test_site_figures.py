@@ -156,3 +156,24 @@ def test_the_style_sets_the_smallest_sizes_and_figure_keeps_to_the_column():
         assert axes.legend().get_texts()[0].get_fontsize() == viz.SMALLEST
     with pytest.raises(ValueError, match=r"width, height: expected 0 < width <= 7.0"):
         viz.figure(9.0, 3.0)
+
+
+def test_to_png_breaks_a_title_or_label_longer_than_its_panel_into_lines_never_smaller():
+    words = "the forget gate of every channel over every step of the held-out video"
+    figure = viz.figure(4.0, 3.0)
+    left, right = figure.subplots(1, 2)
+    left.set_title(words)
+    left.set_xlabel(words)
+    right.set_title("short")
+    figure.suptitle(words + ", " + words)
+    size = left.title.get_fontsize()
+    viz.to_png(figure)
+    renderer = figure.canvas.get_renderer()
+    for text, room in ((left.title, left), (left.xaxis.label, left),
+                       (figure._suptitle, None)):
+        assert "\n" in text.get_text() and " ".join(text.get_text().split()) in (
+            words, words + ", " + words)
+        width = text.get_window_extent(renderer).width
+        assert width <= (figure.bbox.width if room is None else
+                         room.get_window_extent(renderer).width) * 1.02
+    assert right.get_title() == "short" and left.title.get_fontsize() == size
