@@ -1,8 +1,8 @@
 """Pictures of what a convolutional LSTM/GRU does, step by step.
 
 Each function takes the arrays that ``dynamic_rnn(..., return_gates=True)``
-returns and gives back a matplotlib ``Figure``; save it with
-``fig.savefig(path)`` or let a notebook show it.
+returns and gives back a matplotlib ``Figure``; :func:`to_png` draws it into the
+PNG a notebook or the site shows (``fig.savefig(path)`` works too).
 
 Two choices make the pictures comparable across time steps, runs and cells:
 
@@ -14,14 +14,21 @@ Two choices make the pictures comparable across time steps, runs and cells:
 
 The figures are built with matplotlib's object-oriented API, not pyplot, so
 importing this module or drawing needs no display and touches no global state.
+
+Every figure is drawn for the page that shows it (:mod:`refconv.figures`): at most
+``WIDTH`` inches wide, no text under ``SMALLEST`` points. A figure with more to show
+than fits is split into rows, never drawn with smaller text.
 """
 
+import math
+
 import numpy as np
-from matplotlib.figure import Figure
 
 from .checks import check_data_format
+from .figures import PNG, SMALLEST, STYLE, WIDTH, figure, png_text, style, to_png
 
-__all__ = ["LABELS", "RANGES", "gate_grid", "gate_traces", "channel_means", "saturation",
+__all__ = ["WIDTH", "SMALLEST", "STYLE", "style", "figure", "LABELS", "RANGES", "gate_grid",
+           "picture_grid", "gate_traces", "channel_means", "saturation",
            "frame_strip", "heatmaps", "to_png", "png_text", "PNG"]
 
 # The article's names and what each quantity is for.
@@ -57,6 +64,7 @@ RANGES = {
 _SEQUENTIAL = "viridis"   # 0 (dark) .. 1 (bright): how far a gate is open
 _DIVERGING = "RdBu_r"     # blue < 0 < red, white at 0
 _INPUT = "gray"
+_COLUMNS = 6              # most time steps side by side in WIDTH (each about 0.75 in)
 
 
 def gate_grid(gates, names, sample=0, channel=0, frames=None, title=None,
@@ -82,8 +90,9 @@ def gate_grid(gates, names, sample=0, channel=0, frames=None, title=None,
     frame by its middle slice along the first spatial axis.
 
     Returns:
-        A ``Figure`` with ``rows * len(steps)`` image axes, then one colour bar
-        axes per row.
+        A ``Figure`` with ``rows * len(steps)`` image axes (row by row; more than
+        ``_COLUMNS`` steps are split into blocks of rows, one below the other), then
+        one colour bar axes per row of each block.
     """
     ranges = _ranges(ranges)
     rows = [("x", _sequence("frames", frames))] if frames is not None else []
@@ -96,33 +105,74 @@ def gate_grid(gates, names, sample=0, channel=0, frames=None, title=None,
             _check_index("channel", channel, _channels(array, data_format), name)
 
     spatial = rows[0][1].ndim - 3
-    fig = Figure(figsize=(0.95 * len(steps) + 2.9, 0.95 * len(rows) + 0.7),
-                 layout="constrained")
-    axes = fig.subplots(len(rows), len(steps), squeeze=False)
-    for row, (name, array) in enumerate(rows):
-        lo, hi = _range(name, ranges)
-        for col, t in enumerate(steps):
-            ax = axes[row, col]
-            # The input has its own channels; its channel 0 is the frame we feed.
-            picture = _picture(array, sample, t, 0 if name == "x" else channel, data_format)
-            image = ax.imshow(picture, cmap=_colour_map(name, lo, hi), vmin=lo, vmax=hi,
-                              interpolation="nearest", aspect="auto" if spatial == 1 else "equal")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if row == 0:
-                ax.set_title(f"t={t}", fontsize=9)
-        axes[row, 0].set_ylabel(LABELS.get(name, name).replace(": ", ":\n", 1),
-                                rotation=0, ha="right", va="center", fontsize=9)
-        bar = fig.colorbar(image, ax=axes[row, :], fraction=0.025, pad=0.01, aspect=8)
-        bar.set_ticks([lo, (lo + hi) / 2, hi])
-        bar.ax.tick_params(labelsize=7)
-        bar.set_label(name, fontsize=8)
-
     if title is None:
         title = f"sample {sample}, state channel {channel}"
         if spatial == 3:
             title += " (middle slice along the first spatial axis)"
-    fig.suptitle(title, fontsize=11)
+    # The input has its own channels; its channel 0 is the frame we feed.
+    lines = [(LABELS.get(name, name).replace(": ", ":\n", 1),
+              [_picture(array, sample, t, 0 if name == "x" else channel, data_format)
+               for t in range(timesteps)], _range(name, ranges),
+              _colour_map(name, *_range(name, ranges)),
+              name if name in LABELS else "")   # (another name: the row label says it)
+             for name, array in rows]
+    return picture_grid(lines, steps, title)
+
+
+def picture_grid(rows, steps, title=None, step_titles=None, bars=True):
+    """Rows of pictures, one column per step; more than six steps go on in a second block.
+
+    What :func:`gate_grid` draws, for any sequences of pictures.
+
+    Args:
+        rows: one ``(label, pictures, (lo, hi), cmap, bar_label)`` per row: its label
+            (left of the row), its pictures (one 2-D array per step; a 1-D one is shown as
+            a one-row image), its fixed colour range and map, its colour bar's label.
+        steps: the steps to show (indices into each row's pictures).
+        title: the figure's title.
+        step_titles: each column's title, one per step (default ``"t={step}"``).
+        bars: a colour bar per row (of each block).
+
+    Returns:
+        A ``Figure`` with ``len(rows) * len(steps)`` image axes (row by row, block by
+        block), then the colour bars.
+    """
+    steps = list(steps)
+    step_titles = [f"t={t}" for t in steps] if step_titles is None else list(step_titles)
+    if len(step_titles) != len(steps):
+        raise ValueError(f"step_titles: expected one per step ({len(steps)}), got "
+                         f"{len(step_titles)}")
+    blocks = math.ceil(len(steps) / _COLUMNS)
+    per = math.ceil(len(steps) / blocks)
+    with style():
+        fig = figure(min(1.6 + 0.7 * bars + 0.78 * per, WIDTH),
+                     0.8 * len(rows) * blocks + 0.3 * blocks + 0.4)
+        axes = fig.subplots(len(rows) * blocks, per, squeeze=False)
+        for extra in axes[len(rows) * (blocks - 1):, len(steps) - per * (blocks - 1):].flat:
+            extra.set_visible(False)   # the last block's empty places (kept: bars align)
+        for block in range(blocks):
+            shown = steps[block * per:(block + 1) * per]
+            titles = step_titles[block * per:(block + 1) * per]
+            for row, (label, pictures, (lo, hi), cmap, bar_label) in enumerate(rows):
+                line = axes[block * len(rows) + row]
+                for col, t in enumerate(shown):
+                    picture = np.asarray(pictures[t])
+                    image = line[col].imshow(picture[None, :] if picture.ndim == 1 else picture,
+                                             cmap=cmap, vmin=lo, vmax=hi,
+                                             interpolation="nearest",
+                                             aspect="auto" if picture.ndim == 1
+                                             or picture.shape[0] == 1 else "equal")
+                    line[col].set_xticks([])
+                    line[col].set_yticks([])
+                    if row == 0:
+                        line[col].set_title(titles[col])
+                line[0].set_ylabel(label, rotation=0, ha="right", va="center")
+                if bars:
+                    bar = fig.colorbar(image, ax=line, fraction=0.04, pad=0.02, aspect=7)
+                    bar.set_ticks([lo, (lo + hi) / 2, hi])
+                    bar.set_label(bar_label)
+        if title:
+            fig.suptitle(title)
     return fig
 
 
@@ -185,7 +235,7 @@ def channel_means(gates, names, sample=0, data_format="channels_last", ranges=No
         ax.set_ylim(*_range(name, ranges))
         _label_row(ax, name)
     if means.shape[1] <= 8:
-        axes[0].legend(fontsize=6, ncol=min(means.shape[1], 4), loc="upper right")
+        axes[0].legend(fontsize=SMALLEST, ncol=min(means.shape[1], 4), loc="upper right")
     _time_axis(axes[-1], time, timesteps)
     fig.suptitle(f"mean over space of each state channel, sample {sample}", fontsize=10)
     return fig
@@ -218,7 +268,7 @@ def saturation(gates, names, low=0.1, high=0.9):
                 label=f"> {high:g} (nearly open)")
         ax.set_ylim(-0.03, 1.03)
         _label_row(ax, name)
-    axes[0].legend(fontsize=7, loc="upper right")
+    axes[0].legend(fontsize=SMALLEST, loc="upper right")
     _time_axis(axes[-1], time, timesteps)
     fig.suptitle("gate saturation: share of values near 0 or 1", fontsize=10)
     return fig
@@ -234,22 +284,28 @@ def frame_strip(video, sample=0, channel=0, data_format="channels_last", vrange=
         vrange: the fixed grey range, (0, 1) for ``refconv.data.moving_shapes``.
 
     Returns:
-        A ``Figure`` with T image axes.
+        A ``Figure`` with T image axes (in two or more rows when T is over 8).
     """
     video = _sequence("video", video)
     _check_index("sample", sample, video.shape[0], "video")
     _check_index("channel", channel, _channels(video, data_format), "video")
     timesteps, spatial = video.shape[1], video.ndim - 3
-    fig = Figure(figsize=(0.95 * timesteps + 0.4, 1.6), layout="constrained")
-    axes = fig.subplots(1, timesteps, squeeze=False)[0]
-    for t, ax in enumerate(axes):
-        ax.imshow(_picture(video, sample, t, channel, data_format), cmap=_INPUT,
-                  vmin=vrange[0], vmax=vrange[1], interpolation="nearest",
-                  aspect="auto" if spatial == 1 else "equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(f"t={t}", fontsize=9)
-    fig.suptitle(f"input frames, sample {sample}, channel {channel}", fontsize=10)
+    lines = math.ceil(timesteps / (_COLUMNS + 2))   # without a label and a bar, 8 fit
+    per = math.ceil(timesteps / lines)
+    with style():
+        fig = figure(min(0.85 * per + 0.3, WIDTH), 1.05 * lines + 0.45)
+        axes = fig.subplots(lines, per, squeeze=False).flat
+        for t, ax in enumerate(axes):
+            if t >= timesteps:
+                fig.delaxes(ax)
+                continue
+            ax.imshow(_picture(video, sample, t, channel, data_format), cmap=_INPUT,
+                      vmin=vrange[0], vmax=vrange[1], interpolation="nearest",
+                      aspect="auto" if spatial == 1 else "equal")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"t={t}")
+    fig.suptitle(f"input frames, sample {sample}, channel {channel}")
     return fig
 
 
@@ -272,7 +328,8 @@ def heatmaps(arrays, titles, ranges=None, labels=None, cmaps=None, title=None,
         title: the figure's title.
         annotate: write each value in its cell (default: when an array has at
             most 64 values), with ``fmt``.
-        width: the figure's width in inches (default: from the arrays' widths).
+        width: the figure's width in inches (default: from the arrays' widths), at
+            most ``WIDTH``; panels that do not fit side by side go on further rows.
 
     Returns:
         A ``Figure`` with one image axes per array, then one colour bar each.
@@ -291,145 +348,62 @@ def heatmaps(arrays, titles, ranges=None, labels=None, cmaps=None, title=None,
                              f"got shape {array.shape}")
         pictures.append(array[None, :] if array.ndim == 1 else array)
     widths = [p.shape[1] for p in pictures]
-    widths = [max(w, max(widths) / 4) for w in widths]   # a 3 x 3 kernel beside a frame stays visible
-    if width is None:
-        width = min(2.2 + 0.3 * sum(widths) + 1.0 * n, 13.0)
-    # Tall enough for the tallest picture at the width it gets (colour bars take ~1/4).
-    tallest = max(0.75 * width * w / sum(widths) * p.shape[0] / p.shape[1]
-                  for w, p in zip(widths, pictures))
-    height = min(max(tallest + 0.8, 1.3), 6.0) + (0.3 if title else 0)
-    fig = Figure(figsize=(width, height), layout="constrained")
-    axes = fig.subplots(1, n, squeeze=False, width_ratios=widths)[0]
-    for i, (ax, picture) in enumerate(zip(axes, pictures)):
-        if ranges[i] is None:
-            lo, hi = float(np.nanmin(picture)), float(np.nanmax(picture))
-            if lo < 0:
-                lo, hi = -max(-lo, hi, 1e-12), max(-lo, hi, 1e-12)
-            elif lo == hi:
-                hi = lo + 1.0
-        else:
-            lo, hi = (float(v) for v in ranges[i])
-            if not lo < hi:
-                raise ValueError(f"ranges[{i}]: expected lo < hi, got ({lo}, {hi})")
-        cmap = cmaps[i] or (_DIVERGING if lo < 0 < hi else _SEQUENTIAL)
-        image = ax.imshow(picture, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
-        if annotate or (annotate is None and picture.size <= 64):
-            for (r, c), value in np.ndenumerate(picture):
-                if np.isnan(value):          # a blank cell: nothing there
-                    continue
-                red, green, blue, _ = image.cmap(image.norm(value))
-                dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5   # white text on dark
-                ax.text(c, r, fmt.format(value), ha="center", va="center", fontsize=8,
-                        color="white" if dark else "black")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(titles[i], fontsize=10)
-        bar = fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02, shrink=0.9)
-        bar.ax.tick_params(labelsize=7)
-        bar.set_label(labels[i] if labels[i] is not None else titles[i], fontsize=8)
+    widths = [max(w, max(widths) / 4) for w in widths]   # a 3 x 3 kernel by a frame stays visible
+    # Panels side by side while a row fits (a value's cell about 0.3 in, a panel's colour
+    # bar and margins 1 in); the others on the rows below, at the same scale.
+    width = min(width or WIDTH, WIDTH)
+    annotated = [annotate or (annotate is None and p.size <= 64) for p in pictures]
+    # A cell with a value written in it needs about 0.27 in; pictures without values get
+    # at most 1.4 in (three to a row). A panel's colour bar and margins take 0.8 in more.
+    cell = 0.27 if any(annotated) else min(0.27, 1.4 / max(widths))
+    slots = [w + 0.8 / cell for w in widths]        # in cells
+    lines = _wrap([cell * slot for slot in slots], width - 0.3)
+    widest = max(sum(slots[i] for i in line) for line in lines)
+    if len(lines) == 1:
+        width = min(width, 0.3 + cell * widest)
+    # Each row tall enough for its tallest picture at the width it gets (bars take ~1/4).
+    heights = [min(max(max(width * widths[i] / widest * pictures[i].shape[0]
+                           / pictures[i].shape[1] for i in line) + 0.8, 1.3), 6.0)
+               for line in lines]
+    with style():
+        fig = figure(width, sum(heights) + (0.3 if title else 0))
+        grid = fig.add_gridspec(len(lines), 1, height_ratios=heights)
+        axes = []
+        for k, line in enumerate(lines):
+            ratios = [slots[i] for i in line]
+            used = sum(ratios)
+            row = grid[k].subgridspec(1, len(line) + (used < widest),
+                                      width_ratios=ratios + [widest - used] * (used < widest))
+            axes += [fig.add_subplot(row[0, j]) for j in range(len(line))]
+        for i, (ax, picture) in enumerate(zip(axes, pictures)):
+            if ranges[i] is None:
+                lo, hi = float(np.nanmin(picture)), float(np.nanmax(picture))
+                if lo < 0:
+                    lo, hi = -max(-lo, hi, 1e-12), max(-lo, hi, 1e-12)
+                elif lo == hi:
+                    hi = lo + 1.0
+            else:
+                lo, hi = (float(v) for v in ranges[i])
+                if not lo < hi:
+                    raise ValueError(f"ranges[{i}]: expected lo < hi, got ({lo}, {hi})")
+            cmap = cmaps[i] or (_DIVERGING if lo < 0 < hi else _SEQUENTIAL)
+            image = ax.imshow(picture, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+            if annotated[i]:
+                for (r, c), value in np.ndenumerate(picture):
+                    if np.isnan(value):          # a blank cell: nothing there
+                        continue
+                    red, green, blue, _ = image.cmap(image.norm(value))
+                    dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5   # white on dark
+                    ax.text(c, r, fmt.format(value), ha="center", va="center",
+                            fontsize=SMALLEST, color="white" if dark else "black")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(titles[i])
+            bar = fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02, shrink=0.9)
+            bar.set_label(labels[i] if labels[i] is not None else titles[i])
     if title:
-        fig.suptitle(title, fontsize=11)
+        fig.suptitle(title)
     return fig
-
-
-class PNG(bytes):
-    """The bytes of a PNG file that Jupyter shows as a picture (``_repr_png_``)."""
-
-    def _repr_png_(self):
-        return bytes(self)
-
-    def __repr__(self):  # Jupyter also stores the text form: keep it short
-        return f"<PNG image, {len(self)} bytes>"
-
-
-def to_png(figure, dpi=150, colours=256):
-    """Draw ``figure`` into a PNG a page can show sharp: 150 dpi, a palette, optimised.
-
-    150 dpi keeps 8-point text legible when a browser shows the figure scaled
-    down to a page's width, and crisp at full size (a click on the site opens it);
-    a palette of 256 colours keeps the committed notebooks small (a grid of noisy
-    gates in full colour is several times larger and looks the same). The PNG
-    says what it shows: its ``Description`` text is the figure's title and its
-    panels' titles (the site's alt text), its ``Smallest text`` the size in
-    points of its smallest text, and its physical size is the figure's (the pHYs
-    chunk holds ``dpi``). The result is deterministic: the same figure gives the
-    same bytes.
-
-    Args:
-        figure: a matplotlib ``Figure``.
-        dpi: dots per inch (at least 10).
-        colours: palette size (2 to 256), or None for full colour.
-
-    Returns:
-        A :class:`PNG` (``bytes``); as a notebook cell's last value it is shown.
-
-    Example:
-        >>> from matplotlib.figure import Figure
-        >>> figure = Figure(figsize=(2, 1))
-        >>> _ = figure.suptitle("a gate")
-        >>> png = to_png(figure)
-        >>> png[:8] == b"\\x89PNG\\r\\n\\x1a\\n", png_text(png)["Description"]
-        (True, 'a gate')
-    """
-    import io
-
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from PIL import Image, PngImagePlugin   # Pillow: a dependency of matplotlib
-
-    if not isinstance(figure, Figure):
-        raise TypeError(f"figure: expected a matplotlib Figure, got {type(figure).__name__}")
-    if colours is not None and not 2 <= colours <= 256:
-        raise ValueError(f"colours: expected 2 to 256 or None, got {colours!r}")
-    if not dpi >= 10:
-        raise ValueError(f"dpi: expected 10 or more, got {dpi!r}")
-    canvas = FigureCanvasAgg(figure)
-    figure.set_dpi(dpi)
-    canvas.draw()
-    image = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3])
-    if colours is not None:
-        image = image.quantize(colours, method=Image.Quantize.FASTOCTREE)
-    info = PngImagePlugin.PngInfo()
-    description, smallest = _describe(figure)
-    info.add_text("Description", description)
-    if smallest is not None:
-        info.add_text("Smallest text", f"{smallest:g} pt")
-    buffer = io.BytesIO()
-    image.save(buffer, format="png", optimize=True, dpi=(dpi, dpi), pnginfo=info)
-    return PNG(buffer.getvalue())
-
-
-def png_text(png):
-    """The text chunks of a PNG's bytes (what :func:`to_png` wrote), as a dict."""
-    import io
-
-    from PIL import Image
-
-    with Image.open(io.BytesIO(bytes(png))) as image:
-        return dict(getattr(image, "text", {}))
-
-
-def _describe(figure):
-    """``(text, smallest)``: what ``figure`` shows, from its titles (the suptitle, then
-    each panel's title or y label), and the size in points of its smallest visible text
-    (None without text)."""
-    def shown(artist):
-        return artist.get_visible() and artist.get_text().strip()
-
-    title = getattr(figure, "_suptitle", None)   # Figure.get_suptitle: matplotlib 3.8+
-    parts = [title.get_text().strip()] if title is not None and shown(title) else []
-    panels = []
-    for ax in figure.axes:
-        if ax.get_label() == "<colorbar>":
-            continue
-        for label in (ax.get_title().strip(), ax.get_ylabel().strip()):
-            if label and label not in panels:
-                panels.append(label)
-    if panels:
-        parts.append(("panels: " if parts else "") + "; ".join(panels))
-    sizes = [text.get_fontsize() for text in figure.findobj(
-        lambda a: hasattr(a, "get_text") and hasattr(a, "get_fontsize")) if shown(text)]
-    text = ". ".join(" ".join(part.split()) for part in parts) or "a figure without a title"
-    return text, (min(sizes) if sizes else None)
 
 
 # ---------------------------------------------------------------- helpers
@@ -440,20 +414,31 @@ def _over_time(gates, names, ranges):
     rows = _pick(gates, names)
     timesteps = _same_length(rows)
     time = np.arange(timesteps)
-    fig = Figure(figsize=(6.4, 1.25 * len(rows) + 0.8), layout="constrained")
-    axes = fig.subplots(len(rows), 1, sharex=True, squeeze=False)[:, 0]
+    with style():
+        fig = figure(6.4, 1.25 * len(rows) + 0.8)
+        axes = fig.subplots(len(rows), 1, sharex=True, squeeze=False)[:, 0]
     return ranges, rows, timesteps, time, fig, axes
 
 
 def _label_row(ax, name):
-    ax.set_ylabel(LABELS.get(name, name).replace(": ", ":\n", 1), fontsize=8)
-    ax.tick_params(labelsize=7)
+    ax.set_ylabel(LABELS.get(name, name).replace(": ", ":\n", 1), fontsize=SMALLEST)
+    ax.tick_params(labelsize=SMALLEST)
     ax.grid(alpha=0.3)
 
 
 def _time_axis(ax, time, timesteps):
-    ax.set_xlabel("time step t")
+    ax.set_xlabel("time step t", fontsize=SMALLEST)
     ax.set_xticks(time if timesteps <= 20 else np.linspace(0, timesteps - 1, 6).round())
+
+
+def _wrap(sizes, room):
+    """Indices of ``sizes`` in rows, in order, each row's sum at most ``room`` (one at least)."""
+    lines = [[]]
+    for i, size in enumerate(sizes):
+        if lines[-1] and sum(sizes[j] for j in lines[-1]) + size > room:
+            lines.append([])
+        lines[-1].append(i)
+    return lines
 
 
 def _per_panel(name, value, n):

@@ -75,9 +75,10 @@ def test_the_state_carried_on_and_read_by_h_is_the_normalised_c_with_layer_norm(
     new_c = _box_of(fig, "$c_t = z_f ∘ c_{t-1}$\n$+\\ z_i ∘ \\tanh(z)$")
     h = _box_of(fig, "$h_t = z_o ∘ \\tanh(%s)$" % ("LN(c_t)" if normalize else "c_t"))
     carried = _box_of(fig, "LN($c_t$)") if normalize else new_c
-    heads = _arrows_from(fig, *carried)
-    assert any(abs(hx - h[0]) < 1.7 and abs(hy - h[1]) < 0.6 for hx, hy in heads), heads
-    assert any(hy > 9.5 for _, hy in heads), heads                # up, to step t+1
-    if normalize:   # c_t itself goes only into its layer norm, to its right
-        (head,) = _arrows_from(fig, *new_c, half_width=1.5)
+    heads = _arrows_from(fig, *carried, half_width=1.8, half_height=0.7)
+    assert any(abs(hx - h[0]) < 1.9 and abs(hy - h[1]) < 0.6 for hx, hy in heads), heads
+    (note,) = [t.get_position() for t in fig.axes[0].texts if t.get_text().startswith("to step t+1")]
+    assert any(abs(hx - note[0]) < 1.5 and abs(hy - note[1]) < 0.8 for hx, hy in heads), heads
+    if normalize:   # c_t itself goes only into its layer norm (the dashed line is no arrow)
+        (head,) = _arrows_from(fig, *new_c, half_width=1.8)
         assert head == pytest.approx((carried[0] - 0.8, carried[1]))

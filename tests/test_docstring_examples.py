@@ -21,7 +21,7 @@ MODULES = {
     "refconv.bptt": ["dynamic_rnn_grad"],
     "refconv.compare": ["compare"],
     "refconv.golden.write": ["write_golden"],
-    "refconv.viz": ["to_png"],
+    "refconv.figures": ["style", "to_png"],
 }
 
 

@@ -304,3 +304,34 @@ def test_demo_renders_the_notebooks_with_their_figures(tmp_path, capsys):
             image.verify()
     assert cli.main(["demo", "--out", str(out), "--notebooks", "99"]) == 2
     assert "no notebook starts with" in capsys.readouterr().err
+
+
+def test_more_than_six_steps_go_on_in_a_second_block_of_rows():
+    """Seven steps: two blocks of four columns (the last place of the second block empty,
+    hidden), each image the step its title names, a colour bar per row of each block."""
+    gates = fake_gates(["z_f", "h"], steps=7)
+    fig = viz.gate_grid(gates, ["z_f", "h"], sample=1, channel=2)
+    grid, bars = fig.axes[:16], fig.axes[16:]
+    assert len(bars) == 4 and [bar.get_ylabel() for bar in bars] == ["z_f", "h", "z_f", "h"]
+    assert fig.get_size_inches()[0] <= viz.WIDTH
+    hidden = [ax for ax in grid if not ax.get_visible()]
+    assert hidden == [grid[11], grid[15]]                     # block 2, column 4, both rows
+    shown = [ax for ax in grid if ax.get_visible()]
+    titles = [ax.get_title() for ax in shown if ax.get_title()]
+    assert titles == [f"t={t}" for t in range(7)]
+    for block, steps in enumerate([range(4), range(4, 7)]):
+        for row, name in enumerate(["z_f", "h"]):
+            for col, t in enumerate(steps):
+                ax = grid[(2 * block + row) * 4 + col]
+                np.testing.assert_array_equal(ax.images[0].get_array(), gates[name][1, t, ..., 2])
+
+
+def test_picture_grid_names_each_column_and_refuses_a_title_list_of_the_wrong_length():
+    pictures = np.arange(3 * 4 * 5, dtype=float).reshape(3, 4, 5)
+    fig = viz.picture_grid([("cue", pictures, (0, 59), "gray", "")], [0, 2], "two steps",
+                           ["t=0\nshown", "t=2\nblank"], bars=False)
+    assert [ax.get_title() for ax in fig.axes] == ["t=0\nshown", "t=2\nblank"]
+    np.testing.assert_array_equal(fig.axes[1].images[0].get_array(), pictures[2])
+    assert fig.axes[0].get_ylabel() == "cue" and fig.get_suptitle() == "two steps"
+    with pytest.raises(ValueError, match=r"step_titles: expected one per step \(2\), got 1"):
+        viz.picture_grid([("cue", pictures, (0, 59), "gray", "")], [0, 2], None, ["t=0"])

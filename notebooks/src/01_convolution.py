@@ -144,11 +144,10 @@ for k_ in range(1, 7):
     assert same_pads(k_) == refconv.conv_padding(10, k_, padding="SAME")
 
 # %%
-from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 padded = {k_: np.pad(x, same_pads(k_)) for k_ in (3, 4)}
-fig = Figure(figsize=(9, 3.3), layout="constrained")
+fig = viz.figure(height=3.8)
 axes = fig.subplots(3, 1)
 rows = [("x (n = 10)", x, 0), ("padded for k = 3: 1 + 10 + 1", padded[3], same_pads(3)[0]),
         ("padded for k = 4: 1 + 10 + 2", padded[4], same_pads(4)[0])]
@@ -159,15 +158,15 @@ for ax, (label, values, before) in zip(axes, rows):
         if is_pad:   # a padding zero: hatched grey, not the signal's colour for 0
             ax.add_patch(Rectangle((i - 0.5, -0.5), 1, 1, facecolor="0.85", edgecolor="0.4",
                                    hatch="//", linewidth=1))
-        ax.text(i, 0, "pad\n0" if is_pad else f"{value:.0f}", ha="center", va="center", fontsize=8,
+        ax.text(i, 0, "pad\n0" if is_pad else f"{value:.0f}", ha="center", va="center", fontsize=viz.SMALLEST,
                 color="black" if is_pad or value > 1.5 else "white")
     ax.set_xlim(before - 1.5, before + 11.5)   # indices -1 to 11 in every row, one column each
     ax.set_xticks(range(values.size))
-    ax.set_xticklabels(range(-before, values.size - before), fontsize=7)
+    ax.set_xticklabels(range(-before, values.size - before), fontsize=viz.SMALLEST)
     ax.set_yticks([])
-    ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=viz.SMALLEST)
 axes[-1].set_xlabel("index into x (padding at -1 and from 10 on)")
-fig.suptitle("SAME padding adds k - 1 zeros; an even kernel gets the extra zero after "
+fig.suptitle("SAME padding adds k - 1 zeros; an even kernel gets the extra zero after\n"
              "(hatched: padding; colours: x's values, 0 to 3)", fontsize=10)
 viz.to_png(fig)
 
@@ -195,7 +194,7 @@ assert scipy.signal.correlate(np.pad(impulse, (2, 2)), w4, mode="valid").shape =
 viz.to_png(viz.heatmaps(
     [impulse, y_tf, y_scipy],
     ["impulse at position 4", "refconv / TensorFlow SAME", "scipy.signal.correlate, 'same'"],
-    labels=["value"] * 3, fmt="{:.0f}", width=11,
+    labels=["value"] * 3, fmt="{:.0f}",
     title="even kernel [1, 2, 3, 4]: TensorFlow and SciPy put the output one pixel apart"))
 
 # %% [markdown]
@@ -236,7 +235,7 @@ for name, options in cases.items():
 
 viz.to_png(viz.heatmaps(list(matrices.values()),
                         [f"{name}\nrows: outputs, columns: inputs" for name in matrices],
-                        ranges=[(0, 3)] * 3, labels=["weight"] * 3, fmt="{:.0f}", width=12,
+                        ranges=[(0, 3)] * 3, labels=["weight"] * 3, fmt="{:.0f}",
                         title="kernel [1, 2, 3] as a matrix: row i shows what output i reads"))
 
 # %% [markdown]
@@ -275,7 +274,7 @@ viz.to_png(viz.heatmaps([image, edges, y_edges, y_blur],
                         ["input frame", "kernel: horizontal edges", "output: edges", "output: blur"],
                         ranges=[(0, 1), (-2, 2), (-4, 4), (0, 1)],
                         labels=["brightness", "weight", "response", "brightness"],
-                        annotate=False, width=12.5,
+                        annotate=False,
                         title="2-D cross-correlation, SAME padding: the output keeps the frame's size"))
 
 # %% [markdown]
@@ -312,7 +311,7 @@ middle = 6
 viz.to_png(viz.heatmaps([volume[0, middle, :, :, 0], y_3d[0, middle, :, :, 0], y_3d[0, middle, :, :, 2]],
                         ["input, channel 0", "output channel 0", "output channel 2"],
                         ranges=[(0, 1), None, None], labels=["brightness", "value", "value"],
-                        annotate=False, width=10,
+                        annotate=False,
                         title="3-D, kernel [1, 3, 5], 2 -> 3 channels: the middle slice along axis 0"))
 
 # %% [markdown]
@@ -344,19 +343,21 @@ y_im2col = (cols @ edges.reshape(9, 1)).reshape(6, 6)
 assert np.allclose(y_im2col, correlate_2d(small, edges))
 
 taps = [f"({dy - 1:+d},{dx - 1:+d})" for dy, dx in np.ndindex(3, 3)]   # each kernel tap's offset
-fig = Figure(figsize=(13, 3.6), layout="constrained")
-axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [1, 2.4, 0.3, 1]})
+fig = viz.figure(height=6.6)
+mosaic = fig.subplot_mosaic([["cols", "cols", "kernel"], ["small", "out", "."]],
+                            width_ratios=[1, 1, 0.5])
+axes = [mosaic[name] for name in ("small", "cols", "kernel", "out")]
 panels = [(small, "6 x 6 image", (0, 1), "gray", "brightness"),
           (cols.T, "patch matrix, transposed [9, 36]:\ncolumn p = the 9 values output pixel p sees",
            (0, 1), "gray", "brightness"),
-          (edges.reshape(9, 1), "kernel,\nflattened [9, 1]", (-2, 2), "RdBu_r", "weight"),
+          (edges.reshape(9, 1), "kernel,\nflattened\n[9, 1]", (-2, 2), "RdBu_r", "weight"),
           (y_im2col, "output = patches @ kernel,\nreshaped to 6 x 6", (-4, 4), "RdBu_r", "response")]
 for ax, (array, label, (lo, hi), cmap, bar) in zip(axes, panels):
     image_ = ax.imshow(array, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest",
                        aspect="auto")   # panels of equal height; the patch matrix's cells are wide
     ax.set_title(label, fontsize=9)
     fig.colorbar(image_, ax=ax, shrink=0.8, label=bar, location="bottom" if array.shape[1] == 1 else "right",
-                 aspect=10 if array.shape[1] == 1 else 20).ax.tick_params(labelsize=7)
+                 aspect=10 if array.shape[1] == 1 else 20).ax.tick_params(labelsize=viz.SMALLEST)
 for ax in (axes[0], axes[3]):
     ax.set_xticks(range(6))
     ax.set_yticks(range(6))
@@ -365,12 +366,12 @@ for ax in (axes[0], axes[3]):
 axes[1].set_xticks(range(0, 36, 6))
 axes[1].set_xlabel("output pixel p = 6 * row + column")
 axes[1].set_yticks(range(9))
-axes[1].set_yticklabels(taps, fontsize=7)
+axes[1].set_yticklabels(taps, fontsize=viz.SMALLEST)
 axes[1].set_ylabel("kernel tap (dy, dx)")
 axes[2].set_xticks([])
 axes[2].set_yticks(range(9))
-axes[2].set_yticklabels(taps, fontsize=7)
-fig.suptitle("im2col: output = patch matrix @ kernel, one matrix product (SAME: border "
+axes[2].set_yticklabels(taps, fontsize=viz.SMALLEST)
+fig.suptitle("im2col: output = patch matrix @ kernel, one matrix product\n(SAME: border "
              "pixels' patches hold padding zeros)", fontsize=10)
 viz.to_png(fig)
 

@@ -55,7 +55,6 @@
 
 # %%
 import numpy as np
-from matplotlib.figure import Figure
 
 import refconv
 from refconv import conv_nd, layer_norm, sigmoid, viz
@@ -369,7 +368,7 @@ viz.to_png(viz.gate_grid(rows, list(rows), steps=steps,
 def what_the_switches_change(runs, title):
     """Two panels, one message each: layer norm sets the scale of c; the peephole matters
     only where c is large (how much it changes h, with and without layer norm)."""
-    fig = Figure(figsize=(10, 3.2), layout="constrained")
+    fig = viz.figure(height=3.2)
     left, right = fig.subplots(1, 2)
     time = np.arange(T)
     for label, colour in [("LN only", "C0"), ("neither", "C2")]:
@@ -387,7 +386,7 @@ def what_the_switches_change(runs, title):
     for ax in (left, right):
         ax.set_xlabel("time step t")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=viz.SMALLEST)
     fig.suptitle(title, fontsize=10)
     return viz.to_png(fig)
 

@@ -45,7 +45,6 @@
 import tracemalloc
 
 import numpy as np
-from matplotlib.figure import Figure
 
 import refconv
 from refconv import conv_nd, layer_norm, sigmoid, viz
@@ -235,7 +234,7 @@ top = max(line.get_ydata().max() for ax in fig.axes for line in ax.lines)
 for ax in fig.axes:
     ax.set_ylim(0, 1.25 * top + 0.005)
     ax.yaxis.set_major_formatter("{x:.0%}")
-fig.axes[-1].set_ylabel("z_f (LSTM):\nforget gate", fontsize=8)
+fig.axes[-1].set_ylabel("z_f (LSTM):\nforget gate", fontsize=viz.SMALLEST)
 fig.suptitle("saturation of the GRU's r and u, and of the LSTM's z_f (untrained, seed 0)", fontsize=10)
 viz.to_png(fig)
 
@@ -388,7 +387,7 @@ lstm_seed, gru_seed = measured["LSTM, peephole + LN (seed)"], measured["GRU, LN 
 assert gru_seed["peak"] < lstm_seed["peak"] and gru_seed["step"] < lstm_seed["step"]
 
 # %%
-fig = Figure(figsize=(10, 3.2), layout="constrained")
+fig = viz.figure(height=3.2)
 ax_peak, ax_step = fig.subplots(1, 2)
 names = list(measured)
 positions = np.arange(len(names))
@@ -402,8 +401,8 @@ ax_peak.set_yticks(positions, names)
 ax_peak.invert_yaxis()
 ax_peak.set_xlabel("MB")
 ax_peak.set_title("peak memory of a forward run (measured)", fontsize=10)
-ax_peak.set_xlim(0, 1.45 * bottom.max())
-ax_peak.legend(fontsize=8, loc="center right")
+ax_peak.set_xlim(0, 1.9 * bottom.max())
+ax_peak.legend(fontsize=viz.SMALLEST, loc="lower right")
 ax_step.barh(positions, [m["step"] for m in measured.values()], color="#55a868")
 ax_step.set_yticks(positions, [])
 ax_step.invert_yaxis()

@@ -29,7 +29,6 @@
 
 # %%
 import numpy as np
-from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 import refconv
@@ -55,7 +54,7 @@ def strips(arrays, titles, ranges, label, title, lengths=None, cmap=None):
     """
     lo, hi = ranges
     cmap = cmap or ("RdBu_r" if lo < 0 else "gray")
-    fig = Figure(figsize=(11, 3.1), layout="constrained")
+    fig = viz.figure(height=3.1)
     axes = fig.subplots(1, len(arrays), squeeze=False)[0]
     for k, (ax, array, name) in enumerate(zip(axes, arrays, titles)):
         steps, width = array.shape
@@ -65,12 +64,12 @@ def strips(arrays, titles, ranges, label, title, lengths=None, cmap=None):
             ax.add_patch(Rectangle((-0.5, lengths[k] - 0.5), width, steps - lengths[k], facecolor="0.85",
                                    edgecolor="0.45", hatch="//", linewidth=0.8))
             ax.text(width / 2 - 0.5, (lengths[k] + steps) / 2 - 0.5, "past the length:\nnot computed",
-                    ha="center", va="center", fontsize=8, backgroundcolor="white")
+                    ha="center", va="center", fontsize=viz.SMALLEST, backgroundcolor="white")
         ax.set_title(name, fontsize=9)
         ax.set_yticks(range(steps))
-        ax.set_xlabel("position (pixel)", fontsize=8)
-        ax.tick_params(labelsize=7)
-    axes[0].set_ylabel("time step t (down)", fontsize=8)
+        ax.set_xlabel("position (pixel)", fontsize=viz.SMALLEST)
+        ax.tick_params(labelsize=viz.SMALLEST)
+    axes[0].set_ylabel("time step t (down)", fontsize=viz.SMALLEST)
     fig.colorbar(image, ax=axes, fraction=0.02, pad=0.01, label=label)
     fig.suptitle(title, fontsize=10)
     return viz.to_png(fig)
@@ -187,13 +186,13 @@ assert np.all(change_fw[:, :3] == 0) and np.all(change_bw[0, 4:] == 0)
 assert np.all(change_fw[0, 3:] > 0) and np.all(change_bw[:2, :4] > 0)
 assert np.all(change_fw[2] == 0) and np.all(change_bw[2] == 0)     # row 2 (length 2) never reads step 3
 
-fig = Figure(figsize=(11, 2.8), layout="constrained")
-axes = fig.subplots(1, 2)
+fig = viz.figure(height=4.6)
+axes = fig.subplots(2, 1)
 for ax, values, name in zip(axes, [change_fw, change_bw], ["forward", "backward"]):
     image = ax.imshow(values, cmap="viridis", vmin=0, vmax=change_fw.max(), aspect="auto")
     for (b, t), value in np.ndenumerate(values):
         past = t >= lengths[b]
-        ax.text(t, b, "past\nlength" if past else f"{value:.2f}", ha="center", va="center", fontsize=7,
+        ax.text(t, b, "past\nlength" if past else f"{value:.2f}", ha="center", va="center", fontsize=viz.SMALLEST,
                 color="0.4" if past else ("black" if value > 0.5 * change_fw.max() else "white"))
         if past:
             ax.add_patch(Rectangle((t - 0.5, b - 0.5), 1, 1, facecolor="0.85", edgecolor="0.45", hatch="//"))

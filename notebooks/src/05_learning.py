@@ -64,7 +64,6 @@
 # %%
 import matplotlib
 import numpy as np
-from matplotlib.figure import Figure
 
 import refconv
 from refconv import LSTMStateTuple, conv_nd_backward, layer_norm_backward, sigmoid, viz
@@ -315,8 +314,13 @@ print("gradients on the way:", ", ".join(mine), f"and all {len(d_params)} parame
 def show(arrays, titles, title, sample=0, channel=0):
     """One picture per array (sample 0, channel 0), each with its own range, symmetric about 0
     (white), and its colour bar right under it, so that no bar sits beside another picture."""
-    fig = Figure(figsize=(1.85 * len(arrays), 2.7), layout="constrained")
-    for ax, array, name in zip(fig.subplots(1, len(arrays)), arrays, titles):
+    columns = min(len(arrays), 4)                           # four to a row
+    rows = -(-len(arrays) // columns)
+    fig = viz.figure(min(1.75 * columns, viz.WIDTH), 2.4 * rows + 0.4)
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax in axes[len(arrays):]:
+        fig.delaxes(ax)
+    for ax, array, name in zip(axes, arrays, titles):
         frame = array[sample, ..., channel]
         top = np.abs(frame).max() or 1.0
         image = ax.imshow(frame, cmap="RdBu_r", vmin=-top, vmax=top, interpolation="nearest")
@@ -324,7 +328,7 @@ def show(arrays, titles, title, sample=0, channel=0):
         ax.set_yticks([])
         ax.set_title(name, fontsize=10)
         bar = fig.colorbar(image, ax=ax, location="bottom", shrink=0.9, pad=0.03, ticks=[-top, 0, top])
-        bar.ax.tick_params(labelsize=7)
+        bar.ax.tick_params(labelsize=viz.SMALLEST)
         bar.ax.set_xticklabels([f"{-top:.1g}", "0", f"{top:.1g}"])
     fig.suptitle(title, fontsize=10)
     return viz.to_png(fig)
@@ -472,20 +476,8 @@ d_frames = {"with\nlayer norm\n(the seed's\ncell)": grads.inputs[0, ..., 0],
 
 def picture_grid(rows, columns, title, column_title="t={}"):
     """rows: (label, array [T, H, W], (lo, hi), colour map) each; one column per entry of columns."""
-    fig = Figure(figsize=(0.95 * len(columns) + 2.6, 0.95 * len(rows) + 0.6), layout="constrained")
-    axes = fig.subplots(len(rows), len(columns), squeeze=False)
-    for r, (label, array, (lo, hi), cmap) in enumerate(rows):
-        for c, t in enumerate(columns):
-            image = axes[r, c].imshow(array[t], cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
-            axes[r, c].set_xticks([])
-            axes[r, c].set_yticks([])
-            if r == 0:
-                axes[r, c].set_title(column_title.format(t), fontsize=9)
-        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
-        bar = fig.colorbar(image, ax=axes[r, :], fraction=0.025, pad=0.01, aspect=8)
-        bar.ax.tick_params(labelsize=7)
-    fig.suptitle(title, fontsize=10)
-    return viz.to_png(fig)
+    return viz.to_png(viz.picture_grid([(*row, "") for row in rows], columns, title,
+                                       [column_title.format(t) for t in columns]))
 
 
 def log_relative(d_in):
@@ -534,14 +526,14 @@ norms = {"peephole + layer norm (the seed's cell)": norms_per_frame(grads.inputs
 
 
 def plot_norms(norms, title):
-    fig = Figure(figsize=(7, 3), layout="constrained")
+    fig = viz.figure(height=3)
     ax = fig.subplots()
     for (label, values), marker in zip(norms.items(), "os^v"):
         ax.semilogy(np.arange(T), values, marker=marker, label=label)
     ax.set_xlabel("input frame t (the loss is at the last step, on the right)")
     ax.set_ylabel("|d loss / d x_t|")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=viz.SMALLEST)
     fig.suptitle(title, fontsize=10)
     return viz.to_png(fig)
 
@@ -738,7 +730,7 @@ for step in range(1, STEPS + 1):
         print(f"step {step:3d}   training loss {batch_loss:.4f}   held-out loss {test_losses[step]:.4f}")
 
 # %%
-fig = Figure(figsize=(7, 3.2), layout="constrained")
+fig = viz.figure(height=3.2)
 ax = fig.subplots()
 ax.semilogy(np.arange(1, STEPS + 1), train_losses, color="0.6", linewidth=1, label="training batch")
 ax.semilogy(list(test_losses), list(test_losses.values()), "o-", label="held-out video")
@@ -747,7 +739,7 @@ for (label, value), style in zip(baselines.items(), ["--", ":"]):
 ax.set_xlabel("training step")
 ax.set_ylabel("mean squared error")
 ax.grid(alpha=0.3, which="both")
-ax.legend(fontsize=8)
+ax.legend(fontsize=viz.SMALLEST)
 fig.suptitle("learning to predict the next frame", fontsize=10)
 viz.to_png(fig)
 
@@ -835,7 +827,7 @@ for name in ["z_i", "z_f", "z_o"]:
     (m0, s0), (m1, s1) = stats["untrained"][name], stats["trained"][name]
     print(f"{name:4s} mean {m0:.2f} -> {m1:.2f}    saturated {s0:6.1%} -> {s1:6.1%}")
 
-fig = Figure(figsize=(8, 2.8), layout="constrained")
+fig = viz.figure(height=2.8)
 axes = fig.subplots(1, 3, sharey=True)
 for ax, name in zip(axes, ["z_i", "z_f", "z_o"]):
     for label, colour in [("untrained", "0.6"), ("trained", "C0")]:
@@ -844,7 +836,7 @@ for ax, name in zip(axes, ["z_i", "z_f", "z_o"]):
     ax.set_title(viz.LABELS[name], fontsize=9)
     ax.set_xlabel("gate value")
 axes[0].set_ylabel("density")
-axes[0].legend(fontsize=8)
+axes[0].legend(fontsize=viz.SMALLEST)
 fig.suptitle("how open the gates are, over every pixel, channel and step of the held-out video", fontsize=10)
 viz.to_png(fig)
 

@@ -43,7 +43,6 @@ import json
 import pathlib
 
 import numpy as np
-from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 import refconv
@@ -361,14 +360,14 @@ def guides(ax, tolerance=True, eps=np.finfo(np.float64).eps, eps_label="float64 
     """The tolerance (dashed) and the rounding error of one operation, eps (dotted)."""
     if tolerance:
         ax.axhline(RTOL, color="tab:red", linestyle="--", linewidth=1)
-        ax.text(0.02, RTOL * 2, "tolerance 1e-10", color="tab:red", fontsize=8,
+        ax.text(0.02, RTOL * 2, "tolerance 1e-10", color="tab:red", fontsize=viz.SMALLEST,
                 transform=ax.get_yaxis_transform())
     ax.axhline(eps, color="gray", linestyle=":", linewidth=1)
-    ax.text(0.98, eps / 2, f"{eps_label} = {eps:.1e}", color="gray", fontsize=8, ha="right",
+    ax.text(0.98, eps / 2, f"{eps_label} = {eps:.1e}", color="gray", fontsize=viz.SMALLEST, ha="right",
             va="top", transform=ax.get_yaxis_transform())
 
 
-fig = Figure(figsize=(10, 3.2), layout="constrained")
+fig = viz.figure(height=3.2)
 for ax, (key, what) in zip(fig.subplots(1, 2, sharey=True), [("outputs", "h"), ("gates/c", "c")]):
     for name, comparison in agreement.items():
         ax.semilogy(range(T), per_step(comparison, key), "o-", color=COLOURS[name], label=name)
@@ -376,7 +375,7 @@ for ax, (key, what) in zip(fig.subplots(1, 2, sharey=True), [("outputs", "h"), (
     ax.set_ylim(FLOOR / 3, 1e-6)
     ax.set_xlabel("time step t")
     ax.set_title(f"{what} at every step (refconv run from zeros, as the framework)", fontsize=10)
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=viz.SMALLEST, loc="upper right")
 fig.axes[0].set_ylabel("max |d| / max |refconv|")
 fig.suptitle("float64: each framework against refconv, step by step")
 viz.to_png(fig)
@@ -483,7 +482,7 @@ for name, (cell, x, h, c) in runs.items():
 # Every gate, every step, every framework: all at the level of float64 rounding.
 
 # %%
-fig = Figure(figsize=(11, 3.3), layout="constrained")
+fig = viz.figure(height=3.3)
 axes = fig.subplots(1, 3, sharey=True)
 for ax, name in zip(axes, ["Keras", "PyTorch", "TensorFlow 1"]):
     if name not in gatewise:
@@ -494,7 +493,6 @@ for ax, name in zip(axes, ["Keras", "PyTorch", "TensorFlow 1"]):
             if KEYS[gate] in {t.key for t in gatewise[name].tensors}:
                 ax.semilogy(range(T), per_step(gatewise[name], KEYS[gate]), "o-", markersize=3,
                             color=COLOURS[gate], label=gate)
-        ax.legend(fontsize=8, loc="upper right", ncol=2)
     guides(ax)
     ax.set_ylim(FLOOR / 3, 1e-6)
     ax.set_xlim(-0.3, T - 0.7)
@@ -502,6 +500,8 @@ for ax, name in zip(axes, ["Keras", "PyTorch", "TensorFlow 1"]):
     ax.set_title(name + (": c and h only (gates depend on c)" if name == "TensorFlow 1"
                          else ": gates read through 3 probe calls"), fontsize=9)
 axes[0].set_ylabel("max |d| / max |refconv|")
+fig.legend(*max((ax.get_legend_handles_labels() for ax in axes), key=lambda found: len(found[1])),
+           loc="outside lower center", ncol=len(GATE_ROWS), fontsize=viz.SMALLEST)
 fig.suptitle("one step at a time, from the framework's own state: every gate against refconv")
 viz.to_png(fig)
 
@@ -608,15 +608,15 @@ assert first_bad(found["forget bias added twice"][0], "outputs") == 1
 
 # %%
 ROWS = [KEYS[g] for g in GATE_ROWS]
-fig = Figure(figsize=(12, 3.4), layout="constrained")
-axes = fig.subplots(1, len(found), sharey=True)
+fig = viz.figure(height=2.3 * len(found) + 0.4)
+axes = fig.subplots(len(found), 1, sharex=True)
 for ax, (bug, (whole, steps)) in zip(axes, found.items()):
     errors = np.array([per_step(steps, key) for key in ROWS] + [per_step(whole, "outputs")])
     exponents = np.log10(errors)
     image = ax.imshow(exponents, cmap="YlOrRd", vmin=-17, vmax=0, aspect="auto",
                       interpolation="nearest")
     for (row, t), value in np.ndenumerate(exponents):              # 2.2e-16 -> -16, 0.5 -> -1
-        ax.text(t, row, f"{min(int(np.floor(value)), 0)}", ha="center", va="center", fontsize=7,
+        ax.text(t, row, f"{min(int(np.floor(value)), 0)}", ha="center", va="center", fontsize=viz.SMALLEST,
                 color="white" if value > -6 else "black")
         if errors[row, t] > RTOL:
             ax.add_patch(Rectangle((t - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="black",
@@ -727,12 +727,12 @@ def drift_axes(ax, errors, title, top=1e-2):
 
 TITLES = {"default": "PyTorch's default weights: a cell that forgets fast",
           "long_memory": "long memory: weights x 3, forget-gate bias + 3"}
-fig = Figure(figsize=(10, 3.4), layout="constrained")
+fig = viz.figure(height=3.4)
 axes = fig.subplots(1, 2, sharey=True)
 for ax, (regime, errors) in zip(axes, cpu.items()):
     drift_axes(ax, errors, TITLES[regime])
 axes[0].set_ylabel("max |float32 - float64| / max |float64|")
-axes[0].legend(fontsize=8, ncol=3, loc="upper left")
+axes[0].legend(fontsize=viz.SMALLEST, ncol=3, loc="upper left")
 fig.suptitle(f"float32 PyTorch (CPU) against refconv float64, every gate, {CONFIG['steps']} steps")
 viz.to_png(fig)
 
@@ -790,7 +790,7 @@ if gpu is not None:
     print(source)
     for run, errors in gpu.items():
         print(f"GPU {run:8s} long memory  h: first step {errors['h'][0]:.1e}, last {errors['h'][-1]:.1e}")
-    fig = Figure(figsize=(10, 3.4), layout="constrained")
+    fig = viz.figure(height=3.4)
     axes = fig.subplots(1, 2, sharey=True)
     for ax, (run, errors) in zip(axes, gpu.items()):
         drift_axes(ax, errors, f"GPU, {run}" + (": cudnn and matmul allow_tf32 off" if run == "float32"
@@ -798,7 +798,7 @@ if gpu is not None:
         ax.semilogy(cpu["long_memory"]["h"], color="gray", linewidth=1, label="h, CPU float32 (above)")
     guides(axes[1], tolerance=False, eps=2.0 ** -10, eps_label="TF32 eps")   # 10 bits of mantissa
     axes[0].set_ylabel("max |float32 - float64| / max |float64|")
-    axes[0].legend(fontsize=8, ncol=3, loc="upper left")
+    axes[0].legend(fontsize=viz.SMALLEST, ncol=3, loc="upper left")
     fig.suptitle(f"long memory on a GPU, against refconv float64\n{source}", fontsize=10)
     gpu_figure = viz.to_png(fig)
 else:

@@ -56,7 +56,6 @@ import matplotlib
 import numpy as np
 from IPython.display import HTML
 from matplotlib.animation import FuncAnimation
-from matplotlib.figure import Figure
 
 import refconv
 from refconv import ablation, diagram, tasks, viz
@@ -176,19 +175,9 @@ inputs, targets = tasks.held_out("memory_lstm")          # 12 videos never train
 
 def task_picture(rows, title, labels):
     """One held-out video of a task: a row per named video [T, H, W], a column per frame."""
-    steps = len(next(iter(rows.values())))
-    fig = Figure(figsize=(1.0 * steps + 1.2, 1.1 * len(rows) + 0.7), layout="constrained")
-    axes = fig.subplots(len(rows), steps)
-    for row, (label, video) in enumerate(rows.items()):
-        for t in range(steps):
-            axes[row, t].imshow(video[t], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-            axes[row, t].set_xticks([])
-            axes[row, t].set_yticks([])
-            if row == 0:
-                axes[row, t].set_title(f"t={t}" + labels.get(t, ""), fontsize=9)
-        axes[row, 0].set_ylabel(label, fontsize=10)
-    fig.suptitle(title, fontsize=11)
-    return fig
+    steps = range(len(next(iter(rows.values()))))
+    return viz.picture_grid([(label, video, (0, 1), "gray", "") for label, video in rows.items()],
+                            steps, title, [f"t={t}" + labels.get(t, "") for t in steps], bars=False)
 
 
 show(task_picture({"picture": inputs[0, ..., 0], "cue": inputs[0, ..., 1], "target": targets[0, ..., 0]},
@@ -213,7 +202,7 @@ for seed in SEEDS:
           f"{recall_error[seed]:.5f}, answering blank {no_memory:.5f} ({no_memory / recall_error[seed]:.0f}x larger)")
 assert all(error < 0.05 * no_memory for error in recall_error.values())   # every seed remembers
 
-fig = Figure(figsize=(6.5, 2.8), layout="constrained")
+fig = viz.figure(6.5, 2.8)
 ax = fig.subplots()
 for seed in SEEDS:
     losses = memory_models[seed][2]
@@ -242,8 +231,8 @@ def inside_mean(values, channel):
 
 
 written = {}                                             # seed -> z_i * z inside, per step
-fig = Figure(figsize=(11, 3), layout="constrained")
-axes = fig.subplots(1, 4)
+fig = viz.figure(height=5.4)
+axes = fig.subplots(2, 2).ravel()
 for seed in SEEDS:
     gates = runs[seed][2]
     written[seed] = inside_mean(gates["z_i"] * gates["z"], memory[seed])
@@ -257,7 +246,7 @@ for ax, name in zip(axes, ["z_i", "z_f", "z_o", "z_i * z: written into c"]):
     ax.set_xlabel("t (shaded: blank)")
     ax.grid(alpha=0.3)
 axes[0].set_ylabel("mean inside the shape")
-axes[0].legend(fontsize=8)
+axes[0].legend(fontsize=viz.SMALLEST)
 fig.suptitle("the memory channel of each seed, inside the shape", fontsize=11)
 show(fig)
 
@@ -308,7 +297,7 @@ matplotlib.rcParams["animation.embed_limit"] = 4           # MB
 names = ["picture", "cue", "z_i", "z_f", "z_o", "c", "prediction"]
 frames_of = {"picture": inputs[0, ..., 0], "cue": inputs[0, ..., 1], "prediction": p0[0, ..., 0],
              **{name: gates0[name][0, ..., memory[seed0]] for name in ["z_i", "z_f", "z_o", "c"]}}
-fig = Figure(figsize=(9, 1.9), layout="constrained")
+fig = viz.figure(height=1.9)
 axes = fig.subplots(1, len(names))
 images = []
 for ax, name in zip(axes, names):
@@ -408,20 +397,20 @@ print("seeds whose forget gate falls below a quarter of its value without the re
       "of", list(forget_runs))
 
 # %%
-fig = Figure(figsize=(11, 3.4), layout="constrained")
-ax, bx = fig.subplots(1, 2, width_ratios=[1.6, 1])
+fig = viz.figure(7, 7.2)
+ax, bx = fig.subplots(2, 1, height_ratios=[1.3, 1])
 for n, (seed, run) in enumerate(forget_runs.items()):
     ax.plot(ablation.AROUND, run["z_f"]["reset"], "s-", color=f"C{n}", markersize=4,
             label=f"seed {seed}, reset")
     ax.plot(ablation.AROUND, run["z_f"]["no reset"], "o:", color=f"C{n}", markersize=3,
             label=f"seed {seed}, the same video, no reset")
 ax.axvline(0, color="0.4", linewidth=1)
-ax.annotate("reset signal", (0, 0.5), xytext=(4, 0), textcoords="offset points", fontsize=9)
+ax.annotate("reset signal", (0, 0.5), xytext=(4, 0), textcoords="offset points", fontsize=viz.SMALLEST)
 ax.set_xlabel("frames from the reset signal, k (t = r + k)")
 ax.set_ylabel("z_f, forgetting channel\n(inside the first shape)")
 ax.set_ylim(0, 1.05)
 ax.grid(alpha=0.3)
-ax.legend(fontsize=7, loc="lower left")
+ax.legend(fontsize=viz.SMALLEST, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.22))
 ax.set_title("the forget gate falls when the reset comes", fontsize=10)
 width = 0.38
 seeds = list(forget_runs)
@@ -429,12 +418,13 @@ for offset, which, colour in ((-width / 2, "main", "C0"), (width / 2, "all", "C1
     bx.bar(np.arange(len(seeds)) + offset, [forget_runs[s]["ratio"][which] for s in seeds], width,
            color=colour, label={"main": "forgetting channel", "all": "every channel"}[which])
 bx.set_yscale("log")
+bx.set_ylim(0.8, 10 * max(run["ratio"]["all"] for run in forget_runs.values()))   # room for the legend
 bx.axhline(1, color="black", linewidth=0.8)
 bx.axhline(HELD_ABOVE, color="0.5", linewidth=0.8, linestyle="--", label=f"asserted: > {HELD_ABOVE:g}")
-bx.set_xticks(range(len(seeds)), [f"seed {s}" for s in seeds], fontsize=9)
+bx.set_xticks(range(len(seeds)), [f"seed {s}" for s in seeds])
 bx.set_ylabel("error / trained cell's error")
-bx.legend(fontsize=8)
-bx.set_title("z_f held at its no-reset value on\nthe reset frame and the next", fontsize=10)
+bx.legend(fontsize=viz.SMALLEST, ncol=3, loc="upper center")
+bx.set_title("z_f held at its no-reset value on the reset frame and the next", fontsize=10)
 bx.grid(alpha=0.3, axis="y", which="both")
 show(fig)
 
@@ -568,8 +558,8 @@ def ratios(task, gate, value, which):
     return np.array([table[gate, value, which] for _, _, table in tables[task].values()])
 
 # %%
-fig = Figure(figsize=(11, 3.6), layout="constrained")
-axes = fig.subplots(1, 3, sharey=True)
+fig = viz.figure(height=7.8)
+axes = fig.subplots(3, 1, sharex=True)
 labels = [f"{g} = {v:g}\n({w})" for g, v, w in keys]
 for ax, task in zip(axes, tables):
     values = np.array([[table[key] for key in keys] for _, _, table in tables[task].values()])  # [seed, key]
@@ -579,7 +569,7 @@ for ax, task in zip(axes, tables):
                 fmt="none", ecolor="black", capsize=3, linewidth=1)
     ax.set_yscale("log")
     ax.axhline(1, color="black", linewidth=0.8)
-    ax.set_xticks(range(len(keys)), labels, fontsize=7, rotation=90)
+    ax.set_xticks(range(len(keys)), labels, fontsize=viz.SMALLEST, rotation=90)
     ax.set_title(task, fontsize=11)
     ax.grid(alpha=0.3, axis="y", which="both")
 axes[0].set_ylabel("error / trained cell's error")
@@ -677,7 +667,7 @@ show(viz.gate_grid(dict(gru_gates, prediction=np.repeat(gru_p, gru_models[seed0]
 
 # %%
 cones = {"3 x 3": (3, 1), "7 x 7": (7, 1), "3 x 3, dilation 3": (3, 3)}
-fig = Figure(figsize=(11, 3), layout="constrained")
+fig = viz.figure(height=3)
 for ax, (label, (k, d)) in zip(fig.subplots(1, 3, sharey=True), cones.items()):
     cone = ablation.reach_cone(k, d, steps=8, width=41)
     reach = [int(np.abs(np.nonzero(row)[0] - 20).max()) for row in cone]
@@ -744,7 +734,7 @@ for name, label in motion_names.items():
               + "  ".join(f"{s} px: {normalised[name, seed, s][0]:.3f} [{normalised[name, seed, s][1]:.3f}, "
                           f"{normalised[name, seed, s][2]:.3f}]" for s in tasks.SPEEDS))
 
-fig = Figure(figsize=(7, 3.4), layout="constrained")
+fig = viz.figure(height=3.4)
 ax = fig.subplots()
 for n, (name, label) in enumerate(motion_names.items()):
     for m, seed in enumerate(motion_models[name]):
@@ -840,7 +830,7 @@ for seed, (cell, readout, _, _) in memory_models.items():
     # from t = 1 padding makes a ring too, peepholes or not
     assert rings[seed]["peepholes -> spatial mean"][1, 0] > 0.0
 
-fig = Figure(figsize=(11, 3), layout="constrained")
+fig = viz.figure(height=3)
 for ax, (label, profile) in zip(fig.subplots(1, 3, sharey=True), rings[seed0].items()):
     for t in range(6):
         ax.plot(range(8), profile[t], "o-", markersize=3, label=f"t={t}")
@@ -848,7 +838,7 @@ for ax, (label, profile) in zip(fig.subplots(1, 3, sharey=True), rings[seed0].it
     ax.set_xlabel("distance from the border (pixels)")
     ax.grid(alpha=0.3)
 fig.axes[0].set_ylabel("mean |z_o - centre's z_o|")
-fig.axes[0].legend(fontsize=8, ncol=2)
+fig.axes[0].legend(fontsize=viz.SMALLEST, ncol=2, loc="upper right")
 fig.suptitle(f"trained memory cell (seed {seed0}) on a blank video: the border's pull, three ways", fontsize=10)
 show(fig)
 
@@ -876,7 +866,7 @@ show(fig)
 # %%
 sat_runs = {"memory": (memory_models, inputs), "forget": (forget_models, f_inputs),
             "occlusion": (occlusion_models, o_inputs)}
-fig = Figure(figsize=(11, 3.4), layout="constrained")
+fig = viz.figure(height=3.4)
 axes = fig.subplots(1, 3, sharex=True, sharey=True)
 shares = {}
 for ax, gate in zip(axes, ["z_i", "z_f", "z_o"]):
@@ -893,7 +883,7 @@ for ax, gate in zip(axes, ["z_i", "z_f", "z_o"]):
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
 axes[0].set_ylabel("fraction right-saturated (> 0.9)")
-axes[0].legend(fontsize=8)
+axes[0].legend(fontsize=viz.SMALLEST)
 fig.suptitle("saturation of each channel's gates (one point per channel, seed and task)", fontsize=10)
 show(fig)
 

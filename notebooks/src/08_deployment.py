@@ -54,7 +54,6 @@ os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from refconv import viz
@@ -136,11 +135,11 @@ def worst_per_step(candidate, x):
 
 def tolerance_line(ax):
     ax.axhline(ATOL, color="tab:red", linestyle="--", linewidth=1)
-    ax.text(0.01, ATOL * 1.3, f"tolerance (atol {ATOL:g})", color="tab:red", fontsize=8,
+    ax.text(0.01, ATOL * 1.3, f"tolerance (atol {ATOL:g})", color="tab:red", fontsize=viz.SMALLEST,
             transform=ax.get_yaxis_transform())
     eps = np.finfo(np.float32).eps
     ax.axhline(eps, color="gray", linestyle=":", linewidth=1)
-    ax.text(0.99, eps * 1.3, f"float32 eps = {eps:.1e}", color="gray", fontsize=8, ha="right",
+    ax.text(0.99, eps * 1.3, f"float32 eps = {eps:.1e}", color="gray", fontsize=viz.SMALLEST, ha="right",
             transform=ax.get_yaxis_transform())
 
 
@@ -152,7 +151,7 @@ for r in rows:
           + "  ".join(f"{k} {v:.1e}" for k, v in r.errors.items()))
 assert all(r.status == "ok" and max(r.errors.values()) < 1e-5 for r in rows)
 
-fig = Figure(figsize=(8, 3), layout="constrained")
+fig = viz.figure(height=3)
 ax = fig.subplots()
 for i, opt in enumerate(onnx_torch.OPT_LEVELS):
     ax.semilogy(range(T_EXPORT),
@@ -164,7 +163,7 @@ ax.set_xlabel("time step t")
 ax.set_ylabel("max |ONNX Runtime - refconv|")
 ax.set_title("every gate, c and h of both layers, per step, at each optimisation level",
              fontsize=10)
-ax.legend(fontsize=8, ncol=5, loc="upper left")
+ax.legend(fontsize=viz.SMALLEST, ncol=3, loc="upper left")
 viz.to_png(fig)
 
 # %% [markdown]
@@ -199,7 +198,7 @@ assert truncated.status == "TRUNCATED" and outputs.shape[1] == T_EXPORT
 
 # %%
 ref = reference(cell, x)
-fig = Figure(figsize=(10, 3), layout="constrained")
+fig = viz.figure(height=3)
 ax1, ax2 = fig.subplots(1, 2)
 steps = np.arange(x.shape[1])
 ax1.plot(steps, ref["outputs"][0, :, 0].mean(axis=(-2, -1)), "o-", color="tab:blue",
@@ -208,10 +207,10 @@ ax1.plot(steps[:T_EXPORT], outputs[0, :, 0].mean(axis=(-2, -1)), "x", color="tab
          markersize=9, label="ONNX Runtime: 6 steps back")
 ax1.axvspan(T_EXPORT - 0.5, x.shape[1] - 0.5, color="tab:red", alpha=0.1)
 ax1.text(T_EXPORT - 0.4, ax1.get_ylim()[0], "steps the graph\nnever reads", color="tab:red",
-         fontsize=8, va="bottom")
+         fontsize=viz.SMALLEST, va="bottom")
 ax1.set_xlabel("time step t")
 ax1.set_title("top layer's h, channel 0, mean over the frame", fontsize=10)
-ax1.legend(fontsize=8)
+ax1.legend(fontsize=viz.SMALLEST)
 final = np.abs(h - ref["h"]).max(axis=(0, 1))
 image = ax2.imshow(final, cmap="magma")
 fig.colorbar(image, ax=ax2, shrink=0.8)
@@ -245,7 +244,7 @@ assert (bug.status, bug.first_failure) == ("FAILED", "layer0 z_f t=3")
 # %%
 candidate = onnx_torch.run(planted, x[:, :T_EXPORT], "all", planted_probe, located)
 NAMES = LSTM_QUANTITIES                                 # z, z_i, z_f, c, z_o, h: computed order
-fig = Figure(figsize=(10, 3.2), layout="constrained")
+fig = viz.figure(height=3.2)
 for layer, ax in enumerate(fig.subplots(1, 2, sharey=True)):
     errors = np.array([[np.abs(candidate[f"layer{layer}/{name}"][:, t]
                                - ref[f"layer{layer}/{name}"][:, t]).max()
@@ -286,7 +285,7 @@ half = row(onnx_torch.float16_weights(graph), onnx_torch.float16_weights(probe),
            x[:, :T_EXPORT], dtype="float16 weights")
 int8 = row(onnx_torch.int8_dynamic(graph), onnx_torch.int8_dynamic(probe), x[:, :T_EXPORT],
            dtype="int8 dynamic")
-fig = Figure(figsize=(8, 3), layout="constrained")
+fig = viz.figure(height=3)
 ax = fig.subplots()
 for dtype, colour in [("float32", "tab:green"), ("float16 weights", "tab:orange"),
                       ("int8 dynamic", "tab:purple")]:
@@ -298,7 +297,7 @@ ax.set_ylim(1e-8, 1)
 ax.set_xlabel("time step t")
 ax.set_ylabel("max |ONNX Runtime - refconv|")
 ax.set_title("reduced precision is outside the tolerance from the first step", fontsize=10)
-ax.legend(fontsize=8, ncol=3, loc="lower center")
+ax.legend(fontsize=viz.SMALLEST, ncol=3, loc="lower center")
 viz.to_png(fig)
 
 # %%
