@@ -12,6 +12,7 @@ forget gate half shut destroys the recall more than clamping any other channel.
 Several seeds (several videos); what is asserted holds for each.
 """
 
+import math
 import re
 
 import matplotlib
@@ -21,7 +22,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from refconv import dynamic_rnn, tasks  # noqa: E402
+from refconv import dynamic_rnn, tasks, viz  # noqa: E402
 from refconv.activations import sigmoid  # noqa: E402
 
 SEEDS = [0, 1, 2]
@@ -40,8 +41,13 @@ def video(seed):
 
 def shown(figure, rows, steps, name):
     """The pictures of row ``name`` of a gate grid, one per step."""
+    # viz.picture_grid's layout: more than viz._COLUMNS steps go on in blocks of `per`
+    # columns, each block a row per quantity; the axes are row by row, block by block
     r = rows.index(name)
-    return [figure.axes[r * steps + t].images[0].get_array() for t in range(steps)]
+    blocks = math.ceil(steps / viz._COLUMNS)
+    per = math.ceil(steps / blocks)
+    return [figure.axes[((t // per) * len(rows) + r) * per + t % per].images[0].get_array()
+            for t in range(steps)]
 
 
 @pytest.fixture(scope="module", params=SEEDS)

@@ -37,7 +37,8 @@ def test_the_list_is_long_and_covers_issue_18():
 def test_every_mutation_applies_once_and_names_real_tests(m):
     assert tool.occurrences(m) == 1, (f"{m['id']}: its original text occurs "
                                       f"{tool.occurrences(m)} times in {m['file']}: update it")
-    assert m["file"].startswith("refconv/")
+    # a mutation is planted in the scratch copy, so its file must be in what is copied
+    assert m["file"].split("/")[0] in tool.COPIED, f"{m['id']}: {m['file']} is not copied"
     for test in m["tests"]:
         path, _, name = test.partition("::")
         assert (ROOT / path).is_file(), test
@@ -98,5 +99,7 @@ def test_the_real_tree_is_read_and_every_entry_counts_for_its_module():
     counts = tool.coverage(MUTATIONS)
     assert "refconv/lstm.py" in counts and "refconv/__init__.py" not in counts
     assert not any(module.startswith("refconv/_notebooks/") for module in counts)
-    held = {m["file"] for m in MUTATIONS}
+    # the rule is about refconv's modules; an entry may also guard a tool the tests run
+    # (docs/check_site.py), which the rule neither counts nor requires
+    held = {m["file"] for m in MUTATIONS if m["file"].startswith("refconv/")}
     assert all(counts[module] > 0 for module in held), "an entry's file is not a module of the rule"
