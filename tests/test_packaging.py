@@ -10,6 +10,7 @@ Needs the ``release`` extra (build, twine); skipped without it unless
 """
 
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -74,6 +75,23 @@ def test_the_archives_hold_every_module_the_licence_and_the_metadata(dist):
         root = archive.getnames()[0].split("/")[0]
         names = {name[len(root) + 1:] for name in archive.getnames()}
     assert sorted(set(MODULES + ["LICENSE", "README.md", "pyproject.toml"]) - names) == []
+
+
+def test_the_wheel_holds_every_data_file_a_shipped_notebook_opens(dist):
+    """The student notebooks ship in the wheel (refconv/_notebooks) and open files beside
+    them by a relative path, "data/NAME": each such file must ship too (06 loads the
+    script data/measure_drift.py, 07 reads data/forget_seeds.json)."""
+    wheel, _ = dist
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    opened = set()
+    for notebook in sorted((REPO / "notebooks" / "student").glob("[0-9][0-9]_*.ipynb")):
+        for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] == "code":
+                opened |= set(re.findall(r"""["'](data/[\w.-]+)["']""", "".join(cell["source"])))
+    assert {"data/measure_drift.py", "data/forget_seeds.json"} <= opened, opened
+    missing = sorted(name for name in opened if f"refconv/_notebooks/{name}" not in names)
+    assert missing == [], f"opened by a shipped notebook but not in the wheel: {missing}"
 
 
 def test_the_installed_wheel_runs_outside_the_repository(dist, tmp_path):
