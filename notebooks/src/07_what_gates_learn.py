@@ -590,16 +590,20 @@ show(fig)
 #
 # * **The forget gate already holds the memory.** Forcing the memory channel's `z_f` to
 #   exactly 1 over the blank stretch changes the error by little: the trained gate is
-#   already near 1 there; forcing it to 0.5 (half of `c` lost each step) is ruinous.
+#   already near 1 there; forcing it to 0.5 (half of `c` lost each step) on every channel
+#   is ruinous, and on the memory channel alone it costs several times the error (how much
+#   depends on the seed: a seed that also keeps some of the shape in a second channel
+#   loses less).
 # * **The memory needs `h` during the blank.** Hiding the memory channel's `c` behind
 #   `z_o = 0` costs many times the error in every seed, latched or refreshed: `h` is what
 #   the next step's gates and content read, so a memory that `h` does not show is one the
 #   cell cannot keep refreshing, or keep its own gates open for.
 # * **Forgetting needs the forget gate.** On the forgetting task, holding `z_f` at 1 from
-#   the first frame a reset may come on makes the error many times worse in every seed, on
-#   the forgetting channel alone and on every channel: the first shape must be let go, and
-#   the forget gate is how it goes (section 2 held it on two frames only, at its no-reset
-#   value, with the same verdict).
+#   the first frame a reset may come on, on every channel, makes the error many times worse
+#   in every seed: the first shape must be let go, and the forget gate is how it goes
+#   (section 2 held it on two frames only, at its no-reset value, with the same verdict). On
+#   the forgetting channel alone it is many times worse in most seeds, not all: a seed can
+#   share the drop between two channels (the count is printed below the table).
 # * **Every task needs the input gate open.** `z_i = 0` on every channel is among the worst
 #   interventions on the memory and forgetting tasks, and costs several times the error on
 #   occlusion: the memory is written, and rewritten, through `z_i`.
@@ -612,14 +616,19 @@ for seed, (_, _, table) in tables["memory"].items():       # the two solutions, 
             else "latches c (z_i = 0 costs little)")
     print(f"seed {seed}: z_i = 0 on the memory channel x{table['z_i', 0.0, 'main']:.1f}: {kind}; "
           f"at the cue it {solution[seed].split(' (')[0]}")
-# memory: z_f = 1 on the memory channel is (nearly) what it already does; 0.5 is ruinous
+# memory: z_f = 1 on the memory channel is (nearly) what it already does; 0.5 is ruinous on
+# every channel, and costs several times the error on the memory channel alone
 assert ratios("memory", "z_f", 1.0, "main").max() < 3
-assert ratios("memory", "z_f", 0.5, "main").min() > 10
+assert ratios("memory", "z_f", 0.5, "all").min() > 20 and ratios("memory", "z_f", 0.5, "main").min() > 3
 # hiding the memory channel's c (z_o = 0) over a BLANK input hurts, in every seed
 assert ratios("memory", "z_o", 0.0, "main").min() > 5
-# forgetting: not forgetting (z_f = 1 from the first possible reset frame on) hurts, on the
-# forgetting channel alone too
-assert ratios("forget", "z_f", 1.0, "all").min() > 5 and ratios("forget", "z_f", 1.0, "main").min() > 3
+# forgetting: not forgetting (z_f = 1 on every channel from the first possible reset frame
+# on) hurts in every seed; on the forgetting channel alone, in most seeds (a seed may spread
+# the drop over two channels, and then one channel held at 1 is not enough)
+assert ratios("forget", "z_f", 1.0, "all").min() > 10
+alone = ratios("forget", "z_f", 1.0, "main")
+print(f"forgetting, z_f = 1 on the forgetting channel alone: more than 3 times the error in "
+      f"{np.sum(alone > 3)} of {alone.size} seeds (the least x{alone.min():.1f})")
 # every task: nothing written (z_i = 0, all channels) is worse, by far for the two memories
 assert all(ratios(task, "z_i", 0.0, "all").min() > 10 for task in ("memory", "forget"))
 assert ratios("occlusion", "z_i", 0.0, "all").min() > 2
