@@ -8,6 +8,11 @@ Usage, from the repository root::
     python notebooks/data/train_gates.py memory_lstm     # only that one
     python notebooks/data/train_gates.py --steps 5 --out /tmp/w   # a short run elsewhere
 
+Many seeds at once: train each into ``DIR/seedS``; ``REFCONV_TRAINED=DIR`` makes 07 load
+them all, and ``REFCONV_TRAINED=DIR python tools/soft_asserts.py
+notebooks/src/07_what_gates_learn.py`` lists every one of 07's asserts that a seed breaks
+(a notebook stops at the first). 07's claims were held that way to seeds 0-14 and 23.
+
 Each model trains with refconv's own backpropagation through time and Adam
 (:func:`refconv.tasks.train`), from the seed, on fresh batches seeded by it. The
 same command gives the same bytes on the same machine and NumPy: every random
