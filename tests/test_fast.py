@@ -606,3 +606,56 @@ def test_input_gradient_both_ways_against_the_naive_backward(case):
             layout.put(got, gradient(layout, dy, chunk, scratch), chunk)
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12,
                                    err_msg=f"split={split}")
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=chunk_convolutions())
+def test_kernel_gradient_both_ways_against_the_naive_backward(case):
+    """A chunk's part of the kernel's gradient on the fast path (refconv.fast.conv_back), as
+    one im2col product and with the last kernel axis on d_y's side, summed over the chunks,
+    against ``refconv.conv.conv_nd_backward_naive`` (a loop over kernel offsets on whole
+    frames), over drawn 2-D and 3-D geometries, even kernels and chunk plans, to 1e-12."""
+    from refconv.conv import conv_nd_backward_naive
+    from refconv.fast.conv_back import KernelGradient
+    from refconv.fast.layout import Layout
+    from refconv.fast.pool import Scratch
+
+    rng = np.random.default_rng(case["seed"])
+    shape, k, c, n_out, batch = case["shape"], case["kernel"], case["channels"], case["out"], \
+        case["batch"]
+    x = rng.standard_normal((batch, *shape, c))
+    kernel = rng.standard_normal((*k, c, n_out))
+    d_y = rng.standard_normal((batch, *shape, n_out))
+    expected = conv_nd_backward_naive(x, kernel, d_y)[1]   # [*k, C, N]
+    layout = Layout(shape, batch, n_out, k, int(np.prod(k)) * c, n_out, np.float64, False,
+                    chunk_bytes=case["chunk_bytes"])
+    buffer = layout.padded_buffer(c)
+    layout.frame_view(buffer, slice(None))[...] = np.moveaxis(x, -1, 1)
+    scratch = Scratch(np.float64)
+    for split in (False, True):
+        gradient = KernelGradient(kernel, split=split)
+        got = np.zeros(kernel.shape)
+        for chunk in layout.chunks:
+            d_y_chunk = np.ascontiguousarray(layout.take(d_y, chunk, n_out)).reshape(n_out, -1)
+            got += gradient(layout, buffer, d_y_chunk, chunk, scratch).reshape(kernel.shape)
+        scale = np.abs(expected).max()
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * scale,
+                                   err_msg=f"split={split}")
+
+
+def test_kernel_gradient_rule_and_errors():
+    """The last kernel axis on d_y's side exactly where N <= THIN_GRADIENT of the run's dtype
+    (12 float32, 24 float64) and the frames have two or more axes with a last kernel axis
+    longer than 1; forcing it on a 1-D kernel is an error that names the argument."""
+    from refconv.fast.conv_back import THIN_GRADIENT, KernelGradient
+
+    for dtype in (np.float32, np.float64):
+        thin = THIN_GRADIENT[np.dtype(dtype)]
+        assert KernelGradient(np.zeros((3, 3, 15, thin)), dtype).split
+        assert not KernelGradient(np.zeros((3, 3, 15, thin + 1)), dtype).split
+    assert KernelGradient(np.zeros((3, 3, 15, 24))).split              # the kernel's float64
+    assert not KernelGradient(np.zeros((3, 3, 15, 24)), np.float32).split
+    assert not KernelGradient(np.zeros((3, 1, 15, 12))).split
+    assert not KernelGradient(np.zeros((3, 15, 12))).split
+    with pytest.raises(ValueError, match="split: .*1-D"):
+        KernelGradient(np.zeros((3, 15, 12)), split=True)

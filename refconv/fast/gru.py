@@ -37,7 +37,7 @@ import numpy as np
 from ..activations import sigmoid, tanh
 from ..gru import ConvGRUCell
 from ..vocabulary import GRU_BLOCKS, GRU_NORMS
-from .conv_back import InputGradient
+from .conv_back import InputGradient, KernelGradient
 from .conv_chunk import ChunkConvolution
 from .layout import CHUNK_BYTES, GROUP_BYTES
 from .norm_stats import combine_sums, finish_gradient, gradient_sums, normalized_input
@@ -228,6 +228,8 @@ class GRUBackward:
                    "candidate": run.workspace.zeros((layout.group_frames, f, *layout.padded),
                                                     dtype)}
         self.input_gradients = {scope: InputGradient(params[scope + "/kernel"]) for scope in self.dy}
+        self.kernel_gradients = {scope: KernelGradient(params[scope + "/kernel"], dtype)
+                                 for scope in self.dy}
         self.params = params
         self.sums = {name: np.zeros(value.shape) for name, value in params.items()}
         for scope, blocks in (("gates", 2), ("candidate", 1)):
@@ -395,7 +397,8 @@ class GRUBackward:
         """``d_y`` ``[N, n]`` of one convolution: its kernel's (and bias's) part, and
         ``d_y`` written into the padded buffer the transposed convolution reads."""
         run = self.run
-        grads = {scope + "/kernel": run.layout.patches(xh, chunk, run.scratch) @ d_y.T}
+        grads = {scope + "/kernel": self.kernel_gradients[scope](run.layout, xh, d_y, chunk,
+                                                                 run.scratch)}
         if not self.cell.normalize:
             grads[scope + "/bias"] = d_y.sum(axis=1)
         b0, b1, r0, r1 = chunk

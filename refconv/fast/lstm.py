@@ -35,7 +35,7 @@ import numpy as np
 from ..activations import sigmoid, tanh
 from ..lstm import ConvLSTMCell, LSTMStateTuple
 from ..vocabulary import LSTM_BLOCKS, LSTM_NORMS, LSTM_PEEPHOLES
-from .conv_back import InputGradient
+from .conv_back import InputGradient, KernelGradient
 from .layout import CHUNK_BYTES, GROUP_BYTES
 from .norm_stats import (combine_sums, finish_gradient, gradient_sums, normalize,
                          normalized_input)
@@ -280,6 +280,7 @@ class LSTMBackward:
         # every group and step, so its pages are touched once (first touches are slow).
         self.dy = run.workspace.zeros((layout.group_frames, 4 * f, *layout.padded), dtype)
         self.input_gradient = InputGradient(params["kernel"])
+        self.kernel_gradient = KernelGradient(params["kernel"], dtype)
         self.params = params
         self.peep = run.peep
         self.sums = {"kernel": np.zeros((run.taps, 4 * f))}
@@ -427,7 +428,7 @@ class LSTMBackward:
         view[...] = d_y.reshape(4 * run.filters, b1 - b0, *view.shape[2:]).swapaxes(0, 1)
         if not cell.normalize:
             grads["bias"] = d_y.sum(axis=1)
-        grads["kernel"] = layout.patches(run.xh, chunk, run.scratch) @ d_y.T   # [K, 4F]
+        grads["kernel"] = self.kernel_gradient(layout, run.xh, d_y, chunk, run.scratch)  # [K, 4F]
         return None, grads
 
     def _pass_d(self, i, chunk, d_h, d_x):
