@@ -17,8 +17,8 @@ into the product's rows::
 ``patches'`` has ``K / k[-1]`` rows, each a run of whole padded image rows (the
 copies are long), and ``n'`` columns, the chunk's pixels with the last spatial
 axis at its padded length; the product has ``k[-1] * N`` rows, and the shifted
-sums are ``k[-1] - 1`` passes over ``[N, n']`` and a copy to ``[N, n]``. The same multiplications, in 0.65-0.75x
-the time for N = 12 and 0.9-0.97x for N = 24; for N = 48 the single product is
+sums are ``k[-1] - 1`` passes over ``[N, n']`` and a copy to ``[N, n]``. The same
+multiplications, in 0.65-0.75x the time for N = 12 and 0.9-0.97x for N = 24; for N = 48 the single product is
 faster, 0.9-0.75x the shifted sums' time (``benchmarks/explore_chunk_convolution.py``).
 """
 
