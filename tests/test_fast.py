@@ -659,3 +659,27 @@ def test_kernel_gradient_rule_and_errors():
     assert not KernelGradient(np.zeros((3, 15, 12))).split
     with pytest.raises(ValueError, match="split: .*1-D"):
         KernelGradient(np.zeros((3, 15, 12)), split=True)
+
+
+@pytest.mark.parametrize("spatial, kernel, dtype, batch", [
+    ((50, 50, 50), (1, 3, 5), np.float32, 1), ((50, 50, 50), (1, 3, 5), np.float64, 2),
+    ((640, 480), (3, 3), np.float32, 1), ((33, 7), (3, 3), np.float64, 3)])
+def test_a_frame_split_into_rows_has_an_even_number_of_balanced_chunks(spatial, kernel, dtype,
+                                                                       batch):
+    """A frame too large for one chunk is split into an even number of chunks (two threads
+    share them evenly) whose rows differ by at most one, none over the chunk's bytes, covering
+    every row once, in order; the plan does not depend on the thread count."""
+    from refconv.fast.layout import Layout
+
+    taps = int(np.prod(kernel)) * 15
+    chunk_bytes = 8 * 2**20 if spatial[0] > 40 else 60 * np.dtype(dtype).itemsize * taps
+    layout = Layout(spatial, batch, 12, kernel, taps, 48, dtype, False, chunk_bytes=chunk_bytes)
+    row_bytes = int(np.prod(spatial[1:])) * taps * np.dtype(dtype).itemsize
+    assert all(b1 - b0 == 1 for b0, b1, _, _ in layout.chunks), layout.chunks
+    for b in range(batch):
+        rows = [(r0, r1) for b0, _, r0, r1 in layout.chunks if b0 == b]
+        assert len(rows) > 1 and len(rows) % 2 == 0, rows
+        assert [r for pair in rows for r in pair] == [0, *[r for r, _ in rows[1:] for r in (r, r)],
+                                                       spatial[0]], rows
+        sizes = {r1 - r0 for r0, r1 in rows}
+        assert max(sizes) - min(sizes) <= 1 and max(sizes) * row_bytes <= chunk_bytes, rows
