@@ -316,7 +316,8 @@ class LSTMBackward:
         return frame_sums
 
     def _finish(self, g, v_hat, stats, sums, chunk):
-        finish_gradient(g, v_hat, stats, sums, chunk, self.run.filters * self.run.pixels)
+        finish_gradient(g, v_hat, stats, sums, chunk, self.run.filters * self.run.pixels,
+                        self.run.scratch("finish", g.shape))
 
     # --- one step -------------------------------------------------------------
     def step(self, record, h, d_out, d_c, d_h, d_x):
