@@ -213,8 +213,10 @@ class GRUBackward:
     over steps. Uses the runner's layout, scratch buffers, layer norms and padded inputs."""
 
     # The work arrays [F, nb, m] of a chunk, kept from pass to pass; g_r and g_u adjacent,
-    # so that together they are d_y_gates ``[2F, n]`` without a copy.
-    WORK = ("v_hat_r", "v_hat_u", "v_hat_candidate", "r", "u", "g_r", "g_u", "g_candidate")
+    # so that together they are d_y_gates ``[2F, n]`` without a copy. Layer norm's v_hat
+    # replaces the recorded convolution outputs in the record (:meth:`_v_hats`): no more
+    # memory to touch for them, and the record is dropped after the step anyway.
+    WORK = ("r", "u", "g_r", "g_u", "g_candidate")
 
     def __init__(self, run, params):
         self.run, self.cell, self.layout = run, run.cell, run.layout
@@ -252,6 +254,13 @@ class GRUBackward:
         for _, grads in parts:
             for name, value in grads.items():
                 self.sums[name] += value
+
+    def _v_hats(self, record, chunk):
+        """The chunk's ``v_hat`` of r, u and the candidate (``[F, nb, m]`` each): views of the
+        record's convolution outputs, which pass A normalises in place."""
+        layout, f = self.layout, self.run.filters
+        gates = layout.state_view(record["y_gates"], chunk, 2)
+        return (gates[:f], gates[f:], layout.state_view(record["y_candidate"], chunk))
 
     def _sums(self, d, v_hat, name, grads):
         """Layer norm's frame sums for one gradient; its d_gamma, d_beta parts into ``grads``."""
@@ -298,21 +307,19 @@ class GRUBackward:
         run, cell, layout = self.run, self.cell, self.layout
         f = run.filters
         w = self._work(i, chunk)
-        vh_r, vh_u, vh_c, r, u, g_r, g_u, g_c = w
-        y_gates = layout.state_view(record["y_gates"], chunk, 2).reshape(2, f, *w.shape[2:])
-        y_candidate = layout.state_view(record["y_candidate"], chunk)
+        r, u, g_r, g_u, g_c = w
+        v_r, v_u, v_candidate = self._v_hats(record, chunk)   # y, until v_hat
         h_prev = layout.state_view(record["h_prev"], chunk)
         stats_gates, stats_candidate = stats
         # r, u = sigmoid(LN(r)), sigmoid(LN(u)); candidate = tanh(LN(y)): the forward again.
         candidate = g_c   # until its gradient takes its place
-        for k, (v, v_hat, out, name) in enumerate(((y_gates[0], vh_r, r, "r"),
-                                                   (y_gates[1], vh_u, u, "u"),
-                                                   (y_candidate, vh_c, candidate, "candidate"))):
+        for k, (v, out, name) in enumerate(((v_r, r, "r"), (v_u, u, "u"),
+                                            (v_candidate, candidate, "candidate"))):
             fn = sigmoid if name != "candidate" else tanh
             if cell.normalize:
                 stats_k = stats_candidate if name == "candidate" else stats_gates[k]
-                normalized_input(v, stats_k, chunk, v_hat)
-                activate_affine_by_exp(fn, v_hat, *run.ln[name], out)
+                normalized_input(v, stats_k, chunk, v)          # v_hat, in the record
+                activate_affine_by_exp(fn, v, *run.ln[name], out)
             else:
                 activate_affine_by_exp(fn, v, 1.0, 0.0, out)
         # concat([x, r * h_prev]) and concat([x, h_prev]), read by passes B and D.
@@ -334,15 +341,15 @@ class GRUBackward:
         if not cell.normalize:
             return None, {}
         grads = {}
-        return (self._sums(g_c, vh_c, "candidate", grads),), grads
+        return (self._sums(g_c, v_candidate, "candidate", grads),), grads
 
     def _pass_b(self, i, chunk, record, stats, sums):
         """Finish LN(candidate): d_y_candidate; d_candidate/kernel's part; d_y into its buffer."""
         run = self.run
         w = self._work(i, chunk)
-        g_c = w[7]
+        g_c = w[4]
         if self.cell.normalize:
-            self._finish(g_c, w[2], stats[1], sums, chunk)
+            self._finish(g_c, self._v_hats(record, chunk)[2], stats[1], sums, chunk)
         return None, self._conv_grads("candidate", run.xrh, g_c.reshape(run.filters, -1), chunk)
 
     def _pass_c(self, i, chunk, record, stats, d_h, d_x):
@@ -351,7 +358,8 @@ class GRUBackward:
         run, layout = self.run, self.layout
         c_in = run.in_channels
         w = self._work(i, chunk)
-        vh_r, vh_u, vh_c, r, u, g_r, g_u, g_c = w
+        r, u, g_r, g_u, g_c = w
+        vh_r, vh_u, _ = self._v_hats(record, chunk)
         h_prev = layout.state_view(record["h_prev"], chunk)
         d_h_prev = layout.state_view(d_h, chunk)
         d_xh = self._input_gradient("candidate", chunk)
@@ -376,9 +384,9 @@ class GRUBackward:
         run = self.run
         w = self._work(i, chunk)
         if self.cell.normalize:
-            for k, (g, v_hat) in enumerate(((w[5], w[0]), (w[6], w[1]))):
+            for k, (g, v_hat) in enumerate(zip(w[2:4], self._v_hats(record, chunk))):
                 self._finish(g, v_hat, stats[0][k], sums[k], chunk)
-        return None, self._conv_grads("gates", run.xh, w[5:7].reshape(2 * run.filters, -1), chunk)
+        return None, self._conv_grads("gates", run.xh, w[2:4].reshape(2 * run.filters, -1), chunk)
 
     def _pass_c_and_d(self, i, chunk, record, stats, d_h, d_x):
         """Passes C and D at once, when there is no layer norm to wait for."""
