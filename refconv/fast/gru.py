@@ -91,11 +91,15 @@ class GRURunner(Runner):
                                  "y_candidate": self.workspace.empty(self.h.size, self.dtype),
                                  "stats": []})
 
-    def _keep_for_backward(self, name, y, chunk, parts):
-        """Copy a chunk's convolution output ``[parts * F, n]`` into this step's record."""
-        if self.records is not None:
-            self.layout.state_view(self.records[-1][name], chunk, parts)[...] = y.reshape(
-                parts * self.filters, chunk[1] - chunk[0], -1)
+    def _conv_out(self, name, i, chunk):
+        """Where chunk ``i``'s convolution ``name`` (``"y_gates"``, ``"y_candidate"``) goes,
+        ``[parts * F, n]``: this step's record, when recording (the activations then go to the
+        chunk's reused buffer: the record keeps y with no copy), else that buffer."""
+        if self.records is None:
+            return self.y_of(i, chunk) if name == "y_gates" else self.candidate_of(i, chunk)
+        parts = 2 if name == "y_gates" else 1
+        return self.layout.state_view(self.records[-1][name], chunk, parts).reshape(
+            parts * self.filters, -1)
 
     def candidate_of(self, i, chunk):
         """Chunk ``i``'s candidate convolution output ``[F, n]``."""
@@ -118,11 +122,10 @@ class GRURunner(Runner):
 
     def _conv_pass(self, i, chunk):
         """Pass 1: y = conv(concat([x, h])) (+ bias); stats of r and u."""
-        y = self.conv(self.conv_xh, self.xh, chunk, self.y_of(i, chunk))
+        y = self.conv(self.conv_xh, self.xh, chunk, self._conv_out("y_gates", i, chunk))
         if self.bias is not None:
             y += self.bias[:, :, 0]
         self._export("y_gates", y, chunk)
-        self._keep_for_backward("y_gates", y, chunk, 2)
         r, u = self.split(y, chunk, 2)
         if self.cell.normalize:
             return self._stats(r), self._stats(u)
@@ -131,22 +134,22 @@ class GRURunner(Runner):
     def _reset(self, i, chunk, stats):
         """Pass 2: r, u = sigmoid(LN(r)), sigmoid(LN(u)); r * h into the candidate's input."""
         r, u = self.split(self.y_of(i, chunk), chunk, 2)
+        y_r, y_u = self.split(self._conv_out("y_gates", i, chunk), chunk, 2)   # r, u or the record
         if stats is not None:
-            self._gate(r, chunk, stats[0], "r", sigmoid)
-            self._gate(u, chunk, stats[1], "u", sigmoid)
+            self._gate(y_r, chunk, stats[0], "r", sigmoid, out=r)
+            self._gate(y_u, chunk, stats[1], "u", sigmoid, out=u)
         else:
-            activate(sigmoid, r)
-            activate(sigmoid, u)
+            activate(sigmoid, y_r, out=r)
+            activate(sigmoid, y_u, out=u)
         r *= self.layout.state_view(self.h, chunk)
         self.layout.write_rows(self.xrh, slice(self.in_channels, None), r, chunk)
 
     def _candidate_conv(self, i, chunk):
         """Pass 3: y = conv(concat([x, r * h])) (+ bias); its stats."""
-        y = self.conv(self.conv_candidate, self.xrh, chunk, self.candidate_of(i, chunk))
+        y = self.conv(self.conv_candidate, self.xrh, chunk, self._conv_out("y_candidate", i, chunk))
         if self.bias_candidate is not None:
             y += self.bias_candidate[:, :, 0]
         self._export("y_candidate", y, chunk)
-        self._keep_for_backward("y_candidate", y, chunk, 1)
         if self.cell.normalize:
             return self._stats(self.split(y, chunk, 1)[0])
         return None
@@ -154,11 +157,12 @@ class GRURunner(Runner):
     def _output(self, i, chunk, stats):
         """Pass 4: candidate = tanh(LN(y)); h = u * h + (1 - u) * candidate."""
         candidate = self.split(self.candidate_of(i, chunk), chunk, 1)[0]
+        y = self.split(self._conv_out("y_candidate", i, chunk), chunk, 1)[0]  # or the record
         _, u = self.split(self.y_of(i, chunk), chunk, 2)
         if stats is not None:
-            self._gate(candidate, chunk, stats, "candidate", self.cell.activation)
+            self._gate(y, chunk, stats, "candidate", self.cell.activation, out=candidate)
         else:
-            activate(self.cell.activation, candidate)
+            activate(self.cell.activation, y, out=candidate)
         h = self.layout.state_view(self.h, chunk)
         h -= candidate               # h = candidate + u * (h - candidate)
         h *= u

@@ -75,25 +75,27 @@ def combine(group, parts, epsilon):
     return b_first, mean, rstd
 
 
-def normalize(v, chunk, stats, gamma, beta, scale=1.0, shift=0.0):
-    """In place: ``v = scale * (gamma * (v - mean) / std + beta + shift)`` for a chunk.
+def normalize(v, chunk, stats, gamma, beta, scale=1.0, shift=0.0, out=None):
+    """``out = scale * (gamma * (v - mean) / std + beta + shift)`` for a chunk (``out``:
+    None for in place, or an array shaped as v).
 
     As ``v * a + b`` (two passes) with ``a = scale * gamma / std`` and
     ``b = scale * (beta + shift) - mean * a``: its rounding error is about
     ``eps * |mean| / std`` of the result's scale, so where the mean is more
     than 20 standard deviations from zero the mean is subtracted first.
     """
+    out = v if out is None else out
     b_first, mean, rstd = stats
     rows = slice(chunk[0] - b_first, chunk[1] - b_first)
     mean, rstd = mean[rows][None, :, None], rstd[rows][None, :, None]
     a = (rstd * gamma) * scale                      # [F, nb, 1], float64
     if np.all(np.abs(mean) * rstd <= 20.0):
-        v *= a.astype(v.dtype)
-        v += (scale * (beta + shift) - mean * a).astype(v.dtype)
+        np.multiply(v, a.astype(v.dtype), out=out)
+        out += (scale * (beta + shift) - mean * a).astype(v.dtype)
     else:
-        v -= mean.astype(v.dtype)
-        v *= a.astype(v.dtype)
-        v += (scale * (beta + shift)).astype(v.dtype)
+        np.subtract(v, mean.astype(v.dtype), out=out)
+        out *= a.astype(v.dtype)
+        out += (scale * (beta + shift)).astype(v.dtype)
 
 
 # --- the backward -----------------------------------------------------------------
