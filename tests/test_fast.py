@@ -683,3 +683,19 @@ def test_a_frame_split_into_rows_has_an_even_number_of_balanced_chunks(spatial, 
                                                        spatial[0]], rows
         sizes = {r1 - r0 for r0, r1 in rows}
         assert max(sizes) - min(sizes) <= 1 and max(sizes) * row_bytes <= chunk_bytes, rows
+
+
+def test_workspace_empty_each_gives_disjoint_views_of_one_reused_array():
+    """Workspace.empty_each: one array (NumPy asks huge pages for it from 4 MiB), its views of
+    the sizes asked, back to back and disjoint; the base given back is the next call's."""
+    ws = fast.Workspace()
+    sizes = [5, 0, 7, 3]
+    base, views = ws.empty_each(sizes, np.float64)
+    assert base.shape == (15,) and [v.size for v in views] == sizes
+    assert all(np.shares_memory(v, base) for v in views if v.size)
+    for k, v in enumerate(views):
+        v[...] = k
+    assert np.array_equal(base, np.repeat(np.arange(4.0), sizes))    # disjoint, in order
+    ws.give(base)
+    again, _ = ws.empty_each(sizes, np.float64)
+    assert np.shares_memory(again, base) and ws.nbytes == 0

@@ -62,14 +62,14 @@ class GRURunner(Runner):
         self.bias_candidate = None if cell.normalize else column(params["candidate/bias"])
         # concat([x, r * h]), the candidate's input, padded with zeros
         self.xrh = self.layout.padded_buffer(self.xh.shape[1], self.workspace.zeros)
-        self.y_candidate = [self.workspace.empty(self.filters * n, self.dtype)
-                            for n in self.layout.sizes]
+        self._y_candidate_base, self.y_candidate = self.workspace.empty_each(
+            [self.filters * n for n in self.layout.sizes], self.dtype)
         self.records = None  # a list to record each step in, for gru_grad
         self.set_state(state)
 
     def release(self):
         super().release()
-        self.workspace.give(self.xrh, *self.y_candidate)
+        self.workspace.give(self.xrh, self._y_candidate_base)
 
     def set_state(self, h):
         """Start from ``h`` (the cell's data format)."""
@@ -241,12 +241,13 @@ class GRUBackward:
         for scope, blocks in (("gates", 2), ("candidate", 1)):
             self.sums[scope + "/kernel"] = np.zeros((run.taps, blocks * f))
         k = len(self.WORK)
-        self.work = [run.workspace.empty(k * f * size, dtype) for size in layout.sizes]
+        self._work_base, self.work = run.workspace.empty_each([k * f * size for size in layout.sizes],
+                                                              dtype)
         self._group_start = 0
 
     def release(self):
         """Give the large buffers back to the runner's workspace."""
-        self.run.workspace.give(*self.dy.values(), *self.work)
+        self.run.workspace.give(*self.dy.values(), self._work_base)
 
     def _work(self, i, chunk):
         n, k = self.layout.size(chunk), len(self.WORK)

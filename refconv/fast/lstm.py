@@ -289,7 +289,8 @@ class LSTMBackward:
             self.sums[name] = run.workspace.zeros((f, run.pixels), np.float64)
         # Per chunk position: 9 arrays [F, n] kept from pass to pass (see _pass_a); the v_hat
         # of z, z_i, z_f, z_o are in the record's y (_v_hats).
-        self.work = [run.workspace.empty(9 * f * size, dtype) for size in layout.sizes]
+        self._work_base, self.work = run.workspace.empty_each([9 * f * size for size in layout.sizes],
+                                                              dtype)
 
     def _work(self, i, chunk):
         n = self.layout.size(chunk)
@@ -450,7 +451,7 @@ class LSTMBackward:
 
     def release(self):
         """Give the large buffers back to the runner's workspace (after parameter_gradients)."""
-        self.run.workspace.give(self.dy, *self.work, *(self.sums[name] for name in self.peep))
+        self.run.workspace.give(self.dy, self._work_base, *(self.sums[name] for name in self.peep))
 
     def parameter_gradients(self):
         """The summed gradients, shaped and named as the cell's parameters (new arrays)."""

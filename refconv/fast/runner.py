@@ -126,8 +126,8 @@ class Runner:
                        for name in self.norms}
         sizes = self.layout.sizes
         # One convolution-output buffer per chunk position in a group, reused by every group.
-        self.y = [self.workspace.empty(len(self.blocks) * self.filters * n, self.dtype)
-                  for n in sizes]
+        self._y_base, self.y = self.workspace.empty_each(
+            [len(self.blocks) * self.filters * n for n in sizes], self.dtype)
         self._ones_buffer = np.ones(self.filters * max(sizes, default=0), self.dtype)
         self.scratch = Scratch(self.dtype)
         self.frozen = {}  # rows past their sequence length: their state when they stopped
@@ -184,7 +184,7 @@ class Runner:
 
     def release(self):
         """Give the large buffers back to the workspace; the runner is not used after this."""
-        self.workspace.give(self.xh, self._h_buffer, *self.y)
+        self.workspace.give(self.xh, self._h_buffer, self._y_base)
 
     def _recorded(self, a):
         """A copy of ``a`` for this step's record, in memory from ``self.workspace``."""
