@@ -25,7 +25,7 @@ Two ratios, each measured within one run:
 
 * **to PyTorch** (``vs torch``): after its run, each process runs the first
   ``--torch-steps`` steps of the same run (each direction, the same frames, the same
-  shapes and batch) in refconv and in PyTorch's CPU ops (:func:`bench_step.torch_cell`:
+  shapes and batch; the first step a warm-up, not timed) in refconv and in PyTorch's CPU ops (:func:`bench_step.torch_cell`:
   the same equations, channels first, ``torch.no_grad``), the two in turns, best of
   ``--repeats`` each, with the same threads; the ratio of their times, and the largest
   difference of their last outputs (a check that both computed the same thing). The
@@ -126,7 +126,11 @@ def run_one(name, batch, steps, dtype, seed, torch_steps=0, repeats=2):
 
 def against_torch(name, cell, frame_at, steps, repeats):
     """refconv and PyTorch on the run's first ``steps`` steps (each direction), in turns:
-    ``{"refconv_s", "torch_s", "max_diff"}``, or ``{"torch_missing": why}``."""
+    ``{"refconv_s", "torch_s", "max_diff"}``, or ``{"torch_missing": why}``.
+
+    The times are of steps 2 to ``steps`` of each direction (a clock read as each step's
+    output is handed on): the first step, where refconv builds its runner and PyTorch
+    first allocates, is a warm-up for both, as it is a hundredth of a whole run."""
     import refconv
     from refconv import fast
 
@@ -141,36 +145,45 @@ def against_torch(name, cell, frame_at, steps, repeats):
     frames = [frame_at(t) for t in range(steps)]
     step, to_torch = torch_cell(run["kind"], cell, frames[0].dtype)
     frames_t = [to_torch(x) for x in frames]
-    order = {"fw": range(steps), "bw": reversed(range(steps))}
+    order = {"fw": range(steps), "bw": range(steps - 1, -1, -1)}
     directions = ["fw", "bw"] if run["bidirectional"] else ["fw"]
     last = {}
 
+    def timed(stamps):
+        """The time from each direction's first output to its last."""
+        return sum(times[-1] - times[0] for times in stamps.values())
+
     def ours():
+        stamps = {direction: [] for direction in directions}
+
         def keep(direction, t, h):
+            stamps[direction].append(time.perf_counter())
             if t == steps - 1 and direction == "fw":
                 last["refconv"] = h.copy()
         if run["bidirectional"]:
             refconv.stream_bidirectional_rnn(cell, cell, frames.__getitem__, steps, keep)
         else:
             refconv.stream_rnn(cell, frames, lambda t, h: keep("fw", t, h))
+        return timed(stamps)
 
     def theirs():
+        stamps = {direction: [] for direction in directions}
         zeros = torch.zeros((frames_t[0].shape[0], FILTERS, *run["shape"]),
                             dtype=frames_t[0].dtype)
         for direction in directions:
             state = (zeros, zeros) if run["kind"] == "lstm" else zeros
             for t in order[direction]:
                 state = step(frames_t[t], state)
+                stamps[direction].append(time.perf_counter())
                 if t == steps - 1 and direction == "fw":
                     h = state[1] if run["kind"] == "lstm" else state
                     last["torch"] = np.moveaxis(h.numpy(), 1, -1)
+        return timed(stamps)
 
     best = {"refconv_s": float("inf"), "torch_s": float("inf")}
     for _ in range(repeats):  # in turns, so that the machine's changing speed falls on both
         for key, fn in (("refconv_s", ours), ("torch_s", theirs)):
-            start = time.perf_counter()
-            fn()
-            best[key] = min(best[key], time.perf_counter() - start)
+            best[key] = min(best[key], fn())
     best["max_diff"] = float(np.max(np.abs(last["refconv"] - last["torch"])))
     return best
 
@@ -182,13 +195,17 @@ def main():
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="+", choices=list(RUNS), default=list(RUNS))
-    parser.add_argument("--torch-steps", type=int, default=2,
+    parser.add_argument("--torch-steps", type=int, default=3,
                         help="steps of each run (each direction) also run in PyTorch, "
-                             "for the ratio to it; 0: none")
+                             "for the ratio to it (the first a warm-up, untimed); 0: none")
     parser.add_argument("--repeats", type=int, default=2,
                         help="turns of refconv and PyTorch on those steps (best of each)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.torch_steps and min(args.torch_steps, args.steps) < 2:
+        parser.error(f"--torch-steps: expected 0 or at least 2 (the first step is a warm-up, "
+                     f"untimed) with --steps at least 2, got --torch-steps {args.torch_steps} "
+                     f"--steps {args.steps}")
 
     if args.child:  # one run, its result as JSON on stdout
         result = run_one(args.only[0], args.batch, args.steps, np.dtype(args.dtype), args.seed,
@@ -230,7 +247,7 @@ def main():
     if compared:
         ours, theirs = sum(r["refconv_s"] for r in compared), sum(r["torch_s"] for r in compared)
         runs = ", ".join(r["run"] for r in compared)
-        print(f"against PyTorch, the first {args.torch_steps} steps of each run ({runs}), "
+        print(f"against PyTorch, steps 2-{min(args.torch_steps, args.steps)} of each run ({runs}), "
               f"same process, best of {args.repeats}: refconv {ours:.1f} s, torch {theirs:.1f} s, "
               f"refconv / torch {ours / theirs:.2f} (goal <= 1.0)")
     else:

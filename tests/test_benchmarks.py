@@ -53,7 +53,7 @@ def test_seed_workload_prints_both_ratios_and_peak_memory(tmp_path):
         row = re.search(rf"^{run} .* (\d+\.\d\d) +(\d\.\de[-+]\d\d)  ", text, re.M)
         assert row, (run, text)
         assert float(row.group(2)) < 1e-4, (run, text)
-    for pattern in [r"^against PyTorch, the first 2 steps of each run \(lstm-1d-bi, gru-3d-bi\)"
+    for pattern in [r"^against PyTorch, steps 2-2 of each run \(lstm-1d-bi, gru-3d-bi\)"
                     r", same process, best of 1: .* refconv / torch \d+\.\d\d \(goal <= 1\.0\)$",
                     r"^workload / matrix-product floor \d+\.\d\d \(goal <= 1\.6\); "
                     r"peak memory \d+\.\d\d GB \(goal < 4\)$"]:
@@ -68,3 +68,9 @@ def test_seed_workload_without_torch_says_so(tmp_path):
     assert re.search(r"^against PyTorch: not measured \(No module named torch; pip install torch "
                      r"\(the crosscheck extra\)\)$", out.stdout, re.M), out.stdout
     assert re.search(r"^workload / matrix-product floor \d+\.\d\d", out.stdout, re.M), out.stdout
+
+
+def test_seed_workload_refuses_a_single_torch_step(tmp_path):
+    out = _seed_workload(tmp_path, "--torch-steps", "1")
+    assert out.returncode == 2 and "--torch-steps: expected 0 or at least 2" in out.stderr, \
+        out.stderr
