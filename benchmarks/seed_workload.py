@@ -34,7 +34,10 @@ Two ratios, each measured within one run:
   so and the rest runs. ``THP_MEM_ALLOC_ENABLE=1`` is set for PyTorch (without it, it pays
   first-touch page faults on every large tensor).
 * **to the matrix-product floor**: the workload's convolution FLOPs at the rate of one
-  large matrix product of the 2-D LSTM's im2col shape, measured in the parent process.
+  large matrix product of the 2-D LSTM's im2col shape: for the whole runs, the rate
+  measured in the parent process after them (their first steps' allocations included);
+  for the steps compared with PyTorch, the best rate measured in each process in the
+  same turns (``refconv / floor``: the steady state, the workload's hundred steps).
 
 Peak memory (``peak GB``) is refconv's, taken before PyTorch runs in that process.
 """
@@ -120,13 +123,19 @@ def run_one(name, batch, steps, dtype, seed, torch_steps=0, repeats=2):
                   peak_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                   checksum=sum(sums.values()))
     if torch_steps > 0:
-        result.update(against_torch(name, cell, frame_at, min(torch_steps, steps), repeats))
+        subset = min(torch_steps, steps)
+        result.update(against_torch(name, cell, frame_at, subset, repeats))
+        if "refconv_s" in result:  # the same steps at the floor's rate, measured in the turns
+            directions = 2 if run["bidirectional"] else 1
+            flops = conv_flops(run, batch) * (subset - 1) * directions
+            result["floor_s"] = flops / (result.pop("rate") * 1e9)
     return result
 
 
 def against_torch(name, cell, frame_at, steps, repeats):
     """refconv and PyTorch on the run's first ``steps`` steps (each direction), in turns:
-    ``{"refconv_s", "torch_s", "max_diff"}``, or ``{"torch_missing": why}``.
+    ``{"refconv_s", "torch_s", "max_diff", "rate"}`` (``rate``: :func:`matmul_rate`, the
+    best of the turns, measured in each), or ``{"torch_missing": why}``.
 
     The times are of steps 2 to ``steps`` of each direction (a clock read as each step's
     output is handed on): the first step, where refconv builds its runner and PyTorch
@@ -180,10 +189,11 @@ def against_torch(name, cell, frame_at, steps, repeats):
                     last["torch"] = np.moveaxis(h.numpy(), 1, -1)
         return timed(stamps)
 
-    best = {"refconv_s": float("inf"), "torch_s": float("inf")}
-    for _ in range(repeats):  # in turns, so that the machine's changing speed falls on both
+    best = {"refconv_s": float("inf"), "torch_s": float("inf"), "rate": 0.0}
+    for _ in range(repeats):  # in turns, so that the machine's changing speed falls on all
         for key, fn in (("refconv_s", ours), ("torch_s", theirs)):
             best[key] = min(best[key], fn())
+        best["rate"] = max(best["rate"], matmul_rate(frames[0].dtype, repeats=2))
     best["max_diff"] = float(np.max(np.abs(last["refconv"] - last["torch"])))
     return best
 
@@ -247,13 +257,18 @@ def main():
     if compared:
         ours, theirs = sum(r["refconv_s"] for r in compared), sum(r["torch_s"] for r in compared)
         runs = ", ".join(r["run"] for r in compared)
+        at_floor = sum(r["floor_s"] for r in compared)
         print(f"against PyTorch, steps 2-{min(args.torch_steps, args.steps)} of each run ({runs}), "
               f"same process, best of {args.repeats}: refconv {ours:.1f} s, torch {theirs:.1f} s, "
               f"refconv / torch {ours / theirs:.2f} (goal <= 1.0)")
+        print(f"the same steps against the matrix-product floor measured in those turns: "
+              f"{at_floor:.1f} s at its rate, refconv / floor {ours / at_floor:.2f} (goal <= 1.6), "
+              f"torch / floor {theirs / at_floor:.2f}")
     else:
         why = next((r["torch_missing"] for r in results if "torch_missing" in r), "--torch-steps 0")
         print(f"against PyTorch: not measured ({why})")
-    print(f"workload / matrix-product floor {seconds / floor:.2f} (goal <= 1.6); "
+    print(f"workload / matrix-product floor {seconds / floor:.2f} (whole runs, their first "
+          f"steps' allocations included); "
           f"peak memory {peak / 1e9:.2f} GB (goal < 4)")
 
 
