@@ -116,15 +116,20 @@ def refconv_case(kind, case, dtype, seed=0):
     return cell, x, state
 
 
-def torch_step(kind, cell, x, state):
-    """The same step in PyTorch (channels first, as torch's convolutions want), and its inputs."""
+def torch_cell(kind, cell, dtype=None):
+    """The cell's step in PyTorch (channels first, as torch's convolutions want).
+
+    Returns ``(step, to_torch)``: ``step(x, state) -> state`` on tensors (LSTM state
+    ``(c, h)``, GRU ``h``; the output is ``h``), and ``to_torch(a)``, a channels-last
+    NumPy array as a channels-first tensor; the parameters in ``dtype`` (None: their own).
+    Needs torch (the ``crosscheck`` extra)."""
     import torch
     import torch.nn.functional as fn
 
-    n = x.ndim - 2
+    n = len(cell.shape)
     conv = (fn.conv1d, fn.conv2d, fn.conv3d)[n - 1]
-    p = {name: torch.from_numpy(np.ascontiguousarray(v)) for name, v in cell.params.items()}
-    to_first = lambda a: torch.from_numpy(np.ascontiguousarray(np.moveaxis(a, -1, 1)))  # noqa: E731
+    p = {name: torch.from_numpy(np.ascontiguousarray(v, dtype)) for name, v in cell.params.items()}
+    to_torch = lambda a: torch.from_numpy(np.ascontiguousarray(np.moveaxis(a, -1, 1)))  # noqa: E731
     # A kernel [*k, C_in, C_out] is torch's weight [C_out, C_in, *k]; SAME padding per axis.
     weight = lambda k: k.permute(n + 1, n, *range(n)).contiguous()  # noqa: E731
     pads = tuple((k - 1) // 2 for k in cell.kernel)
@@ -139,10 +144,9 @@ def torch_step(kind, cell, x, state):
 
     if kind == "lstm":
         w = weight(p["kernel"])
-        c0, h0 = to_first(state.c), to_first(state.h)
-        xt = to_first(x)
 
-        def step():
+        def step(xt, state):
+            c0, h0 = state
             with torch.no_grad():
                 y = conv(torch.cat([xt, h0], 1), w, padding=pads)
                 z, z_i, z_f, z_o = torch.chunk(y, 4, 1)
@@ -155,13 +159,12 @@ def torch_step(kind, cell, x, state):
                 z_o = z_o + peep["W_co"] * c
                 z_o, c = ln(z_o, "z_o"), ln(c, "c")
                 h = torch.sigmoid(z_o) * torch.tanh(c)
-                return h, c
-        return step
+                return c, h
+        return step, to_torch
 
     w_gates, w_cand = weight(p["gates/kernel"]), weight(p["candidate/kernel"])
-    h0, xt = to_first(state), to_first(x)
 
-    def step():
+    def step(xt, h0):
         with torch.no_grad():
             y = conv(torch.cat([xt, h0], 1), w_gates, padding=pads)
             r, u = torch.chunk(y, 2, 1)
@@ -169,7 +172,15 @@ def torch_step(kind, cell, x, state):
             y = conv(torch.cat([xt, r * h0], 1), w_cand, padding=pads)
             cand = torch.tanh(ln(y, "candidate"))
             return u * h0 + (1 - u) * cand
-    return step
+    return step, to_torch
+
+
+def torch_step(kind, cell, x, state):
+    """One step of :func:`torch_cell` on tensors already in its layout: a function of nothing."""
+    step, to_torch = torch_cell(kind, cell)
+    xt = to_torch(x)
+    state_t = tuple(to_torch(s) for s in state) if kind == "lstm" else to_torch(state)
+    return lambda: step(xt, state_t)
 
 
 def fast_conv(run):

@@ -44,7 +44,12 @@ def main():
     parser.add_argument("--case", choices=list(CASES), default="2d-b1")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     parser.add_argument("--steps", type=int, default=3, help="time steps T")
+    parser.add_argument("--cpu-clock", action="store_true",
+                        help="time with the thread's CPU clock (time.thread_time), not the wall "
+                             "clock: on a loaded machine, the time this thread was not running "
+                             "is left out")
     args = parser.parse_args()
+    clock = time.thread_time if args.cpu_clock else time.perf_counter
     cell, x, state = refconv_case(args.cell, CASES[args.case], args.dtype)
     dtype = np.dtype(args.dtype)
     params = cell._checked_params(dtype)
@@ -62,12 +67,12 @@ def main():
             run.step(x_bt[:, t])
 
     plain_forward()  # warm-up
-    start = time.perf_counter()
+    start = clock()
     plain_forward()
-    forward = time.perf_counter() - start
+    forward = clock() - start
     grad(cell, params, x_bt, d_out, state, d_state)  # warm-up: threads, scratch, pages
 
-    timers = Timers()
+    timers = Timers(clock)
     runner_cls = fast_lstm.LSTMRunner if args.cell == "lstm" else fast_gru.GRURunner
     back_cls, back_passes = BACKWARD[args.cell]
     module = fast_lstm if args.cell == "lstm" else fast_gru
@@ -104,9 +109,9 @@ def main():
                 (fast_layout.Layout, "to_gate_major", "  layout changes (to gate-major)"),
                 (fast_layout.Layout, "from_gate_major", "  layout changes (from gate-major)")]:
             wrap(owner, name, label)
-        start = time.perf_counter()
+        start = clock()
         grad(cell, params, x_bt, d_out, state, d_state)
-        total = time.perf_counter() - start
+        total = clock() - start
     steps = args.steps
     print(f"{args.cell} {args.case} {args.dtype}, T = {steps}, one thread: "
           f"forward {forward / steps * 1e3:.1f} ms per step; forward + backward "

@@ -41,18 +41,19 @@ PASSES = {"lstm": ["_conv_pass", "_cell_state", "_output"],
 class Timers:
     """Exclusive times: a timed call inside another is subtracted from the outer one."""
 
-    def __init__(self):
+    def __init__(self, clock=time.perf_counter):
         self.total = collections.defaultdict(float)
         self.stack = []
+        self.clock = clock
 
     def wrap(self, label, fn):
         def timed(*args, **kwargs):
-            start = time.perf_counter()
+            start = self.clock()
             self.stack.append(0.0)
             try:
                 return fn(*args, **kwargs)
             finally:
-                elapsed = time.perf_counter() - start
+                elapsed = self.clock() - start
                 inner = self.stack.pop()
                 self.total[label] += elapsed - inner
                 if self.stack:
@@ -80,14 +81,19 @@ def main():
                         help="the chunk plan's chunk_bytes, in MiB (default: the fast path's)")
     parser.add_argument("--no-torch", action="store_true",
                         help="skip PyTorch's step (one thread) for comparison")
+    parser.add_argument("--cpu-clock", action="store_true",
+                        help="time with the thread's CPU clock (time.thread_time), not the wall "
+                             "clock: on a loaded machine, the time this thread was not running "
+                             "is left out")
     args = parser.parse_args()
+    clock = time.thread_time if args.cpu_clock else time.perf_counter
     cell, x, state = refconv_case(args.cell, CASES[args.case], args.dtype)
     params = cell._checked_params(np.dtype(args.dtype))
     sizes = {} if args.chunk_mb is None else {"chunk_bytes": int(args.chunk_mb * 2**20)}
     run = fast.runner(cell, params, x.shape[0], np.dtype(args.dtype), state, **sizes)
     run.step(x)  # warm-up: buffers touched, scratch grown
 
-    timers = Timers()
+    timers = Timers(clock)
     module = fast_lstm if args.cell == "lstm" else fast_gru
     cls = type(run)
     with contextlib.ExitStack() as stack:
@@ -108,10 +114,10 @@ def main():
                 (cls, "_combine", "combine stats")]:
             if hasattr(owner, name):
                 stack.enter_context(patched(owner, name, timers.wrap(label, getattr(owner, name))))
-        start = time.perf_counter()
+        start = clock()
         for _ in range(args.steps):
             run.step(x)
-        step = (time.perf_counter() - start) / args.steps
+        step = (clock() - start) / args.steps
     print(f"{args.cell} {args.case} {args.dtype}, one thread: {step * 1e3:.1f} ms per step")
     accounted = 0.0
     for label, total in timers.total.items():

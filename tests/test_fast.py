@@ -606,3 +606,96 @@ def test_input_gradient_both_ways_against_the_naive_backward(case):
             layout.put(got, gradient(layout, dy, chunk, scratch), chunk)
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12,
                                    err_msg=f"split={split}")
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=chunk_convolutions())
+def test_kernel_gradient_both_ways_against_the_naive_backward(case):
+    """A chunk's part of the kernel's gradient on the fast path (refconv.fast.conv_back), as
+    one im2col product and with the last kernel axis on d_y's side, summed over the chunks,
+    against ``refconv.conv.conv_nd_backward_naive`` (a loop over kernel offsets on whole
+    frames), over drawn 2-D and 3-D geometries, even kernels and chunk plans, to 1e-12."""
+    from refconv.conv import conv_nd_backward_naive
+    from refconv.fast.conv_back import KernelGradient
+    from refconv.fast.layout import Layout
+    from refconv.fast.pool import Scratch
+
+    rng = np.random.default_rng(case["seed"])
+    shape, k, c, n_out, batch = case["shape"], case["kernel"], case["channels"], case["out"], \
+        case["batch"]
+    x = rng.standard_normal((batch, *shape, c))
+    kernel = rng.standard_normal((*k, c, n_out))
+    d_y = rng.standard_normal((batch, *shape, n_out))
+    expected = conv_nd_backward_naive(x, kernel, d_y)[1]   # [*k, C, N]
+    layout = Layout(shape, batch, n_out, k, int(np.prod(k)) * c, n_out, np.float64, False,
+                    chunk_bytes=case["chunk_bytes"])
+    buffer = layout.padded_buffer(c)
+    layout.frame_view(buffer, slice(None))[...] = np.moveaxis(x, -1, 1)
+    scratch = Scratch(np.float64)
+    for split in (False, True):
+        gradient = KernelGradient(kernel, split=split)
+        got = np.zeros(kernel.shape)
+        for chunk in layout.chunks:
+            d_y_chunk = np.ascontiguousarray(layout.take(d_y, chunk, n_out)).reshape(n_out, -1)
+            got += gradient(layout, buffer, d_y_chunk, chunk, scratch).reshape(kernel.shape)
+        scale = np.abs(expected).max()
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * scale,
+                                   err_msg=f"split={split}")
+
+
+def test_kernel_gradient_rule_and_errors():
+    """The last kernel axis on d_y's side exactly where N <= THIN_GRADIENT of the run's dtype
+    (12 float32, 24 float64) and the frames have two or more axes with a last kernel axis
+    longer than 1; forcing it on a 1-D kernel is an error that names the argument."""
+    from refconv.fast.conv_back import THIN_GRADIENT, KernelGradient
+
+    for dtype in (np.float32, np.float64):
+        thin = THIN_GRADIENT[np.dtype(dtype)]
+        assert KernelGradient(np.zeros((3, 3, 15, thin)), dtype).split
+        assert not KernelGradient(np.zeros((3, 3, 15, thin + 1)), dtype).split
+    assert KernelGradient(np.zeros((3, 3, 15, 24))).split              # the kernel's float64
+    assert not KernelGradient(np.zeros((3, 3, 15, 24)), np.float32).split
+    assert not KernelGradient(np.zeros((3, 1, 15, 12))).split
+    assert not KernelGradient(np.zeros((3, 15, 12))).split
+    with pytest.raises(ValueError, match="split: .*1-D"):
+        KernelGradient(np.zeros((3, 15, 12)), split=True)
+
+
+@pytest.mark.parametrize("spatial, kernel, dtype, batch", [
+    ((50, 50, 50), (1, 3, 5), np.float32, 1), ((50, 50, 50), (1, 3, 5), np.float64, 2),
+    ((640, 480), (3, 3), np.float32, 1), ((33, 7), (3, 3), np.float64, 3)])
+def test_a_frame_split_into_rows_has_an_even_number_of_balanced_chunks(spatial, kernel, dtype,
+                                                                       batch):
+    """A frame too large for one chunk is split into an even number of chunks (two threads
+    share them evenly) whose rows differ by at most one, none over the chunk's bytes, covering
+    every row once, in order; the plan does not depend on the thread count."""
+    from refconv.fast.layout import Layout
+
+    taps = int(np.prod(kernel)) * 15
+    chunk_bytes = 8 * 2**20 if spatial[0] > 40 else 60 * np.dtype(dtype).itemsize * taps
+    layout = Layout(spatial, batch, 12, kernel, taps, 48, dtype, False, chunk_bytes=chunk_bytes)
+    row_bytes = int(np.prod(spatial[1:])) * taps * np.dtype(dtype).itemsize
+    assert all(b1 - b0 == 1 for b0, b1, _, _ in layout.chunks), layout.chunks
+    for b in range(batch):
+        rows = [(r0, r1) for b0, _, r0, r1 in layout.chunks if b0 == b]
+        assert len(rows) > 1 and len(rows) % 2 == 0, rows
+        assert [r for pair in rows for r in pair] == [0, *[r for r, _ in rows[1:] for r in (r, r)],
+                                                       spatial[0]], rows
+        sizes = {r1 - r0 for r0, r1 in rows}
+        assert max(sizes) - min(sizes) <= 1 and max(sizes) * row_bytes <= chunk_bytes, rows
+
+
+def test_workspace_empty_each_gives_disjoint_views_of_one_reused_array():
+    """Workspace.empty_each: one array (NumPy asks huge pages for it from 4 MiB), its views of
+    the sizes asked, back to back and disjoint; the base given back is the next call's."""
+    ws = fast.Workspace()
+    sizes = [5, 0, 7, 3]
+    base, views = ws.empty_each(sizes, np.float64)
+    assert base.shape == (15,) and [v.size for v in views] == sizes
+    assert all(np.shares_memory(v, base) for v in views if v.size)
+    for k, v in enumerate(views):
+        v[...] = k
+    assert np.array_equal(base, np.repeat(np.arange(4.0), sizes))    # disjoint, in order
+    ws.give(base)
+    again, _ = ws.empty_each(sizes, np.float64)
+    assert np.shares_memory(again, base) and ws.nbytes == 0

@@ -37,7 +37,7 @@ import numpy as np
 from ..activations import sigmoid, tanh
 from ..gru import ConvGRUCell
 from ..vocabulary import GRU_BLOCKS, GRU_NORMS
-from .conv_back import InputGradient
+from .conv_back import InputGradient, KernelGradient
 from .conv_chunk import ChunkConvolution
 from .layout import CHUNK_BYTES, GROUP_BYTES
 from .norm_stats import combine_sums, finish_gradient, gradient_sums, normalized_input
@@ -62,14 +62,14 @@ class GRURunner(Runner):
         self.bias_candidate = None if cell.normalize else column(params["candidate/bias"])
         # concat([x, r * h]), the candidate's input, padded with zeros
         self.xrh = self.layout.padded_buffer(self.xh.shape[1], self.workspace.zeros)
-        self.y_candidate = [self.workspace.empty(self.filters * n, self.dtype)
-                            for n in self.layout.sizes]
+        self._y_candidate_base, self.y_candidate = self.workspace.empty_each(
+            [self.filters * n for n in self.layout.sizes], self.dtype)
         self.records = None  # a list to record each step in, for gru_grad
         self.set_state(state)
 
     def release(self):
         super().release()
-        self.workspace.give(self.xrh, *self.y_candidate)
+        self.workspace.give(self.xrh, self._y_candidate_base)
 
     def set_state(self, h):
         """Start from ``h`` (the cell's data format)."""
@@ -91,11 +91,15 @@ class GRURunner(Runner):
                                  "y_candidate": self.workspace.empty(self.h.size, self.dtype),
                                  "stats": []})
 
-    def _keep_for_backward(self, name, y, chunk, parts):
-        """Copy a chunk's convolution output ``[parts * F, n]`` into this step's record."""
-        if self.records is not None:
-            self.layout.state_view(self.records[-1][name], chunk, parts)[...] = y.reshape(
-                parts * self.filters, chunk[1] - chunk[0], -1)
+    def _conv_out(self, name, i, chunk):
+        """Where chunk ``i``'s convolution ``name`` (``"y_gates"``, ``"y_candidate"``) goes,
+        ``[parts * F, n]``: this step's record, when recording (the activations then go to the
+        chunk's reused buffer: the record keeps y with no copy), else that buffer."""
+        if self.records is None:
+            return self.y_of(i, chunk) if name == "y_gates" else self.candidate_of(i, chunk)
+        parts = 2 if name == "y_gates" else 1
+        return self.layout.state_view(self.records[-1][name], chunk, parts).reshape(
+            parts * self.filters, -1)
 
     def candidate_of(self, i, chunk):
         """Chunk ``i``'s candidate convolution output ``[F, n]``."""
@@ -118,11 +122,10 @@ class GRURunner(Runner):
 
     def _conv_pass(self, i, chunk):
         """Pass 1: y = conv(concat([x, h])) (+ bias); stats of r and u."""
-        y = self.conv(self.conv_xh, self.xh, chunk, self.y_of(i, chunk))
+        y = self.conv(self.conv_xh, self.xh, chunk, self._conv_out("y_gates", i, chunk))
         if self.bias is not None:
             y += self.bias[:, :, 0]
         self._export("y_gates", y, chunk)
-        self._keep_for_backward("y_gates", y, chunk, 2)
         r, u = self.split(y, chunk, 2)
         if self.cell.normalize:
             return self._stats(r), self._stats(u)
@@ -131,22 +134,22 @@ class GRURunner(Runner):
     def _reset(self, i, chunk, stats):
         """Pass 2: r, u = sigmoid(LN(r)), sigmoid(LN(u)); r * h into the candidate's input."""
         r, u = self.split(self.y_of(i, chunk), chunk, 2)
+        y_r, y_u = self.split(self._conv_out("y_gates", i, chunk), chunk, 2)   # r, u or the record
         if stats is not None:
-            self._gate(r, chunk, stats[0], "r", sigmoid)
-            self._gate(u, chunk, stats[1], "u", sigmoid)
+            self._gate(y_r, chunk, stats[0], "r", sigmoid, out=r)
+            self._gate(y_u, chunk, stats[1], "u", sigmoid, out=u)
         else:
-            activate(sigmoid, r)
-            activate(sigmoid, u)
+            activate(sigmoid, y_r, out=r)
+            activate(sigmoid, y_u, out=u)
         r *= self.layout.state_view(self.h, chunk)
         self.layout.write_rows(self.xrh, slice(self.in_channels, None), r, chunk)
 
     def _candidate_conv(self, i, chunk):
         """Pass 3: y = conv(concat([x, r * h])) (+ bias); its stats."""
-        y = self.conv(self.conv_candidate, self.xrh, chunk, self.candidate_of(i, chunk))
+        y = self.conv(self.conv_candidate, self.xrh, chunk, self._conv_out("y_candidate", i, chunk))
         if self.bias_candidate is not None:
             y += self.bias_candidate[:, :, 0]
         self._export("y_candidate", y, chunk)
-        self._keep_for_backward("y_candidate", y, chunk, 1)
         if self.cell.normalize:
             return self._stats(self.split(y, chunk, 1)[0])
         return None
@@ -154,11 +157,12 @@ class GRURunner(Runner):
     def _output(self, i, chunk, stats):
         """Pass 4: candidate = tanh(LN(y)); h = u * h + (1 - u) * candidate."""
         candidate = self.split(self.candidate_of(i, chunk), chunk, 1)[0]
+        y = self.split(self._conv_out("y_candidate", i, chunk), chunk, 1)[0]  # or the record
         _, u = self.split(self.y_of(i, chunk), chunk, 2)
         if stats is not None:
-            self._gate(candidate, chunk, stats, "candidate", self.cell.activation)
+            self._gate(y, chunk, stats, "candidate", self.cell.activation, out=candidate)
         else:
-            activate(self.cell.activation, candidate)
+            activate(self.cell.activation, y, out=candidate)
         h = self.layout.state_view(self.h, chunk)
         h -= candidate               # h = candidate + u * (h - candidate)
         h *= u
@@ -213,8 +217,10 @@ class GRUBackward:
     over steps. Uses the runner's layout, scratch buffers, layer norms and padded inputs."""
 
     # The work arrays [F, nb, m] of a chunk, kept from pass to pass; g_r and g_u adjacent,
-    # so that together they are d_y_gates ``[2F, n]`` without a copy.
-    WORK = ("v_hat_r", "v_hat_u", "v_hat_candidate", "r", "u", "g_r", "g_u", "g_candidate")
+    # so that together they are d_y_gates ``[2F, n]`` without a copy. Layer norm's v_hat
+    # replaces the recorded convolution outputs in the record (:meth:`_v_hats`): no more
+    # memory to touch for them, and the record is dropped after the step anyway.
+    WORK = ("r", "u", "g_r", "g_u", "g_candidate")
 
     def __init__(self, run, params):
         self.run, self.cell, self.layout = run, run.cell, run.layout
@@ -228,17 +234,20 @@ class GRUBackward:
                    "candidate": run.workspace.zeros((layout.group_frames, f, *layout.padded),
                                                     dtype)}
         self.input_gradients = {scope: InputGradient(params[scope + "/kernel"]) for scope in self.dy}
+        self.kernel_gradients = {scope: KernelGradient(params[scope + "/kernel"], dtype)
+                                 for scope in self.dy}
         self.params = params
         self.sums = {name: np.zeros(value.shape) for name, value in params.items()}
         for scope, blocks in (("gates", 2), ("candidate", 1)):
             self.sums[scope + "/kernel"] = np.zeros((run.taps, blocks * f))
         k = len(self.WORK)
-        self.work = [run.workspace.empty(k * f * size, dtype) for size in layout.sizes]
+        self._work_base, self.work = run.workspace.empty_each([k * f * size for size in layout.sizes],
+                                                              dtype)
         self._group_start = 0
 
     def release(self):
         """Give the large buffers back to the runner's workspace."""
-        self.run.workspace.give(*self.dy.values(), *self.work)
+        self.run.workspace.give(*self.dy.values(), self._work_base)
 
     def _work(self, i, chunk):
         n, k = self.layout.size(chunk), len(self.WORK)
@@ -251,6 +260,13 @@ class GRUBackward:
             for name, value in grads.items():
                 self.sums[name] += value
 
+    def _v_hats(self, record, chunk):
+        """The chunk's ``v_hat`` of r, u and the candidate (``[F, nb, m]`` each): views of the
+        record's convolution outputs, which pass A normalises in place."""
+        layout, f = self.layout, self.run.filters
+        gates = layout.state_view(record["y_gates"], chunk, 2)
+        return (gates[:f], gates[f:], layout.state_view(record["y_candidate"], chunk))
+
     def _sums(self, d, v_hat, name, grads):
         """Layer norm's frame sums for one gradient; its d_gamma, d_beta parts into ``grads``."""
         scratch = self.run.scratch("bw", d.shape)
@@ -259,7 +275,8 @@ class GRUBackward:
         return frame_sums
 
     def _finish(self, g, v_hat, stats, sums, chunk):
-        finish_gradient(g, v_hat, stats, sums, chunk, self.run.filters * self.run.pixels)
+        finish_gradient(g, v_hat, stats, sums, chunk, self.run.filters * self.run.pixels,
+                        self.run.scratch("finish", g.shape))
 
     # --- one step -------------------------------------------------------------
     def step(self, record, d_out, d_h, d_x):
@@ -295,21 +312,19 @@ class GRUBackward:
         run, cell, layout = self.run, self.cell, self.layout
         f = run.filters
         w = self._work(i, chunk)
-        vh_r, vh_u, vh_c, r, u, g_r, g_u, g_c = w
-        y_gates = layout.state_view(record["y_gates"], chunk, 2).reshape(2, f, *w.shape[2:])
-        y_candidate = layout.state_view(record["y_candidate"], chunk)
+        r, u, g_r, g_u, g_c = w
+        v_r, v_u, v_candidate = self._v_hats(record, chunk)   # y, until v_hat
         h_prev = layout.state_view(record["h_prev"], chunk)
         stats_gates, stats_candidate = stats
         # r, u = sigmoid(LN(r)), sigmoid(LN(u)); candidate = tanh(LN(y)): the forward again.
         candidate = g_c   # until its gradient takes its place
-        for k, (v, v_hat, out, name) in enumerate(((y_gates[0], vh_r, r, "r"),
-                                                   (y_gates[1], vh_u, u, "u"),
-                                                   (y_candidate, vh_c, candidate, "candidate"))):
+        for k, (v, out, name) in enumerate(((v_r, r, "r"), (v_u, u, "u"),
+                                            (v_candidate, candidate, "candidate"))):
             fn = sigmoid if name != "candidate" else tanh
             if cell.normalize:
                 stats_k = stats_candidate if name == "candidate" else stats_gates[k]
-                normalized_input(v, stats_k, chunk, v_hat)
-                activate_affine_by_exp(fn, v_hat, *run.ln[name], out)
+                normalized_input(v, stats_k, chunk, v)          # v_hat, in the record
+                activate_affine_by_exp(fn, v, *run.ln[name], out)
             else:
                 activate_affine_by_exp(fn, v, 1.0, 0.0, out)
         # concat([x, r * h_prev]) and concat([x, h_prev]), read by passes B and D.
@@ -331,15 +346,15 @@ class GRUBackward:
         if not cell.normalize:
             return None, {}
         grads = {}
-        return (self._sums(g_c, vh_c, "candidate", grads),), grads
+        return (self._sums(g_c, v_candidate, "candidate", grads),), grads
 
     def _pass_b(self, i, chunk, record, stats, sums):
         """Finish LN(candidate): d_y_candidate; d_candidate/kernel's part; d_y into its buffer."""
         run = self.run
         w = self._work(i, chunk)
-        g_c = w[7]
+        g_c = w[4]
         if self.cell.normalize:
-            self._finish(g_c, w[2], stats[1], sums, chunk)
+            self._finish(g_c, self._v_hats(record, chunk)[2], stats[1], sums, chunk)
         return None, self._conv_grads("candidate", run.xrh, g_c.reshape(run.filters, -1), chunk)
 
     def _pass_c(self, i, chunk, record, stats, d_h, d_x):
@@ -348,7 +363,8 @@ class GRUBackward:
         run, layout = self.run, self.layout
         c_in = run.in_channels
         w = self._work(i, chunk)
-        vh_r, vh_u, vh_c, r, u, g_r, g_u, g_c = w
+        r, u, g_r, g_u, g_c = w
+        vh_r, vh_u, _ = self._v_hats(record, chunk)
         h_prev = layout.state_view(record["h_prev"], chunk)
         d_h_prev = layout.state_view(d_h, chunk)
         d_xh = self._input_gradient("candidate", chunk)
@@ -373,9 +389,9 @@ class GRUBackward:
         run = self.run
         w = self._work(i, chunk)
         if self.cell.normalize:
-            for k, (g, v_hat) in enumerate(((w[5], w[0]), (w[6], w[1]))):
+            for k, (g, v_hat) in enumerate(zip(w[2:4], self._v_hats(record, chunk))):
                 self._finish(g, v_hat, stats[0][k], sums[k], chunk)
-        return None, self._conv_grads("gates", run.xh, w[5:7].reshape(2 * run.filters, -1), chunk)
+        return None, self._conv_grads("gates", run.xh, w[2:4].reshape(2 * run.filters, -1), chunk)
 
     def _pass_c_and_d(self, i, chunk, record, stats, d_h, d_x):
         """Passes C and D at once, when there is no layer norm to wait for."""
@@ -395,7 +411,8 @@ class GRUBackward:
         """``d_y`` ``[N, n]`` of one convolution: its kernel's (and bias's) part, and
         ``d_y`` written into the padded buffer the transposed convolution reads."""
         run = self.run
-        grads = {scope + "/kernel": run.layout.patches(xh, chunk, run.scratch) @ d_y.T}
+        grads = {scope + "/kernel": self.kernel_gradients[scope](run.layout, xh, d_y, chunk,
+                                                                 run.scratch)}
         if not self.cell.normalize:
             grads[scope + "/bias"] = d_y.sum(axis=1)
         b0, b1, r0, r1 = chunk

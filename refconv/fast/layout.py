@@ -64,8 +64,15 @@ class Layout:
             per = max(1, chunk_bytes // (self.pixels * pixel_bytes))
             chunks = [(b0, min(b0 + per, b), 0, s[0]) for b0 in range(0, b, per)]
         else:
-            chunks = [(b0, b0 + 1, r0, min(r0 + rows, s[0]))
-                      for b0 in range(b) for r0 in range(0, s[0], rows)]
+            # An even number of chunks a frame, their rows differing by at most one: two
+            # threads get the same work between barriers (17 chunks of 3, 3, ..., 2 rows left
+            # one thread a chunk behind the other). Even, not a multiple of the threads:
+            # the plan, and so the bits, must not depend on the thread count.
+            count = -(-s[0] // rows)
+            count += count % 2
+            bounds = [r * s[0] // count for r in range(count + 1)]
+            chunks = [(b0, b0 + 1, r0, r1) for b0 in range(b)
+                      for r0, r1 in zip(bounds, bounds[1:]) if r1 > r0]
         self.chunks = chunks
         self.offsets, start = {}, 0
         for chunk in chunks:

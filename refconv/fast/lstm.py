@@ -35,7 +35,7 @@ import numpy as np
 from ..activations import sigmoid, tanh
 from ..lstm import ConvLSTMCell, LSTMStateTuple
 from ..vocabulary import LSTM_BLOCKS, LSTM_NORMS, LSTM_PEEPHOLES
-from .conv_back import InputGradient
+from .conv_back import InputGradient, KernelGradient
 from .layout import CHUNK_BYTES, GROUP_BYTES
 from .norm_stats import (combine_sums, finish_gradient, gradient_sums, normalize,
                          normalized_input)
@@ -220,44 +220,39 @@ def lstm_grad(cell, params, x_bt, d_out_bt, state, d_state, *, chunk_bytes=CHUNK
 
 
 def _redo_gates(run, y, c_prev, h, pixels, stats, chunk, work):
-    """Pass A's forward again, from the recorded ``y``, into ``work`` (v_hat: layer norm's
-    normalised input): v_hat of z, z_i, z_f, z_o, c; z, z_i, z_f, z_o; tanh(c); c_in.
+    """Pass A's forward again, from the recorded ``y``: into ``y`` itself (dead after this:
+    the record is dropped after the step) the v_hat (layer norm's normalised input) of
+    z, z_i, z_f, z_o, and into ``work`` v_hat of c; z, z_i, z_f, z_o; tanh(c); c_in.
     The activations through ``exp``, their constants folded into layer norm's scale and
     shift (:func:`refconv.fast.runner.activate_affine_by_exp`); tanh(c) as the step's
     output ``h`` (``[F, nb, m]``) divided by z_o."""
     cell = run.cell
-    vh_z, vh_i, vh_f, vh_o, vh_c, z, z_i, z_f, z_o, tc, c_in = work[:11]
+    vh_c, z, z_i, z_f, z_o, tc, c_in = work[:7]
     stats_in, stats_out = stats
-    # The gates' inputs: y, plus the peepholes on c_prev, summed in v_hat's own buffers
-    # (layer norm then normalises them there; without it those buffers are free).
-    z_i_in, z_f_in = y[1], y[2]
+    # The gates' inputs: y, plus the peepholes on c_prev (the products in the activations'
+    # buffers, not yet used), then normalised in place.
     if cell.peephole:
-        z_i_in = np.multiply(run.peep["W_ci"][:, :, pixels], c_prev, out=vh_i)
-        z_i_in += y[1]                                      # z_i + W_ci * c_prev
-        z_f_in = np.multiply(run.peep["W_cf"][:, :, pixels], c_prev, out=vh_f)
-        z_f_in += y[2]                                      # z_f + W_cf * c_prev
-    for v, v_hat, act, k, name, shift in ((y[0], vh_z, z, 0, "z", 0.0),
-                                          (z_i_in, vh_i, z_i, 1, "z_i", 0.0),
-                                          (z_f_in, vh_f, z_f, 2, "z_f", cell.forget_bias)):
+        y[1] += np.multiply(run.peep["W_ci"][:, :, pixels], c_prev, out=z_i)  # z_i + W_ci c_prev
+        y[2] += np.multiply(run.peep["W_cf"][:, :, pixels], c_prev, out=z_f)  # z_f + W_cf c_prev
+    for v, act, k, name, shift in ((y[0], z, 0, "z", 0.0), (y[1], z_i, 1, "z_i", 0.0),
+                                   (y[2], z_f, 2, "z_f", cell.forget_bias)):
         fn = tanh if name == "z" else sigmoid
         if cell.normalize:
-            normalized_input(v, stats_in[k], chunk, v_hat)
+            normalized_input(v, stats_in[k], chunk, v)      # v_hat, in y
             gamma, beta = run.ln[name]
-            activate_affine_by_exp(fn, v_hat, gamma, beta + shift, act)
+            activate_affine_by_exp(fn, v, gamma, beta + shift, act)
         else:
             activate_affine_by_exp(fn, v, 1.0, shift, act)
     np.multiply(c_prev, z_f, out=c_in)                      # c = c_prev * z_f + z_i * z
     c_in += np.multiply(z_i, z, out=tc)
-    z_o_in = y[3]
     if cell.peephole:
-        z_o_in = np.multiply(run.peep["W_co"][:, :, pixels], c_in, out=vh_o)
-        z_o_in += y[3]                                      # z_o + W_co * c
+        y[3] += np.multiply(run.peep["W_co"][:, :, pixels], c_in, out=z_o)    # z_o + W_co * c
     if cell.normalize:
-        normalized_input(z_o_in, stats_out[0], chunk, vh_o)
-        activate_affine_by_exp(sigmoid, vh_o, *run.ln["z_o"], z_o)
+        normalized_input(y[3], stats_out[0], chunk, y[3])
+        activate_affine_by_exp(sigmoid, y[3], *run.ln["z_o"], z_o)
         normalized_input(c_in, stats_out[1], chunk, vh_c)
     else:
-        activate_affine_by_exp(sigmoid, z_o_in, 1.0, 0.0, z_o)
+        activate_affine_by_exp(sigmoid, y[3], 1.0, 0.0, z_o)
     # tanh(c) without a tanh: h = z_o * tanh(c), so tanh(c) = h / z_o, to a few units in the
     # last place. The tiny number added keeps 0 / 0 out where the sigmoid has underflowed to
     # z_o = 0 (h = 0 there, and tanh(c) is not needed: d_z_o and d_c both carry a factor z_o);
@@ -280,6 +275,7 @@ class LSTMBackward:
         # every group and step, so its pages are touched once (first touches are slow).
         self.dy = run.workspace.zeros((layout.group_frames, 4 * f, *layout.padded), dtype)
         self.input_gradient = InputGradient(params["kernel"])
+        self.kernel_gradient = KernelGradient(params["kernel"], dtype)
         self.params = params
         self.peep = run.peep
         self.sums = {"kernel": np.zeros((run.taps, 4 * f))}
@@ -291,12 +287,14 @@ class LSTMBackward:
             self.sums["bias"] = np.zeros(4 * f)
         for name in self.peep:
             self.sums[name] = run.workspace.zeros((f, run.pixels), np.float64)
-        # Per chunk position: 13 arrays [F, n] kept from pass to pass (see _pass_a).
-        self.work = [run.workspace.empty(13 * f * size, dtype) for size in layout.sizes]
+        # Per chunk position: 9 arrays [F, n] kept from pass to pass (see _pass_a); the v_hat
+        # of z, z_i, z_f, z_o are in the record's y (_v_hats).
+        self._work_base, self.work = run.workspace.empty_each([9 * f * size for size in layout.sizes],
+                                                              dtype)
 
     def _work(self, i, chunk):
         n = self.layout.size(chunk)
-        return self.work[i][:13 * self.run.filters * n].reshape(13, self.run.filters,
+        return self.work[i][:9 * self.run.filters * n].reshape(9, self.run.filters,
                                                                  chunk[1] - chunk[0], -1)
 
     def _accumulate(self, group, parts):
@@ -308,6 +306,13 @@ class LSTMBackward:
                 else:
                     self.sums[name] += value
 
+    def _v_hats(self, record, chunk):
+        """The chunk's ``[4, F, nb, m]`` view of the record's y: after pass A, the v_hat of
+        z, z_i, z_f, z_o."""
+        f = self.run.filters
+        return self.layout.state_view(record["y"], chunk, 4).reshape(4, f, chunk[1] - chunk[0],
+                                                                     -1)
+
     def _sums(self, d, v_hat, name, scratch, grads):
         """Layer norm's frame sums for one gradient; its d_gamma, d_beta parts into ``grads``."""
         frame_sums, (grads[name + "/gamma"], grads[name + "/beta"]) = gradient_sums(
@@ -315,7 +320,8 @@ class LSTMBackward:
         return frame_sums
 
     def _finish(self, g, v_hat, stats, sums, chunk):
-        finish_gradient(g, v_hat, stats, sums, chunk, self.run.filters * self.run.pixels)
+        finish_gradient(g, v_hat, stats, sums, chunk, self.run.filters * self.run.pixels,
+                        self.run.scratch("finish", g.shape))
 
     # --- one step -------------------------------------------------------------
     def step(self, record, h, d_out, d_c, d_h, d_x):
@@ -349,8 +355,9 @@ class LSTMBackward:
         """Redo the gates; backward through h = z_o * tanh(c) and LN(z_o), LN(c); frame sums."""
         run, layout = self.run, self.layout
         w = self._work(i, chunk)
-        vh_z, vh_i, vh_f, vh_o, vh_c, z, z_i, z_f, z_o, tc, c_in, g_o, g_c = w
-        y = layout.state_view(record["y"], chunk, 4).reshape(4, run.filters, *w.shape[2:])
+        vh_c, z, z_i, z_f, z_o, tc, c_in, g_o, g_c = w
+        y = self._v_hats(record, chunk)                     # y, until v_hat
+        vh_o = y[3]
         c_prev = layout.state_view(record["c_prev"], chunk)
         _redo_gates(run, y, c_prev, layout.take(h, chunk, run.filters), layout.pixels_of(chunk),
                     stats, chunk, w)
@@ -373,7 +380,8 @@ class LSTMBackward:
         """Finish LN(z_o), LN(c); backward through c = c_prev * z_f + z_i * z; frame sums."""
         run, cell, layout = self.run, self.cell, self.layout
         w = self._work(i, chunk)
-        vh_z, vh_i, vh_f, vh_o, vh_c, z, z_i, z_f, z_o, tc, c_in, g_o, g_c = w
+        vh_c, z, z_i, z_f, z_o, tc, c_in, g_o, g_c = w
+        vh_z, vh_i, vh_f, vh_o = self._v_hats(record, chunk)
         c_prev = layout.state_view(record["c_prev"], chunk)
         if cell.normalize:
             self._finish(g_o, vh_o, stats[1][0], sums[0], chunk)   # d_z_o_in
@@ -386,7 +394,7 @@ class LSTMBackward:
         np.multiply(g_c, z_f, out=d_c_prev)
         # The three gradients below the activations go into buffers whose values are no
         # longer needed (z_o's, tanh(c)'s, c_in's: its peephole part is done), the three
-        # before g_o (d_z_o), so that work[8:12] is d_y = [d_z, d_z_i, d_z_f, d_z_o], no copy.
+        # before g_o (d_z_o), so that work[4:8] is d_y = [d_z, d_z_i, d_z_f, d_z_o], no copy.
         d_z, d_z_i, d_z_f = z_o, tc, c_in
         np.multiply(g_c, c_prev, out=d_z_f)                 # c = c_prev * z_f + ...
         d_z_f *= z_f * (1 - z_f)                            # z_f = sigmoid(z_f_hat + forget_bias)
@@ -404,7 +412,8 @@ class LSTMBackward:
         """Finish LN(z), LN(z_i), LN(z_f); d_y, d_c_prev's peephole parts, d_kernel's part."""
         run, cell, layout = self.run, self.cell, self.layout
         w = self._work(i, chunk)
-        vh_z, vh_i, vh_f, vh_o, vh_c, z, z_i, z_f, z_o, tc, c_in, g_o, g_c = w
+        vh_c, z, z_i, z_f, z_o, tc, c_in, g_o, g_c = w
+        vh_z, vh_i, vh_f, vh_o = self._v_hats(record, chunk)
         d_z, d_z_i, d_z_f, d_z_o = z_o, tc, c_in, g_o       # where pass B left them
         c_prev = layout.state_view(record["c_prev"], chunk)
         pixels = layout.pixels_of(chunk)
@@ -423,11 +432,11 @@ class LSTMBackward:
         rows = slice(self.inside[0].start + r0, self.inside[0].start + r1)
         g0 = self._group_start
         view = self.dy[(slice(b0 - g0, b1 - g0), slice(None), rows, *self.inside[1:])]
-        d_y = w[8:12].reshape(4 * run.filters, -1)         # [d_z, d_z_i, d_z_f, d_z_o]
+        d_y = w[4:8].reshape(4 * run.filters, -1)          # [d_z, d_z_i, d_z_f, d_z_o]
         view[...] = d_y.reshape(4 * run.filters, b1 - b0, *view.shape[2:]).swapaxes(0, 1)
         if not cell.normalize:
             grads["bias"] = d_y.sum(axis=1)
-        grads["kernel"] = layout.patches(run.xh, chunk, run.scratch) @ d_y.T   # [K, 4F]
+        grads["kernel"] = self.kernel_gradient(layout, run.xh, d_y, chunk, run.scratch)  # [K, 4F]
         return None, grads
 
     def _pass_d(self, i, chunk, d_h, d_x):
@@ -442,7 +451,7 @@ class LSTMBackward:
 
     def release(self):
         """Give the large buffers back to the runner's workspace (after parameter_gradients)."""
-        self.run.workspace.give(self.dy, *self.work, *(self.sums[name] for name in self.peep))
+        self.run.workspace.give(self.dy, self._work_base, *(self.sums[name] for name in self.peep))
 
     def parameter_gradients(self):
         """The summed gradients, shaped and named as the cell's parameters (new arrays)."""

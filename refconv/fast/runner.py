@@ -24,8 +24,8 @@ def column(vector):
     return np.asarray(vector).reshape(-1, 1, 1)
 
 
-def activate(fn, v):
-    """In place: ``v = fn(v)``; sigmoid as ``1 / (1 + exp(-v))``.
+def activate(fn, v, out=None):
+    """``out = fn(v)`` (``out`` None: in place); sigmoid as ``1 / (1 + exp(-v))``.
 
     Why not ``scipy.special.expit``: it allocates and runs about 3x slower. Why not
     ``(1 + tanh(v / 2)) / 2``: NumPy's ``exp`` is about twice as fast as its ``tanh``
@@ -33,13 +33,14 @@ def activate(fn, v):
     machine: ``benchmarks/profile_step.py``). The result is within a few units in the
     last place of ``expit``'s; where ``exp(-v)`` overflows the result is its limit, 0.
     """
+    out = v if out is None else out
     if fn is tanh or fn is np.tanh:
-        np.tanh(v, out=v)
+        np.tanh(v, out=out)
     elif fn is sigmoid:
-        np.negative(v, out=v)
-        _sigmoid_of_negated(v)
+        np.negative(v, out=out)
+        _sigmoid_of_negated(out)
     else:
-        v[...] = fn(v)
+        out[...] = fn(v)
 
 
 def _sigmoid_of_negated(v):
@@ -125,8 +126,8 @@ class Runner:
                        for name in self.norms}
         sizes = self.layout.sizes
         # One convolution-output buffer per chunk position in a group, reused by every group.
-        self.y = [self.workspace.empty(len(self.blocks) * self.filters * n, self.dtype)
-                  for n in sizes]
+        self._y_base, self.y = self.workspace.empty_each(
+            [len(self.blocks) * self.filters * n for n in sizes], self.dtype)
         self._ones_buffer = np.ones(self.filters * max(sizes, default=0), self.dtype)
         self.scratch = Scratch(self.dtype)
         self.frozen = {}  # rows past their sequence length: their state when they stopped
@@ -183,7 +184,7 @@ class Runner:
 
     def release(self):
         """Give the large buffers back to the workspace; the runner is not used after this."""
-        self.workspace.give(self.xh, self._h_buffer, *self.y)
+        self.workspace.give(self.xh, self._h_buffer, self._y_base)
 
     def _recorded(self, a):
         """A copy of ``a`` for this step's record, in memory from ``self.workspace``."""
@@ -238,16 +239,18 @@ class Runner:
     def _combine(self, group, parts):
         return combine(group, parts, self.cell.norm_epsilon)
 
-    def _gate(self, v, chunk, stats, name, fn, shift=0.0):
-        """In place: ``v = fn(LN(v) + shift)``; for sigmoid, the sign of ``exp(-v)`` is folded
-        into layer norm's scale, so the gate costs no pass more than its ``exp``."""
+    def _gate(self, v, chunk, stats, name, fn, shift=0.0, out=None):
+        """``out = fn(LN(v) + shift)`` (``out`` None: in place); for sigmoid, the sign of
+        ``exp(-v)`` is folded into layer norm's scale, so the gate costs no pass more than
+        its ``exp``."""
         gamma, beta = self.ln[name]
+        out = v if out is None else out
         if fn is sigmoid:
-            normalize(v, chunk, stats, gamma, beta, scale=-1.0, shift=shift)
-            _sigmoid_of_negated(v)
+            normalize(v, chunk, stats, gamma, beta, scale=-1.0, shift=shift, out=out)
+            _sigmoid_of_negated(out)
         else:
-            normalize(v, chunk, stats, gamma, beta, shift=shift)
-            activate(fn, v)
+            normalize(v, chunk, stats, gamma, beta, shift=shift, out=out)
+            activate(fn, out)
 
 
 def _leaves(state):
