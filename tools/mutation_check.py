@@ -38,7 +38,7 @@ and exits non-zero when there is a gap.
 
 Usage::
 
-    python tools/mutation_check.py                 # every mutation, 2 at a time
+    python tools/mutation_check.py                 # every mutation, cores + 2 at a time
     python tools/mutation_check.py glorot-fan-out  # only these ids
     python tools/mutation_check.py --list          # the list, without running it
     python tools/mutation_check.py --coverage      # each module and its entries; the gaps
@@ -240,7 +240,11 @@ def main(argv=None):
                         help="print each module of refconv/ with its number of entries (gaps "
                              "first) and exit; non-zero when a module has none")
     parser.add_argument("--file", type=Path, default=LIST, help="the mutation list (TOML)")
-    parser.add_argument("--jobs", type=int, default=2, help="mutants at a time (default 2)")
+    # Two more than the cores: a few mutants spend most of their time waiting (a grading
+    # timeout, a sandbox starting), and a core must not idle behind them.
+    jobs = (os.cpu_count() or 1) + 2
+    parser.add_argument("--jobs", type=int, default=jobs,
+                        help=f"mutants at a time (default: the cores + 2, here {jobs})")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per mutant")
     args = parser.parse_args(argv)
 
