@@ -524,6 +524,28 @@ def chunk_convolutions(draw):
                 seed=draw(st.integers(0, 2**16)))
 
 
+def _x_in_its_padded_buffer(case):
+    """A drawn case's input, as the chunk convolution and the kernel gradient read it.
+
+    Returns ``(rng, x, kernel, layout, buffer)``: ``x`` ``[B, *S, C]`` and ``kernel``
+    ``[*k, C, N]`` drawn from the case's seed in that order (``rng`` goes on for more
+    draws), the case's chunk plan for an im2col of ``k * C`` rows into ``N`` outputs, and
+    its padded buffer holding ``x``.
+    """
+    from refconv.fast.layout import Layout
+
+    rng = np.random.default_rng(case["seed"])
+    shape, k, c, n_out, batch = case["shape"], case["kernel"], case["channels"], case["out"], \
+        case["batch"]
+    x = rng.standard_normal((batch, *shape, c))
+    kernel = rng.standard_normal((*k, c, n_out))
+    layout = Layout(shape, batch, n_out, k, int(np.prod(k)) * c, n_out, np.float64, False,
+                    chunk_bytes=case["chunk_bytes"])
+    buffer = layout.padded_buffer(c)
+    layout.frame_view(buffer, slice(None))[...] = np.moveaxis(x, -1, 1)
+    return rng, x, kernel, layout, buffer
+
+
 @settings(max_examples=60, deadline=None)
 @given(case=chunk_convolutions())
 def test_chunk_convolution_both_ways_against_the_pixel_oracle(case):
@@ -534,19 +556,11 @@ def test_chunk_convolution_both_ways_against_the_pixel_oracle(case):
     from _oracles import conv_same
 
     from refconv.fast.conv_chunk import ChunkConvolution
-    from refconv.fast.layout import Layout
     from refconv.fast.pool import Scratch
 
-    rng = np.random.default_rng(case["seed"])
-    shape, k, c, n_out, batch = case["shape"], case["kernel"], case["channels"], case["out"], \
-        case["batch"]
-    x = rng.standard_normal((batch, *shape, c))
-    kernel = rng.standard_normal((*k, c, n_out))
+    _, x, kernel, layout, buffer = _x_in_its_padded_buffer(case)
+    n_out = case["out"]
     expected = conv_same(x, kernel)                        # [B, *S, N]
-    layout = Layout(shape, batch, n_out, k, int(np.prod(k)) * c, n_out, np.float64, False,
-                    chunk_bytes=case["chunk_bytes"])
-    buffer = layout.padded_buffer(c)
-    layout.frame_view(buffer, slice(None))[...] = np.moveaxis(x, -1, 1)
     scratch = Scratch(np.float64)
     for split in (False, True):
         convolution = ChunkConvolution(kernel, split=split)
@@ -617,20 +631,12 @@ def test_kernel_gradient_both_ways_against_the_naive_backward(case):
     frames), over drawn 2-D and 3-D geometries, even kernels and chunk plans, to 1e-12."""
     from refconv.conv import conv_nd_backward_naive
     from refconv.fast.conv_back import KernelGradient
-    from refconv.fast.layout import Layout
     from refconv.fast.pool import Scratch
 
-    rng = np.random.default_rng(case["seed"])
-    shape, k, c, n_out, batch = case["shape"], case["kernel"], case["channels"], case["out"], \
-        case["batch"]
-    x = rng.standard_normal((batch, *shape, c))
-    kernel = rng.standard_normal((*k, c, n_out))
-    d_y = rng.standard_normal((batch, *shape, n_out))
+    rng, x, kernel, layout, buffer = _x_in_its_padded_buffer(case)
+    n_out = case["out"]
+    d_y = rng.standard_normal((case["batch"], *case["shape"], n_out))
     expected = conv_nd_backward_naive(x, kernel, d_y)[1]   # [*k, C, N]
-    layout = Layout(shape, batch, n_out, k, int(np.prod(k)) * c, n_out, np.float64, False,
-                    chunk_bytes=case["chunk_bytes"])
-    buffer = layout.padded_buffer(c)
-    layout.frame_view(buffer, slice(None))[...] = np.moveaxis(x, -1, 1)
     scratch = Scratch(np.float64)
     for split in (False, True):
         gradient = KernelGradient(kernel, split=split)
