@@ -34,6 +34,8 @@ def test_bench_gradients_runs_at_toy_sizes(cell):
 
 
 def _seed_workload(tmp_path, *extra, env_path=None):
+    # the script's progress bar is tqdm's: without the benchmarks extra the test skips, naming it
+    pytest.importorskip("tqdm", reason="seed_workload.py needs tqdm (the benchmarks extra)")
     path = str(ROOT) if env_path is None else f"{env_path}{os.pathsep}{ROOT}"
     return subprocess.run(
         [sys.executable, "benchmarks/seed_workload.py", "--batch", "1", "--steps", "2",
