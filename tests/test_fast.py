@@ -183,6 +183,39 @@ def test_threads_do_not_change_the_bits(monkeypatch):
         np.testing.assert_array_equal(a, b)
 
 
+def test_the_pool_leaves_numpys_blas_threads_as_it_found_them(monkeypatch):
+    """Inside the pool each thread's products run on one BLAS thread (two threads each
+    calling a 2-thread BLAS would run four on two cores); after the call the process's
+    count is the caller's again, for the user's own products. Oracle: OpenBLAS's own
+    ``get_num_threads``, read inside and after."""
+    from refconv.fast import pool
+
+    if pool.blas_threads.get is None:
+        pytest.skip("NumPy's OpenBLAS C API was not found (another BLAS): nothing is set")
+    if pool._cores() < 2:
+        pytest.skip("one core: the fast path runs no pool")
+    monkeypatch.setenv("REFCONV_THREADS", "2")
+    before = pool.blas_threads.count()
+    try:
+        for caller in (2, 1, 2):
+            pool.blas_threads.set(caller)
+            inside = pool.parallel_map(lambda _: pool.blas_threads.count(), range(4))
+            assert inside == [1, 1, 1, 1]
+            assert pool.blas_threads.count() == caller
+            # A whole run on the fast path (several chunks, so the pool runs) too.
+            cell = ConvLSTMCell([16, 12], 4, [3, 3])
+            cell.build(3, seed=5)
+            fast_run(cell, frames(cell, 2, 2, 3, np.random.default_rng(1)), None, None,
+                     chunk_bytes=4000)
+            assert pool.blas_threads.count() == caller
+            # An exception inside the pool restores it as well.
+            with pytest.raises(ZeroDivisionError):
+                pool.parallel_map(lambda i: 1 / 0, range(2))
+            assert pool.blas_threads.count() == caller
+    finally:
+        pool.blas_threads.set(before)
+
+
 def test_float32_fast_path_stays_near_float64():
     rng = np.random.default_rng(9)
     cell = ConvLSTMCell([12, 10], 4, [3, 3])

@@ -4,6 +4,7 @@ NumPy releases the GIL in copies, matrix products and ufunc loops, so chunks of 
 step run in parallel on plain Python threads.
 """
 
+import contextlib
 import ctypes
 import functools
 import glob
@@ -51,35 +52,82 @@ def _threads(value, cores):
     return min(int(text), cores)
 
 
-def _one_blas_thread():
-    """Run this thread's matrix products on one BLAS thread (the pool's threads are the parallelism).
+class _BlasThreads:
+    """NumPy's OpenBLAS thread count, read and set through its C API (ctypes).
 
-    Two pool threads each calling a 2-thread OpenBLAS would run four threads on
-    two cores, and OpenBLAS's idle threads spin. OpenBLAS (0.3.27+, NumPy's
-    wheels) can set the count for the calling thread only; other BLAS
-    libraries are left as they are.
+    OpenBLAS built with pthreads (NumPy's wheels) keeps one count for the whole
+    process: ``openblas_set_num_threads_local``, despite its name, sets that
+    count too. So the fast path sets it to 1 only while its pool runs, and puts
+    the caller's count back after: a user's own matrix products, after a call
+    into refconv, run on as many threads as before (when the pool's
+    initializer set it once, they ran on one thread for the rest of the
+    process, at half the rate on 2 cores). Without NumPy's OpenBLAS (another
+    BLAS, or NumPy built against a system library) this does nothing.
     """
-    for path in glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs",
-                                       "*openblas*")):
+
+    # The C names, newest first: scipy-openblas (NumPy 2's wheels) prefixes and suffixes them.
+    NAMES = [("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+             ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
+             ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
+             ("openblas_get_num_threads", "openblas_set_num_threads")]
+
+    def __init__(self):
+        self.get = self.set = None
+        self._lock = threading.Lock()
+        self._depth, self._saved = 0, None
+        libs = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
+        for path in sorted(glob.glob(os.path.join(libs, "*openblas*"))):
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError:
+                continue
+            for get, set_ in self.NAMES:
+                if hasattr(lib, get) and hasattr(lib, set_):
+                    self.get, self.set = getattr(lib, get), getattr(lib, set_)
+                    self.get.restype, self.set.argtypes = ctypes.c_int, [ctypes.c_int]
+                    return
+
+    def count(self):
+        """The process's OpenBLAS thread count (None where it cannot be read)."""
+        return None if self.get is None else int(self.get())
+
+    @contextlib.contextmanager
+    def one(self):
+        """One BLAS thread inside (each pool thread's products on its own core), the
+        caller's count restored on leaving; nested and concurrent uses share one saved
+        count, restored when the last one leaves."""
+        if self.set is None:
+            yield
+            return
+        with self._lock:
+            if self._depth == 0:
+                self._saved = self.count()
+                self.set(1)
+            self._depth += 1
         try:
-            lib = ctypes.CDLL(path)
-            lib.openblas_set_num_threads_local.argtypes = [ctypes.c_int]
-            lib.openblas_set_num_threads_local(1)
-        except (OSError, AttributeError):
-            pass
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0:
+                    self.set(self._saved)
+
+
+blas_threads = _BlasThreads()
 
 
 def parallel_map(fn, items):
-    """``[fn(item) for item in items]``, on the thread pool when there is more than one item."""
+    """``[fn(item) for item in items]``, on the thread pool when there is more than one item
+    (NumPy's BLAS on one thread meanwhile: :class:`_BlasThreads`)."""
     global _pool
     n = threads()
     if n == 1 or len(items) < 2:
         return [fn(item) for item in items]
     with _pool_lock:
         if _pool is None or _pool._max_workers != n:
-            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="refconv",
-                                       initializer=_one_blas_thread)
-    return list(_pool.map(fn, items))
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="refconv")
+    with blas_threads.one():
+        return list(_pool.map(fn, items))
 
 
 class Scratch:
