@@ -620,6 +620,24 @@ def test_chunk_convolution_rule_and_errors():
         ChunkConvolution(np.zeros((3, 15, 12)), split=True)
 
 
+def test_the_default_chunk_plan_is_the_convolutions_own():
+    """A runner without ``chunk_bytes`` plans its chunks at its convolution's size: the
+    LSTM's one product at WIDE_CHUNK_BYTES, the GRU's shifted sums at CHUNK_BYTES (a
+    frame large enough for each to give a different number of chunks). Oracle: the
+    Layout planned directly at each size."""
+    from refconv.fast.layout import Layout
+
+    for cls, size, other in ((ConvLSTMCell, fast.WIDE_CHUNK_BYTES, fast.CHUNK_BYTES),
+                             (ConvGRUCell, fast.CHUNK_BYTES, fast.WIDE_CHUNK_BYTES)):
+        cell = cls([200, 160], 12, [3, 3])
+        cell.build(3, seed=0)
+        run = fast.runner(cell, cell.params, 1, np.float64, cell.zero_state(1, np.float64))
+        assert run.conv_xh.chunk_bytes == size
+        plan = lambda n: Layout([200, 160], 1, 12, (3, 3), 9 * 15, run.layout.filters *  # noqa: E731
+                                len(run.blocks), np.float64, False, chunk_bytes=n).chunks
+        assert run.layout.chunks == plan(size) != plan(other), cls.__name__
+
+
 @settings(max_examples=60, deadline=None)
 @given(case=chunk_convolutions())
 def test_input_gradient_both_ways_against_the_naive_backward(case):

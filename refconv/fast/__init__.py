@@ -28,7 +28,7 @@ The fast path depends on the cells (their options); the cells never import it.
 :mod:`refconv.dispatch` decides, by one rule, when it runs.
 """
 
-from .layout import CHUNK_BYTES, GROUP_BYTES, Layout
+from .layout import CHUNK_BYTES, GROUP_BYTES, WIDE_CHUNK_BYTES, Layout
 from .gru import GRURunner, gru_grad
 from .lstm import LSTMRunner, lstm_grad
 from .pool import threads
@@ -38,4 +38,4 @@ from .workspace import Workspace
 
 __all__ = ["supports", "supports_backward", "runner", "run_sequence", "record_forward",
            "grad", "lstm_grad", "gru_grad", "LSTMRunner", "GRURunner", "StackRunner", "Layout", "threads",
-           "Workspace", "CHUNK_BYTES", "GROUP_BYTES"]
+           "Workspace", "CHUNK_BYTES", "WIDE_CHUNK_BYTES", "GROUP_BYTES"]

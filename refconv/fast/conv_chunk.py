@@ -26,6 +26,8 @@ import math
 
 import numpy as np
 
+from .layout import CHUNK_BYTES, WIDE_CHUNK_BYTES
+
 __all__ = ["THIN_ROWS", "ChunkConvolution"]
 
 # A product with at most this many output rows is "thin": it runs as shifted sums.
@@ -51,6 +53,8 @@ class ChunkConvolution:
             raise ValueError(f"split: the shifted sums need frames of two or more axes, "
                              f"got a {len(k)}-D kernel")
         self.split = bool(split)
+        # The chunk plan's size for this convolution (refconv.fast.layout says why two).
+        self.chunk_bytes = CHUNK_BYTES if self.split else WIDE_CHUNK_BYTES
         taps = math.prod(k) * channels
         if self.split:
             # [*k', k_last, C, N] -> rows (j_last, f), columns (j', c): [k_last * N, K / k_last]

@@ -39,7 +39,7 @@ from ..gru import ConvGRUCell
 from ..vocabulary import GRU_BLOCKS, GRU_NORMS
 from .conv_back import InputGradient, KernelGradient
 from .conv_chunk import ChunkConvolution
-from .layout import CHUNK_BYTES, GROUP_BYTES
+from .layout import GROUP_BYTES
 from .norm_stats import combine_sums, finish_gradient, gradient_sums, normalized_input
 from .pool import parallel_map
 from .runner import Runner, activate, activate_affine_by_exp, column
@@ -178,13 +178,14 @@ def backward_covers(cell, lengths):
             and cell.activation in (tanh, np.tanh))
 
 
-def gru_grad(cell, params, x_bt, d_out_bt, state, d_state, *, chunk_bytes=CHUNK_BYTES,
+def gru_grad(cell, params, x_bt, d_out_bt, state, d_state, *, chunk_bytes=None,
              group_bytes=GROUP_BYTES, workspace=None):
     """Gradients of a ConvGRU run, as :func:`refconv.dynamic_rnn_grad` (batch-major views).
 
     Args:
         x_bt: ``[B, T, *frame]``; d_out_bt: ``[B, T, *S]``; state, d_state: ``[B, *S]``.
-        chunk_bytes, group_bytes: the chunk plan's sizes.
+        chunk_bytes, group_bytes: the chunk plan's sizes (``chunk_bytes`` None: the
+            convolution's own, as :class:`refconv.fast.runner.Runner`).
         workspace: as :func:`refconv.fast.lstm_grad`'s.
 
     Returns:

@@ -22,10 +22,16 @@ import numpy as np
 
 from ..conv import conv_padding
 
-__all__ = ["CHUNK_BYTES", "GROUP_BYTES", "Layout"]
+__all__ = ["CHUNK_BYTES", "WIDE_CHUNK_BYTES", "GROUP_BYTES", "Layout"]
 
-# A chunk's patch matrix is about this many bytes: it and the chunk's gates stay in L2/L3.
+# A chunk's patch matrix (prod(k) * (C_in + F) rows, all kernel offsets) is about this
+# many bytes where the convolution runs as shifted sums (the GRU's thin products: their
+# row patches are 1 / k_last of it), and WIDE_CHUNK_BYTES where it is one product (the
+# LSTM's 4F rows). Measured, 2 threads, 8 against 32 MiB, the steps of
+# benchmarks/bench_step.py: the LSTM's one product ran 0.75-0.9x the time at 32 MiB
+# (fewer, longer products and barriers); the GRU's shifted sums 1.0-1.1x, so they keep 8.
 CHUNK_BYTES = 8 * 2**20
+WIDE_CHUNK_BYTES = 32 * 2**20
 # One group of frames (whose layer-norm statistics are completed together) holds
 # at most about this many bytes of convolution output; a larger frame is a group alone.
 GROUP_BYTES = 64 * 2**20

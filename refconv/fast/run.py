@@ -7,7 +7,7 @@ from ..gru import ConvGRUCell
 from ..lstm import ConvLSTMCell
 from . import gru, lstm
 from .gru import GRURunner
-from .layout import CHUNK_BYTES, GROUP_BYTES
+from .layout import GROUP_BYTES
 from .lstm import LSTMRunner
 
 __all__ = ["supports", "runner", "StackRunner", "run_sequence", "record_forward",
@@ -47,7 +47,7 @@ class StackRunner:
         return tuple(layer.state() for layer in self.layers)
 
 
-def runner(cell, params, batch, dtype, state, *, chunk_bytes=CHUNK_BYTES,
+def runner(cell, params, batch, dtype, state, *, chunk_bytes=None,
            group_bytes=GROUP_BYTES):
     """A runner for ``cell`` (an :class:`LSTMRunner`, :class:`GRURunner` or, for a
     MultiRNNCell, a :class:`StackRunner`) started from ``state``.
@@ -55,7 +55,8 @@ def runner(cell, params, batch, dtype, state, *, chunk_bytes=CHUNK_BYTES,
     Args:
         params: the cell's checked parameters (a list for a stack), of ``dtype``.
         batch: B. dtype: float32 or float64. state: checked, of ``dtype``.
-        chunk_bytes, group_bytes: the chunk plan's sizes (:mod:`refconv.fast.layout`).
+        chunk_bytes, group_bytes: the chunk plan's sizes (:mod:`refconv.fast.layout`);
+            ``chunk_bytes`` None: the cell's convolution's own (:class:`refconv.fast.runner.Runner`).
     """
     sizes = dict(chunk_bytes=chunk_bytes, group_bytes=group_bytes)
     if hasattr(cell, "cells"):

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..activations import sigmoid, tanh
 from .conv_chunk import ChunkConvolution
-from .layout import CHUNK_BYTES, GROUP_BYTES, Layout
+from .layout import GROUP_BYTES, Layout
 from .norm_stats import chunk_stats, combine, normalize
 from .pool import Scratch, parallel_map
 from .workspace import Workspace
@@ -92,7 +92,9 @@ class Runner:
         params: the cell's checked parameters, of ``dtype``.
         batch: B. dtype: float32 or float64.
         state: the initial state (the cell's structure, checked, of ``dtype``).
-        chunk_bytes, group_bytes: the chunk plan's sizes (:class:`refconv.fast.layout.Layout`).
+        chunk_bytes, group_bytes: the chunk plan's sizes (:class:`refconv.fast.layout.Layout`);
+            ``chunk_bytes`` None: the size the cell's convolution runs best at
+            (:attr:`refconv.fast.conv_chunk.ChunkConvolution.chunk_bytes`).
         workspace: a :class:`refconv.fast.Workspace` to take the large buffers (and a
             backward's records) from; None: new memory. :meth:`release` gives them back.
     """
@@ -101,7 +103,7 @@ class Runner:
     blocks = ()           # the blocks of its output channels
     norms = ()            # the layer norms, by name
 
-    def __init__(self, cell, params, batch, dtype, state, *, chunk_bytes=CHUNK_BYTES,
+    def __init__(self, cell, params, batch, dtype, state, *, chunk_bytes=None,
                  group_bytes=GROUP_BYTES, workspace=None):
         self.cell = cell
         self.workspace = Workspace() if workspace is None else workspace
@@ -113,13 +115,14 @@ class Runner:
         c_total = kernel.shape[-2]
         self.in_channels = c_total - self.filters
         self.taps = math.prod(kernel.shape[:-2]) * c_total
+        self.conv_xh = ChunkConvolution(kernel)   # conv(concat([x, h]), kernel) of a chunk
         self.layout = Layout(cell.state_shape, batch, self.filters, kernel.shape[:-2], self.taps,
                              len(self.blocks) * self.filters, self.dtype, self.channels_first,
-                             chunk_bytes, group_bytes)
+                             self.conv_xh.chunk_bytes if chunk_bytes is None else chunk_bytes,
+                             group_bytes)
         self.pixels = self.layout.pixels
         # concat([x, h]), padded with zeros
         self.xh = self.layout.padded_buffer(c_total, self.workspace.zeros)
-        self.conv_xh = ChunkConvolution(kernel)   # conv(concat([x, h]), kernel) of a chunk
         self.ln = {}
         if cell.normalize:
             self.ln = {name: (column(params[name + "/gamma"]), column(params[name + "/beta"]))
