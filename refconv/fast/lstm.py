@@ -36,7 +36,7 @@ from ..activations import sigmoid, tanh
 from ..lstm import ConvLSTMCell, LSTMStateTuple
 from ..vocabulary import LSTM_BLOCKS, LSTM_NORMS, LSTM_PEEPHOLES
 from .conv_back import InputGradient, KernelGradient
-from .layout import GROUP_BYTES
+from .layout import CHUNK_BYTES, GROUP_BYTES
 from .norm_stats import (combine_sums, finish_gradient, gradient_sums, normalize,
                          normalized_input)
 from .pool import parallel_map
@@ -174,14 +174,16 @@ def backward_covers(cell, lengths):
             and cell.activation in (tanh, np.tanh) and cell.recurrent_activation is sigmoid)
 
 
-def lstm_grad(cell, params, x_bt, d_out_bt, state, d_state, *, chunk_bytes=None,
+def lstm_grad(cell, params, x_bt, d_out_bt, state, d_state, *, chunk_bytes=CHUNK_BYTES,
               group_bytes=GROUP_BYTES, workspace=None):
     """Gradients of a ConvLSTM run, as :func:`refconv.dynamic_rnn_grad` (batch-major views).
 
     Args:
         x_bt: ``[B, T, *frame]``; d_out_bt: ``[B, T, *S]``; state, d_state: LSTMStateTuples.
-        chunk_bytes, group_bytes: the chunk plan's sizes (``chunk_bytes`` None: the
-            convolution's own, as :class:`refconv.fast.runner.Runner`).
+        chunk_bytes, group_bytes: the chunk plan's sizes (None: the convolution's own,
+            as :class:`refconv.fast.runner.Runner`). The default is 8 MiB whatever the
+            convolution: the backward's passes ran 0.85-0.9x the time at 8 MiB against the
+            forward's 32 MiB for the LSTM (``benchmarks/bench_gradients.py``).
         workspace: a :class:`refconv.fast.Workspace` to take the records' memory and the
             large buffers from, and to give them back to (each record once the backward is
             past it); None: new memory, each record freed once the backward is past it.
