@@ -290,6 +290,11 @@ class LSTMBackward:
             self.sums["bias"] = np.zeros(4 * f)
         for name in self.peep:
             self.sums[name] = run.workspace.zeros((f, run.pixels), np.float64)
+        # Per chunk position: the chunk's parts of the three peephole gradients [3, F, m],
+        # kept until the pass's barrier adds them in chunk order (new arrays were fresh
+        # pages each time).
+        self._peep_base, self.peep_parts = run.workspace.empty_each(
+            [3 * f * size if self.peep else 0 for size in layout.sizes], dtype)
         # Per chunk position: 9 arrays [F, n] kept from pass to pass (see _pass_a); the v_hat
         # of z, z_i, z_f, z_o are in the record's y (_v_hats).
         self._work_base, self.work = run.workspace.empty_each([9 * f * size for size in layout.sizes],
@@ -308,6 +313,12 @@ class LSTMBackward:
                     self.sums[name][:, self.layout.pixels_of(chunk)] += value
                 else:
                     self.sums[name] += value
+
+    def _peep_part(self, i, chunk, name):
+        """Chunk ``i``'s buffer ``[F, m]`` for its part of peephole ``name``'s gradient."""
+        m = self.layout.size(chunk) // (chunk[1] - chunk[0])
+        k = LSTM_PEEPHOLES.index(name)
+        return self.peep_parts[i][:3 * self.run.filters * m].reshape(3, self.run.filters, m)[k]
 
     def _v_hats(self, record, chunk):
         """The chunk's ``[4, F, nb, m]`` view of the record's y: after pass A, the v_hat of
@@ -365,11 +376,15 @@ class LSTMBackward:
         _redo_gates(run, y, c_prev, layout.take(h, chunk, run.filters), layout.pixels_of(chunk),
                     stats, chunk, w)
         # h = z_o * tanh(c): d_h is the output's gradient plus the next step's.
-        d_h_total = layout.state_view(d_h, chunk) + layout.take(d_out, chunk, run.filters)
+        # (The products' temporaries in this thread's scratch buffers, here and in passes B
+        # and C: new arrays of a chunk's size were fresh pages, 80-90 MB a call.)
+        d_h_total = np.add(layout.state_view(d_h, chunk), layout.take(d_out, chunk, run.filters),
+                           out=run.scratch("d_h_total", g_o.shape))
+        slope = run.scratch("slope", g_o.shape)
         np.multiply(d_h_total, tc, out=g_o)                 # d_z_o (after the sigmoid)
-        g_o *= z_o * (1 - z_o)                              # d_z_o_hat
+        g_o *= _sigmoid_slope(z_o, slope)                   # d_z_o_hat
         np.multiply(d_h_total, z_o, out=g_c)
-        g_c *= 1 - tc * tc
+        g_c *= _tanh_slope(tc, slope)
         g_c += layout.state_view(d_c, chunk)                # d_c (after its layer norm)
         if not self.cell.normalize:
             return None, {}
@@ -390,9 +405,11 @@ class LSTMBackward:
             self._finish(g_o, vh_o, stats[1][0], sums[0], chunk)   # d_z_o_in
             self._finish(g_c, vh_c, stats[1][1], sums[1], chunk)   # d_c_in
         grads = {}
+        slope = run.scratch("slope", g_o.shape)
         if cell.peephole:
-            grads["W_co"] = _batch_sum(g_o * c_in)
-            g_c += g_o * self.peep["W_co"][:, :, layout.pixels_of(chunk)]
+            grads["W_co"] = _batch_sum(np.multiply(g_o, c_in, out=slope),
+                                       self._peep_part(i, chunk, "W_co"))
+            g_c += np.multiply(g_o, self.peep["W_co"][:, :, layout.pixels_of(chunk)], out=slope)
         d_c_prev = layout.state_view(d_c, chunk)
         np.multiply(g_c, z_f, out=d_c_prev)
         # The three gradients below the activations go into buffers whose values are no
@@ -400,11 +417,11 @@ class LSTMBackward:
         # before g_o (d_z_o), so that work[4:8] is d_y = [d_z, d_z_i, d_z_f, d_z_o], no copy.
         d_z, d_z_i, d_z_f = z_o, tc, c_in
         np.multiply(g_c, c_prev, out=d_z_f)                 # c = c_prev * z_f + ...
-        d_z_f *= z_f * (1 - z_f)                            # z_f = sigmoid(z_f_hat + forget_bias)
+        d_z_f *= _sigmoid_slope(z_f, slope)                 # z_f = sigmoid(z_f_hat + forget_bias)
         np.multiply(g_c, z, out=d_z_i)                      # ... + z_i * z
-        d_z_i *= z_i * (1 - z_i)                            # z_i = sigmoid(z_i_hat)
+        d_z_i *= _sigmoid_slope(z_i, slope)                 # z_i = sigmoid(z_i_hat)
         np.multiply(g_c, z_i, out=d_z)
-        d_z *= 1 - z * z                                    # z = tanh(z_hat)
+        d_z *= _tanh_slope(z, slope)                        # z = tanh(z_hat)
         if not cell.normalize:
             return None, grads
         scratch = run.scratch("bw", d_z.shape)
@@ -426,11 +443,14 @@ class LSTMBackward:
             self._finish(d_z_f, vh_f, stats[0][2], sums[2], chunk)
         grads = {}
         if cell.peephole:
-            grads["W_ci"] = _batch_sum(d_z_i * c_prev)
-            grads["W_cf"] = _batch_sum(d_z_f * c_prev)
+            product = run.scratch("slope", d_z.shape)
+            grads["W_ci"] = _batch_sum(np.multiply(d_z_i, c_prev, out=product),
+                                       self._peep_part(i, chunk, "W_ci"))
+            grads["W_cf"] = _batch_sum(np.multiply(d_z_f, c_prev, out=product),
+                                       self._peep_part(i, chunk, "W_cf"))
             d_c_prev = layout.state_view(d_c, chunk)
-            d_c_prev += d_z_i * self.peep["W_ci"][:, :, pixels]
-            d_c_prev += d_z_f * self.peep["W_cf"][:, :, pixels]
+            d_c_prev += np.multiply(d_z_i, self.peep["W_ci"][:, :, pixels], out=product)
+            d_c_prev += np.multiply(d_z_f, self.peep["W_cf"][:, :, pixels], out=product)
         b0, b1, r0, r1 = chunk
         rows = slice(self.inside[0].start + r0, self.inside[0].start + r1)
         g0 = self._group_start
@@ -454,7 +474,8 @@ class LSTMBackward:
 
     def release(self):
         """Give the large buffers back to the runner's workspace (after parameter_gradients)."""
-        self.run.workspace.give(self.dy, self._work_base, *(self.sums[name] for name in self.peep))
+        self.run.workspace.give(self.dy, self._work_base, self._peep_base,
+                                *(self.sums[name] for name in self.peep))
 
     def parameter_gradients(self):
         """The summed gradients, shaped and named as the cell's parameters (new arrays)."""
@@ -470,6 +491,21 @@ class LSTMBackward:
         return out
 
 
-def _batch_sum(a):
-    """``[F, nb, m] -> [F, m]``: a peephole weight is shared by every sample (in the worker thread)."""
-    return a[:, 0] if a.shape[1] == 1 else a.sum(axis=1)
+def _sigmoid_slope(a, out):
+    """``out = a * (1 - a)``: sigmoid's derivative, from its output ``a``."""
+    np.subtract(1, a, out=out)
+    out *= a
+    return out
+
+
+def _tanh_slope(t, out):
+    """``out = 1 - t * t``: tanh's derivative, from its output ``t``."""
+    np.multiply(t, t, out=out)
+    np.subtract(1, out, out=out)
+    return out
+
+
+def _batch_sum(a, out):
+    """``out = a`` summed over frames, ``[F, nb, m] -> [F, m]``: a peephole weight is shared
+    by every sample (summed in the worker thread)."""
+    return np.sum(a, axis=1, out=out)
