@@ -248,7 +248,7 @@ def main():
     print(f"{'all':11} {seconds:8.1f} {tflop:7.2f} {tflop * 1e3 / seconds:8.1f} "
           f"{peak / 1e9:8.2f}  (the runs' own times; {total:.1f} s wall time, processes and "
           f"PyTorch included)")
-    rate = matmul_rate(np.dtype(args.dtype))
+    rate = matmul_rate(np.dtype(args.dtype), repeats=10)  # best of 10: its first calls run slow
     floor = tflop * 1e3 / rate
     print(f"baseline, this process: one {args.dtype} matrix product of a 640x480 frame's im2col "
           f"shape runs at {rate:.1f} GFLOP/s; the workload's convolutions at that rate would "
@@ -281,8 +281,10 @@ def torch_columns(r):
 
 def matmul_rate(dtype, repeats=3):
     """GFLOP/s of one ``[640 * 480, 9 * 15] @ [9 * 15, 48]`` product (the 2-D LSTM's im2col
-    shape for one frame) on this machine's threads: the baseline the workload's time is
-    compared to, measured in the same process."""
+    shape for one frame) on NumPy's BLAS threads (all the cores: the fast path puts the
+    count back after each call, see refconv.fast.pool): the baseline the workload's time is
+    compared to, measured in the same process. Before that fix, a process that had run
+    refconv measured it on one thread, at half the rate."""
     rng = np.random.default_rng(1)
     a = rng.standard_normal((640 * 480, 9 * (CHANNELS + FILTERS))).astype(dtype)
     b = rng.standard_normal((9 * (CHANNELS + FILTERS), 4 * FILTERS)).astype(dtype)
