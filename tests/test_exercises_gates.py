@@ -51,18 +51,40 @@ def test_check_ablation_guess_against_the_table():
     median = {key: np.median([table[key] for _, _, table in tables.values()]) for key in keys}
     worst, mildest = max(median, key=median.get), min(median, key=median.get)
     assert median[mildest] * 2 < median[worst]          # else the test below tells nothing
-    assert check_ablation_guess({"memory": worst}).passed
-    report = check_ablation_guess({"memory": mildest})
+    assert check_ablation_guess({"memory": worst}, tasks=("memory",)).passed
+    report = check_ablation_guess({"memory": mildest}, tasks=("memory",))
     assert not report.passed and report.gate == "memory" and report.points(2) == 0
     assert "memory: forcing" in str(report) and str(worst) not in str(report)
-    report = check_ablation_guess({"memory": ("z_f", 0.7, "main")})
+    report = check_ablation_guess({"memory": ("z_f", 0.7, "main")}, tasks=("memory",))
     assert not report.passed and "not an intervention" in str(report)
-    report = check_ablation_guess({"forget": worst})
+    report = check_ablation_guess({"forget": worst}, tasks=("memory",))
     assert not report.passed and "no 'memory'" in str(report)
     assert not check_ablation_guess([worst]).passed
-    assert check_ablation_guess(lambda task: worst).passed          # a function of the task
+    assert check_ablation_guess(lambda task: worst, tasks=("memory",)).passed  # a function
     report = check_ablation_guess(lambda task: {}[task])
     assert not report.passed and "KeyError" in str(report)
+
+
+def test_check_ablation_guess_grades_every_task_the_notebook_asks_about():
+    """By default each task of ablation.TASKS is a case: the worst measured intervention of
+    each passes, and the mildest of one task (far from its worst) costs that task's point
+    only. Oracle: the medians of ablation.task_tables, computed here."""
+    worst, mildest = {}, {}
+    for task in ablation.TASKS:
+        tables = ablation.task_tables(task)
+        keys = list(next(iter(tables.values()))[2])
+        median = {key: np.median([table[key] for _, _, table in tables.values()]) for key in keys}
+        worst[task] = max(median, key=median.get)
+        mildest[task] = min(median, key=median.get)
+        assert median[mildest[task]] * 2 < median[worst[task]], task   # else nothing is tested
+    report = check_ablation_guess(worst)
+    assert report.passed and len(report.cases) == len(ablation.TASKS)
+    assert float(report.points(3)) == 3
+    for task in ablation.TASKS:
+        report = check_ablation_guess({**worst, task: mildest[task]})
+        assert not report.passed and report.gate == task, task
+        assert float(report.points(3)) == 2, task
+        assert str(worst[task]) not in str(report), task   # the report does not tell
 
 
 def right_scaled(candidate, expected):

@@ -533,10 +533,10 @@ def worst_intervention(task):
             "occlusion": ("z_i", 0.0, "all")}[task]
     ### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "check_ablation_guess", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-report = check_ablation_guess(worst_intervention)          # the memory task
+# %% nbgrader={"grade": true, "grade_id": "check_ablation_guess", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+report = check_ablation_guess(worst_intervention)          # memory, forget and occlusion
 print(report)
-report.points(2)
+report.points(3)                                           # a point a task
 
 # %% [markdown]
 # **The table**, each task on 12 held-out videos, every seed: the ratio for each seed and,
