@@ -380,11 +380,11 @@ class LSTMBackward:
         # and C: new arrays of a chunk's size were fresh pages, 80-90 MB a call.)
         d_h_total = np.add(layout.state_view(d_h, chunk), layout.take(d_out, chunk, run.filters),
                            out=run.scratch("d_h_total", g_o.shape))
-        slope = run.scratch("slope", g_o.shape)
+        temp = run.scratch("temporary", g_o.shape)
         np.multiply(d_h_total, tc, out=g_o)                 # d_z_o (after the sigmoid)
-        g_o *= _sigmoid_slope(z_o, slope)                   # d_z_o_hat
+        g_o *= _sigmoid_slope(z_o, temp)                   # d_z_o_hat
         np.multiply(d_h_total, z_o, out=g_c)
-        g_c *= _tanh_slope(tc, slope)
+        g_c *= _tanh_slope(tc, temp)
         g_c += layout.state_view(d_c, chunk)                # d_c (after its layer norm)
         if not self.cell.normalize:
             return None, {}
@@ -405,11 +405,11 @@ class LSTMBackward:
             self._finish(g_o, vh_o, stats[1][0], sums[0], chunk)   # d_z_o_in
             self._finish(g_c, vh_c, stats[1][1], sums[1], chunk)   # d_c_in
         grads = {}
-        slope = run.scratch("slope", g_o.shape)
+        temp = run.scratch("temporary", g_o.shape)
         if cell.peephole:
-            grads["W_co"] = _batch_sum(np.multiply(g_o, c_in, out=slope),
+            grads["W_co"] = _batch_sum(np.multiply(g_o, c_in, out=temp),
                                        self._peep_part(i, chunk, "W_co"))
-            g_c += np.multiply(g_o, self.peep["W_co"][:, :, layout.pixels_of(chunk)], out=slope)
+            g_c += np.multiply(g_o, self.peep["W_co"][:, :, layout.pixels_of(chunk)], out=temp)
         d_c_prev = layout.state_view(d_c, chunk)
         np.multiply(g_c, z_f, out=d_c_prev)
         # The three gradients below the activations go into buffers whose values are no
@@ -417,11 +417,11 @@ class LSTMBackward:
         # before g_o (d_z_o), so that work[4:8] is d_y = [d_z, d_z_i, d_z_f, d_z_o], no copy.
         d_z, d_z_i, d_z_f = z_o, tc, c_in
         np.multiply(g_c, c_prev, out=d_z_f)                 # c = c_prev * z_f + ...
-        d_z_f *= _sigmoid_slope(z_f, slope)                 # z_f = sigmoid(z_f_hat + forget_bias)
+        d_z_f *= _sigmoid_slope(z_f, temp)                 # z_f = sigmoid(z_f_hat + forget_bias)
         np.multiply(g_c, z, out=d_z_i)                      # ... + z_i * z
-        d_z_i *= _sigmoid_slope(z_i, slope)                 # z_i = sigmoid(z_i_hat)
+        d_z_i *= _sigmoid_slope(z_i, temp)                 # z_i = sigmoid(z_i_hat)
         np.multiply(g_c, z_i, out=d_z)
-        d_z *= _tanh_slope(z, slope)                        # z = tanh(z_hat)
+        d_z *= _tanh_slope(z, temp)                        # z = tanh(z_hat)
         if not cell.normalize:
             return None, grads
         scratch = run.scratch("bw", d_z.shape)
@@ -443,14 +443,14 @@ class LSTMBackward:
             self._finish(d_z_f, vh_f, stats[0][2], sums[2], chunk)
         grads = {}
         if cell.peephole:
-            product = run.scratch("slope", d_z.shape)
-            grads["W_ci"] = _batch_sum(np.multiply(d_z_i, c_prev, out=product),
+            temp = run.scratch("temporary", d_z.shape)
+            grads["W_ci"] = _batch_sum(np.multiply(d_z_i, c_prev, out=temp),
                                        self._peep_part(i, chunk, "W_ci"))
-            grads["W_cf"] = _batch_sum(np.multiply(d_z_f, c_prev, out=product),
+            grads["W_cf"] = _batch_sum(np.multiply(d_z_f, c_prev, out=temp),
                                        self._peep_part(i, chunk, "W_cf"))
             d_c_prev = layout.state_view(d_c, chunk)
-            d_c_prev += np.multiply(d_z_i, self.peep["W_ci"][:, :, pixels], out=product)
-            d_c_prev += np.multiply(d_z_f, self.peep["W_cf"][:, :, pixels], out=product)
+            d_c_prev += np.multiply(d_z_i, self.peep["W_ci"][:, :, pixels], out=temp)
+            d_c_prev += np.multiply(d_z_f, self.peep["W_cf"][:, :, pixels], out=temp)
         b0, b1, r0, r1 = chunk
         rows = slice(self.inside[0].start + r0, self.inside[0].start + r1)
         g0 = self._group_start
